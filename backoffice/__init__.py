@@ -1,0 +1,194 @@
+"""The backoffice application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask, render_template, request
+from redis import Redis
+from rq import Queue
+
+from backoffice.config import load_settings
+from backoffice.extensions import csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, filters, headers, commands."""
+    if os.environ.get("APP_ENV", "development") != "production":
+        load_dotenv(ROOT / ".env")
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH", str(ROOT / "instance")),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_settings(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    register_error_pages(app)
+    register_queue(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Veuillez vous connecter pour accéder à cette page."
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "strong"
+
+    from backoffice.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id))
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout let the web process and workers share the SQLite file."""
+    from sqlalchemy import event
+
+    with app.app_context():
+
+        @event.listens_for(db.engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every area of the UI and the API."""
+    from backoffice.admin.views import bp as admin_bp
+    from backoffice.auth.views import bp as auth_bp
+    from backoffice.main.views import bp as main_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    for module, prefix in _AREA_BLUEPRINTS:
+        try:
+            area = __import__(module, fromlist=["bp"])
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module.startswith(exc.name):
+                raise
+            continue
+        app.register_blueprint(area.bp, url_prefix=prefix)
+
+
+# Areas built on the foundation; each is a package with a `views.bp` blueprint.
+_AREA_BLUEPRINTS = [
+    ("backoffice.batches.views", "/batches"),
+    ("backoffice.amendes.views", "/amendes"),
+    ("backoffice.dashboards.views", "/tableau-de-bord"),
+]
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters that print money and dates the French way."""
+    from backoffice.services.money import format_amount
+
+    @app.template_filter("money")
+    def money_filter(minor: int | None, currency: str, with_currency: bool = True) -> str:
+        return format_amount(minor, currency, with_currency)
+
+    @app.template_filter("datetime")
+    def datetime_filter(value, fmt: str = "%d/%m/%Y %H:%M") -> str:
+        return value.strftime(fmt) if value else "—"
+
+    @app.template_filter("number")
+    def number_filter(value: int | float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:,}".replace(",", "\u202f")
+
+    @app.context_processor
+    def inject_globals() -> dict:
+        from flask_login import current_user
+
+        from backoffice.navigation import navigation_for
+
+        return {"app_env": app.config["APP_ENV"], "navigation": navigation_for(current_user)}
+
+
+def register_security_headers(app: Flask) -> None:
+    """CSP without inline scripts, no framing, no referrer leaks."""
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def register_error_pages(app: Flask) -> None:
+    """French error pages; JSON for the API."""
+    from flask_wtf.csrf import CSRFError
+
+    messages = {
+        400: "Requête invalide.",
+        403: "Vous n'avez pas le droit d'effectuer cette action.",
+        404: "Page introuvable.",
+        405: "Méthode non autorisée.",
+        413: "Fichier ou requête trop volumineux.",
+        500: "Erreur interne. L'incident a été enregistré.",
+    }
+
+    def render(code: int, message: str):
+        if request.path.startswith("/amendes/payments") or request.accept_mimetypes.best == "application/json":
+            return {"erreur": message, "code": code}, code
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render(400, "Jeton de sécurité (CSRF) manquant ou expiré. Rechargez la page et réessayez.")
+
+    for code, message in messages.items():
+        app.register_error_handler(code, lambda error, c=code, m=message: render(c, m))
+
+
+def register_queue(app: Flask) -> None:
+    """One Redis connection and RQ queue per app, created lazily."""
+
+    def get_queue() -> Queue:
+        if "queue" not in app.extensions:
+            connection = Redis.from_url(app.config["REDIS_URL"])
+            app.extensions["redis"] = connection
+            app.extensions["queue"] = Queue(app.config["RQ_QUEUE"], connection=connection)
+        return app.extensions["queue"]
+
+    app.get_queue = get_queue  # type: ignore[attr-defined]
+
+
+def register_commands(app: Flask) -> None:
+    """flask seed-demo, create-admin, worker, simulate …"""
+    from backoffice.cli import register
+
+    register(app)

@@ -1,0 +1,51 @@
+"""Forms of the administration area."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+from backoffice.models.accounts import PARTY_ID_TYPES
+from backoffice.services.money import CURRENCIES
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+class OrganisationForm(FlaskForm):
+    code = StringField("Code", validators=[DataRequired(REQUIRED), Length(min=2, max=32)])
+    name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
+    submit = SubmitField("Enregistrer")
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Email("Adresse e-mail invalide.")])
+    first_name = StringField("Prénom", validators=[DataRequired(REQUIRED), Length(max=100)])
+    last_name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=100)])
+    phone = StringField(
+        "Téléphone",
+        validators=[Optional(), Regexp(r"^\+?[0-9 ]{6,20}$", message="Numéro de téléphone invalide.")],
+    )
+    organisation_id = SelectField("Organisation", coerce=int, validators=[Optional()])
+    role = SelectField("Rôle", choices=[("GESTIONNAIRE", "Gestionnaire"), ("SUPERVISEUR", "Superviseur")])
+    is_admin = BooleanField("Administrateur de la plateforme")
+    submit = SubmitField("Créer l'utilisateur")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Rôle", choices=[("GESTIONNAIRE", "Gestionnaire"), ("SUPERVISEUR", "Superviseur")])
+    submit = SubmitField("Changer le rôle")
+
+
+class AccountForm(FlaskForm):
+    organisation_id = SelectField("Organisation", coerce=int, validators=[DataRequired(REQUIRED)])
+    account_id = StringField("Identifiant du compte", validators=[DataRequired(REQUIRED), Length(max=64)])
+    label = StringField("Libellé", validators=[Optional(), Length(max=200)])
+    currency = SelectField("Devise", choices=[(c, c) for c in CURRENCIES])
+    party_id_type = SelectField("Type d'identifiant Mojaloop", choices=[(t, t) for t in PARTY_ID_TYPES])
+    party_id_value = StringField("Identifiant Mojaloop", validators=[DataRequired(REQUIRED), Length(max=128)])
+    submit = SubmitField("Créer le compte")
+
+
+class TopUpForm(FlaskForm):
+    amount = StringField("Montant", validators=[DataRequired(REQUIRED)])
+    reason = TextAreaField("Motif", validators=[DataRequired(REQUIRED), Length(max=500)])
+    submit = SubmitField("Approvisionner")

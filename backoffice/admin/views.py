@@ -1,0 +1,243 @@
+"""Platform administration: organisations, users and payer accounts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpForm, UserForm
+from backoffice.extensions import db
+from backoffice.forms import EmptyForm
+from backoffice.models import Account, LedgerEntry, Organisation, User
+from backoffice.security import admin_required, get_or_404
+from backoffice.services import ServiceError, attach_error
+from backoffice.services import organisations as org_service
+from backoffice.services import users as user_service
+from backoffice.services.money import AmountError, parse_amount
+
+bp = Blueprint("admin", __name__)
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _paginate(stmt):
+    return db.paginate(stmt, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+
+
+def _organisation_choices() -> list[tuple[int, str]]:
+    orgs = db.session.scalars(select(Organisation).order_by(Organisation.code)).all()
+    return [(o.id, f"{o.code} — {o.name}") for o in orgs]
+
+
+# Organisations -------------------------------------------------------------------------
+
+
+@bp.route("/organisations")
+@admin_required
+def organisations():
+    q = request.args.get("q", "").strip()
+    stmt = select(Organisation).order_by(Organisation.code)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(or_(func.lower(Organisation.code).like(like), func.lower(Organisation.name).like(like)))
+    return render_template("admin/organisations.html", page=_paginate(stmt), q=q, form=EmptyForm())
+
+
+@bp.route("/organisations/nouvelle", methods=["GET", "POST"])
+@admin_required
+def organisation_new():
+    form = OrganisationForm()
+    if form.validate_on_submit():
+        try:
+            org = org_service.create_organisation(_actor(), form.code.data, form.name.data)
+        except ServiceError as exc:
+            attach_error(form, exc, "code")
+        else:
+            db.session.commit()
+            flash(f"Organisation {org.code} créée.", "success")
+            return redirect(url_for("admin.organisations"))
+    return render_template("admin/organisation_form.html", form=form, organisation=None)
+
+
+@bp.route("/organisations/<int:org_id>", methods=["GET", "POST"])
+@admin_required
+def organisation_edit(org_id: int):
+    organisation = get_or_404(Organisation, org_id)
+    form = OrganisationForm(obj=organisation)
+    form.code.render_kw = {"readonly": True}
+    if form.validate_on_submit():
+        try:
+            org_service.update_organisation(_actor(), organisation, form.name.data)
+        except ServiceError as exc:
+            attach_error(form, exc, "name")
+        else:
+            db.session.commit()
+            flash("Organisation modifiée.", "success")
+            return redirect(url_for("admin.organisations"))
+    return render_template("admin/organisation_form.html", form=form, organisation=organisation)
+
+
+@bp.route("/organisations/<int:org_id>/activation", methods=["POST"])
+@admin_required
+def organisation_toggle(org_id: int):
+    organisation = get_or_404(Organisation, org_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    org_service.set_organisation_active(_actor(), organisation, not organisation.active)
+    db.session.commit()
+    flash(f"Organisation {organisation.code} {'réactivée' if organisation.active else 'désactivée'}.", "success")
+    return redirect(url_for("admin.organisations"))
+
+
+# Users ---------------------------------------------------------------------------------
+
+
+@bp.route("/utilisateurs")
+@admin_required
+def users():
+    q = request.args.get("q", "").strip()
+    org = request.args.get("organisation", type=int)
+    stmt = user_service.search_users(q, org)
+    return render_template(
+        "admin/users.html", page=_paginate(stmt), q=q, org=org, organisations=_organisation_choices()
+    )
+
+
+@bp.route("/utilisateurs/nouveau", methods=["GET", "POST"])
+@admin_required
+def user_new():
+    form = UserForm()
+    form.organisation_id.choices = [(0, "— Aucune (administrateur) —"), *_organisation_choices()]
+    if form.validate_on_submit():
+        try:
+            user, password = user_service.create_user(
+                _actor(),
+                email=form.email.data,
+                first_name=form.first_name.data,
+                last_name=form.last_name.data,
+                phone=form.phone.data,
+                role=form.role.data,
+                organisation_id=form.organisation_id.data or None,
+                is_admin=form.is_admin.data,
+            )
+        except ServiceError as exc:
+            attach_error(form, exc, "organisation_id")
+        else:
+            db.session.commit()
+            # Shown once, never stored in the session cookie.
+            return render_template("admin/user_created.html", user=user, password=password)
+    return render_template("admin/user_form.html", form=form)
+
+
+@bp.route("/utilisateurs/<int:user_id>")
+@admin_required
+def user_detail(user_id: int):
+    user = get_or_404(User, user_id)
+    return render_template("admin/user_detail.html", user=user, role_form=RoleForm(role=user.role), form=EmptyForm())
+
+
+@bp.route("/utilisateurs/<int:user_id>/activation", methods=["POST"])
+@admin_required
+def user_toggle(user_id: int):
+    user = get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        user_service.set_active(_actor(), user, not user.active)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(f"Utilisateur {'réactivé' if user.active else 'désactivé'}.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.route("/utilisateurs/<int:user_id>/mot-de-passe", methods=["POST"])
+@admin_required
+def user_reset_password(user_id: int):
+    user = get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    password = user_service.reset_password(_actor(), user)
+    db.session.commit()
+    return render_template("admin/user_created.html", user=user, password=password, reset=True)
+
+
+@bp.route("/utilisateurs/<int:user_id>/role", methods=["POST"])
+@admin_required
+def user_role(user_id: int):
+    user = get_or_404(User, user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        user_service.change_role(_actor(), user, form.role.data)
+        db.session.commit()
+        flash("Rôle modifié.", "success")
+    else:
+        flash("Rôle invalide.", "danger")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+# Payer accounts ------------------------------------------------------------------------
+
+
+@bp.route("/comptes")
+@admin_required
+def accounts():
+    stmt = select(Account).join(Organisation).order_by(Organisation.code, Account.account_id)
+    return render_template("admin/accounts.html", page=_paginate(stmt))
+
+
+@bp.route("/comptes/nouveau", methods=["GET", "POST"])
+@admin_required
+def account_new():
+    form = AccountForm()
+    form.organisation_id.choices = _organisation_choices()
+    if form.validate_on_submit():
+        try:
+            account = org_service.create_account(
+                _actor(),
+                organisation_id=form.organisation_id.data,
+                account_id=form.account_id.data,
+                label=form.label.data or "",
+                currency=form.currency.data,
+                party_id_type=form.party_id_type.data,
+                party_id_value=form.party_id_value.data,
+            )
+        except ServiceError as exc:
+            attach_error(form, exc, "account_id")
+        else:
+            db.session.commit()
+            flash(f"Compte {account.account_id} créé.", "success")
+            return redirect(url_for("admin.account_detail", account_id=account.id))
+    return render_template("admin/account_form.html", form=form)
+
+
+@bp.route("/comptes/<int:account_id>")
+@admin_required
+def account_detail(account_id: int):
+    account = get_or_404(Account, account_id)
+    stmt = select(LedgerEntry).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc())
+    return render_template("admin/account_detail.html", account=account, page=_paginate(stmt))
+
+
+@bp.route("/comptes/<int:account_id>/approvisionnement", methods=["GET", "POST"])
+@admin_required
+def account_topup(account_id: int):
+    account = get_or_404(Account, account_id)
+    form = TopUpForm()
+    if form.validate_on_submit():
+        try:
+            amount = parse_amount(form.amount.data, account.currency)
+            org_service.top_up_account(_actor(), account, amount, form.reason.data)
+        except AmountError as exc:
+            form.amount.errors = [*form.amount.errors, str(exc).capitalize() + "."]
+        except ServiceError as exc:
+            attach_error(form, exc, "reason")
+        else:
+            db.session.commit()
+            flash("Compte approvisionné.", "success")
+            return redirect(url_for("admin.account_detail", account_id=account.id))
+    return render_template("admin/account_topup.html", form=form, account=account)

@@ -1,0 +1,22 @@
+"""Sign-in and password forms."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Length(max=254)])
+    password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED)])
+    submit = SubmitField("Se connecter")
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Mot de passe actuel", validators=[DataRequired(REQUIRED)])
+    new = PasswordField("Nouveau mot de passe", validators=[DataRequired(REQUIRED), Length(min=10, message="Au moins 10 caractères.")])
+    confirm = PasswordField(
+        "Confirmation", validators=[DataRequired(REQUIRED), EqualTo("new", message="Les deux mots de passe diffèrent.")]
+    )
+    submit = SubmitField("Changer le mot de passe")

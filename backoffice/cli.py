@@ -1,0 +1,104 @@
+"""flask commands: seed-demo, create-admin, worker, simulate."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from backoffice.extensions import db
+
+# Partner simulators: each module exposes `serve(host, port, **options)` through its `command`.
+SIMULATOR_MODULES = {
+    "mojaloop": "backoffice.simulators.mojaloop",
+    "fines": "backoffice.simulators.fines",
+    "momo": "backoffice.simulators.momo",
+}
+
+simulate = AppGroup("simulate", help="Start a partner simulator (development, tests, benchmarks).")
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app's CLI."""
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(create_admin)
+    app.cli.add_command(worker)
+    for name, module_name in SIMULATOR_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module_name.startswith(exc.name):
+                raise
+            continue
+        simulate.add_command(module.command, name)
+    app.cli.add_command(simulate)
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo organisations, users and accounts (idempotent)."""
+    from backoffice.services.demo import DEMO_PASSWORD
+    from backoffice.services.demo import seed_demo as run_seed
+
+    created = run_seed()
+    db.session.commit()
+    if created:
+        click.echo("Créé : " + ", ".join(created))
+    else:
+        click.echo("Données de démonstration déjà présentes : rien à faire.")
+    click.echo(f"Mot de passe des comptes de démonstration : {DEMO_PASSWORD}")
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--first-name", default="Admin")
+@click.option("--last-name", default="")
+@click.password_option("--password", prompt="Mot de passe", confirmation_prompt="Confirmation")
+def create_admin(email: str, first_name: str, last_name: str, password: str) -> None:
+    """Create a platform administrator (asks for the password)."""
+    from backoffice.models import User
+    from backoffice.services import audit
+    from backoffice.services.users import hash_password, password_problem
+
+    email = email.strip().lower()
+    problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException(problem)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise click.ClickException("Un utilisateur existe déjà avec cette adresse e-mail.")
+    user = User(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        is_admin=True,
+        password_hash=hash_password(password),
+        must_change_password=False,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(None, "user.created", user, source="create-admin", is_admin=True)
+    db.session.commit()
+    click.echo(f"Administrateur {email} créé.")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--name", default=None, help="Worker name (default: generated).")
+def worker(burst: bool, name: str | None) -> None:
+    """Run an RQ worker inside the application context.
+
+    SimpleWorker runs jobs in this process (no fork per job), so the database pool and the
+    HTTP sessions are reused across chunks; a crash loses at most the leases it held.
+    """
+    from rq import SimpleWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queue = current_app.get_queue()
+    for hook in current_app.extensions.get("worker_startup", []):
+        hook(current_app._get_current_object())
+    rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
+    rq_worker.work(burst=burst, logging_level="INFO", with_scheduler=True)

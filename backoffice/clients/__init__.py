@@ -1,0 +1,1 @@
+"""HTTP clients of partner APIs: timeouts, typed results, one error type each."""

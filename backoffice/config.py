@@ -1,0 +1,110 @@
+"""Settings read from the environment (a `.env` file is read in development).
+
+Production (APP_ENV=production) refuses to start without SECRET_KEY and DATABASE_URL;
+development generates a secret key once and keeps it under instance/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+class ConfigError(RuntimeError):
+    """Raised when a required production setting is missing."""
+
+
+def _development_secret(instance_path: Path) -> str:
+    """Generate the development secret once and keep it, so sessions survive restarts."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def load_settings(instance_path: str) -> dict:
+    """Build the Flask configuration mapping from the environment."""
+    env = os.environ.get("APP_ENV", "development").lower()
+    production = env == "production"
+    instance = Path(instance_path)
+
+    secret = os.environ.get("SECRET_KEY", "")
+    database_url = os.environ.get("DATABASE_URL", "")
+    if production:
+        missing = [n for n, v in (("SECRET_KEY", secret), ("DATABASE_URL", database_url)) if not v]
+        if missing:
+            raise ConfigError(f"Missing required production settings: {', '.join(missing)}")
+        if len(secret) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+    if not secret:
+        secret = _development_secret(instance)
+    if not database_url:
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{instance / 'backoffice.db'}"
+
+    engine_options: dict = {"pool_pre_ping": True}
+    if database_url.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 30}}
+
+    return {
+        "APP_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "RQ_QUEUE": os.environ.get("RQ_QUEUE", "backoffice"),
+        # Session cookie: HttpOnly and SameSite always, Secure outside development.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_SECONDS", 8 * 3600),
+        "WTF_CSRF_ENABLED": _bool("WTF_CSRF_ENABLED", True),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024) + 64 * 1024,
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        # Sign-in throttling
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files in MAIL_OUTBOX.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "backoffice@localhost"),
+        "MAIL_OUTBOX": os.environ.get("MAIL_OUTBOX", str(instance / "outbox")),
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://localhost:8080"),
+        # Partners
+        "MOJALOOP_SDK_URL": os.environ.get("MOJALOOP_SDK_URL", "http://127.0.0.1:4001"),
+        "MOJALOOP_AUTO_ACCEPT": _bool("MOJALOOP_AUTO_ACCEPT", True),
+        "MOJALOOP_TIMEOUT_SECONDS": _float("MOJALOOP_TIMEOUT_SECONDS", 35.0),
+        "FINES_API_URL": os.environ.get("FINES_API_URL", "http://127.0.0.1:4101"),
+        "MOMO_API_URL": os.environ.get("MOMO_API_URL", "http://127.0.0.1:4102"),
+        # Bulk processing
+        "BATCH_CHUNK_SIZE": _int("BATCH_CHUNK_SIZE", 200),
+        "BATCH_CONCURRENCY": _int("BATCH_CONCURRENCY", 16),
+        "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
+        "PAGE_SIZE": _int("PAGE_SIZE", 25),
+    }

@@ -1,0 +1,1 @@
+"""RQ entry points: take ids, call services, never hold business rules."""

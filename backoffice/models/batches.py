@@ -1,0 +1,1 @@
+"""Bulk payment batches and their rows (see the bulk payments area)."""

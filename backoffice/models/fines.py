@@ -1,0 +1,1 @@
+"""Fines payments, API clients and their timelines (see the fines area)."""

@@ -1,0 +1,86 @@
+"""Demo data for development and the run command: idempotent, safe to run twice."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from backoffice.extensions import db
+from backoffice.models import Account, Organisation, Role, User
+from backoffice.services import audit, ledger
+from backoffice.services.users import hash_password
+
+DEMO_PASSWORD = "Demo-2026!"
+
+DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin"), ("NEXT", "Next.mr")]
+
+# email, first name, last name, role, admin, organisation code
+DEMO_USERS = [
+    ("admin@demo.bj", "Awa", "Admin", Role.GESTIONNAIRE, True, None),
+    ("gestionnaire1@cnss.bj", "Koffi", "Agossou", Role.GESTIONNAIRE, False, "CNSS"),
+    ("gestionnaire2@cnss.bj", "Aïcha", "Dossou", Role.GESTIONNAIRE, False, "CNSS"),
+    ("superviseur@cnss.bj", "Rémi", "Houngbédji", Role.SUPERVISEUR, False, "CNSS"),
+    ("gestionnaire@next.mr", "Mariem", "Ould Ahmed", Role.GESTIONNAIRE, False, "NEXT"),
+]
+
+# account id, organisation code, currency, party id type, party id value, opening balance
+DEMO_ACCOUNTS = [
+    ("ACC-CNSS-001", "CNSS", "XOF", "BUSINESS", "CNSS-BJ", 500_000_000, "Pensions"),
+    ("ACC-NEXT-001", "NEXT", "MRU", "BUSINESS", "NEXT-MR", 50_000_000, "Paiements de masse"),
+]
+
+
+def seed_demo() -> list[str]:
+    """Create what is missing of the demo; returns what was created (empty on a second run)."""
+    created: list[str] = []
+    orgs: dict[str, Organisation] = {}
+    for code, name in DEMO_ORGANISATIONS:
+        org = db.session.scalar(select(Organisation).where(Organisation.code == code))
+        if org is None:
+            org = Organisation(code=code, name=name)
+            db.session.add(org)
+            db.session.flush()
+            audit.record(None, "organisation.created", org, source="seed-demo")
+            created.append(f"organisation {code}")
+        orgs[code] = org
+    password_hash = None
+    for email, first, last, role, is_admin, org_code in DEMO_USERS:
+        if db.session.scalar(select(User.id).where(User.email == email)):
+            continue
+        password_hash = password_hash or hash_password(DEMO_PASSWORD)
+        user = User(
+            email=email,
+            first_name=first,
+            last_name=last,
+            role=role.value,
+            is_admin=is_admin,
+            organisation_id=orgs[org_code].id if org_code else None,
+            password_hash=password_hash,
+            must_change_password=False,
+        )
+        db.session.add(user)
+        db.session.flush()
+        audit.record(None, "user.created", user, source="seed-demo")
+        created.append(f"user {email}")
+    for account_id, org_code, currency, id_type, id_value, opening, label in DEMO_ACCOUNTS:
+        if db.session.scalar(select(Account.id).where(Account.account_id == account_id)):
+            continue
+        account = Account(
+            organisation_id=orgs[org_code].id,
+            account_id=account_id,
+            label=label,
+            currency=currency,
+            party_id_type=id_type,
+            party_id_value=id_value,
+        )
+        db.session.add(account)
+        db.session.flush()
+        ledger.top_up(account.id, opening, "Solde d'ouverture (démo)", None)
+        audit.record(None, "account.created", account, source="seed-demo")
+        created.append(f"account {account_id}")
+    for extra in DEMO_EXTENSIONS:
+        created.extend(extra(orgs))
+    return created
+
+
+# Areas built on the foundation append functions (organisations by code → created labels).
+DEMO_EXTENSIONS: list = []

@@ -1,0 +1,237 @@
+"""Test fixtures: real Redis, real PostgreSQL (TEST_DB=postgres) or SQLite, real processes.
+
+The schema is built once per session by the migrations themselves; each test starts from
+empty tables and an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from backoffice import devservers
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "samples"
+DEMO_PASSWORD = "Demo-2026!"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgres_only: needs PostgreSQL (row locks, concurrency)")
+    config.addinivalue_line("markers", "browser: drives Chromium through Playwright")
+    config.addinivalue_line("markers", "slow: end-to-end with worker processes and simulators")
+
+
+def _is_postgres() -> bool:
+    return os.environ.get("TEST_DB", "sqlite") == "postgres"
+
+
+def pytest_collection_modifyitems(config, items):
+    if _is_postgres():
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run with TEST_DB=postgres)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def services():
+    """Start Redis (and PostgreSQL when asked) and point the environment at them."""
+    started = []
+    redis = devservers.start_redis()
+    started.append(redis)
+    instance = Path(tempfile.mkdtemp(prefix="backoffice-test-"))
+    if os.environ.get("TEST_DATABASE_URL"):
+        database_url = os.environ["TEST_DATABASE_URL"]
+    elif _is_postgres():
+        pg = devservers.start_postgres()
+        started.append(pg)
+        database_url = pg.url
+    else:
+        database_url = f"sqlite:///{instance / 'test.db'}"
+    env = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis.url,
+        "INSTANCE_PATH": str(instance),
+        "MAIL_OUTBOX": str(instance / "outbox"),
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "RQ_QUEUE": "backoffice-test",
+        # Cheap hashing keeps hundreds of test sign-ins fast; production uses scrypt.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    }
+    os.environ.update(env)
+    yield {"redis": redis, "database_url": database_url, "instance": instance, "env": env}
+    for service in reversed(started):
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def app(services):
+    """One app for the session, schema built by `flask db upgrade`."""
+    from flask_migrate import upgrade
+
+    from backoffice import create_app
+    from backoffice.extensions import db
+
+    application = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
+    with application.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        upgrade()
+    return application
+
+
+def _empty_tables(app) -> None:
+    from backoffice.extensions import db
+
+    with app.app_context():
+        tables = [t.name for t in db.metadata.sorted_tables]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                for name in reversed(tables):
+                    conn.exec_driver_sql(f"DELETE FROM {name}")
+                conn.exec_driver_sql("DELETE FROM sqlite_sequence") if _has_sqlite_sequence(conn) else None
+        db.session.remove()
+
+
+def _has_sqlite_sequence(conn) -> bool:
+    return bool(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'").fetchone())
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, services):
+    """Empty tables, Redis and the mail outbox before each test that uses the app."""
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        _empty_tables(app)
+        import redis as redis_lib
+
+        redis_lib.Redis.from_url(services["redis"].url).flushdb()
+        outbox = Path(os.environ["MAIL_OUTBOX"])
+        if outbox.exists():
+            for f in outbox.glob("*.eml"):
+                f.unlink()
+    yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    """The demo organisations, users and accounts (`flask seed-demo`)."""
+    from backoffice.extensions import db
+    from backoffice.services.demo import seed_demo
+
+    with app.app_context():
+        seed_demo()
+        db.session.commit()
+        return _demo_ids()
+
+
+def _demo_ids() -> dict:
+    """Ids of the demo objects, by email / code / account id (inside an app context)."""
+    from backoffice.extensions import db
+    from backoffice.models import Account, Organisation, User
+
+    return {
+        "users": {u.email: u.id for u in db.session.query(User).all()},
+        "orgs": {o.code: o.id for o in db.session.query(Organisation).all()},
+        "accounts": {a.account_id: a.id for a in db.session.query(Account).all()},
+    }
+
+
+def login(client, email: str, password: str = DEMO_PASSWORD):
+    """Sign in through the real form; returns the response."""
+    return client.post("/connexion", data={"email": email, "password": password}, follow_redirects=False)
+
+
+@pytest.fixture
+def login_as(client, demo):
+    """login_as('gestionnaire1@cnss.bj') signs the test client in."""
+
+    def _login(email: str):
+        response = login(client, email)
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return _login
+
+
+def flask_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi.py", *args]
+
+
+@pytest.fixture
+def start_process(services):
+    """Start `flask …` child processes with the test environment; stopped after the test."""
+    processes: list[subprocess.Popen] = []
+
+    def _start(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+        process = subprocess.Popen(flask_command(*args), cwd=str(ROOT), env={**os.environ, **(env or {})}, **popen)
+        processes.append(process)
+        return process
+
+    yield _start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def live_server(app, start_process):
+    """The web app served by a real process on a free port; returns its base URL."""
+    port = devservers.free_port()
+    start_process("run", "--port", str(port), "--no-reload", "--no-debugger", env={"FLASK_DEBUG": "0"})
+    devservers.wait_for_port(port, timeout=30)
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="fr-FR", accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def browser_login(page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    page.goto(f"{base_url}/connexion")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_load_state("networkidle")
