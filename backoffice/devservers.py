@@ -73,8 +73,23 @@ def start_redis(port: int | None = None, workdir: str | None = None) -> Service:
     port = port or free_port()
     workdir = workdir or tempfile.mkdtemp(prefix="redis-")
     process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--daemonize", "no", "--protected-mode", "yes"],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -100,12 +115,33 @@ def start_postgres(port: int | None = None) -> Service:
     if as_root:
         shutil.chown(workdir, "postgres")
     data = workdir / "data"
-    subprocess.run([*run_as, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*run_as, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     process = subprocess.Popen(
-        [*run_as, _pg_bin("postgres"), "-D", str(data), "-k", str(workdir), "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200"],
+        [
+            *run_as,
+            _pg_bin("postgres"),
+            "-D",
+            str(data),
+            "-k",
+            str(workdir),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "log", "wb"),
     )
@@ -121,7 +157,9 @@ def start_postgres(port: int | None = None) -> Service:
     return Service("postgres", process, port, url, workdir)
 
 
-def start_simulator(name: str, port: int | None = None, env: dict | None = None, options: list[str] | None = None) -> Service:
+def start_simulator(
+    name: str, port: int | None = None, env: dict | None = None, options: list[str] | None = None
+) -> Service:
     """`flask simulate NAME --port N` as a child process; returns once it listens."""
     port = port or free_port()
     process = subprocess.Popen(

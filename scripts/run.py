@@ -54,8 +54,20 @@ def main() -> int:
     children.append(subprocess.Popen(flask("worker"), env=env))
     children.append(
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"0.0.0.0:{WEB_PORT}", "--workers", "2", "--threads", "8",
-             "--access-logfile", "-", "wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"0.0.0.0:{WEB_PORT}",
+                "--workers",
+                "2",
+                "--threads",
+                "8",
+                "--access-logfile",
+                "-",
+                "wsgi:app",
+            ],
             env=env,
         )
     )
@@ -94,7 +106,9 @@ def main() -> int:
     while True:
         for child in children:
             if child.poll() is not None:
-                print(f"Un processus s'est arrêté ({child.args[-1]}, code {child.returncode}) : arrêt.", file=sys.stderr)
+                print(
+                    f"Un processus s'est arrêté ({child.args[-1]}, code {child.returncode}) : arrêt.", file=sys.stderr
+                )
                 stop()
         time.sleep(1)
 

@@ -37,7 +37,11 @@ def test_only_acting_roles_have_mutating_routes(app):
         rule_name = app.view_functions[rule.endpoint].access_rule
         if method != "GET" and rule_name not in allowed:
             wrong.append((rule.endpoint, method, rule_name))
-        if method != "GET" and rule_name == "signed_in" and rule.endpoint not in {"auth.logout", "auth.change_password"}:
+        if (
+            method != "GET"
+            and rule_name == "signed_in"
+            and rule.endpoint not in {"auth.logout", "auth.change_password"}
+        ):
             wrong.append((rule.endpoint, method, rule_name))
     assert not wrong
 

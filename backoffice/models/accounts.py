@@ -34,9 +34,7 @@ PARTY_ID_TYPES = ("MSISDN", "PERSONAL_ID", "BUSINESS", "DEVICE", "ACCOUNT_ID", "
 
 class Account(db.Model):
     __tablename__ = "accounts"
-    __table_args__ = (
-        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
-    )
+    __table_args__ = (CheckConstraint("reserved >= 0", name="reserved_not_negative"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)

@@ -1,1 +1,211 @@
-"""Bulk payment batches and their rows (see the bulk payments area)."""
+"""Bulk payment batches, their rows and their timeline.
+
+Money columns are integers of the currency's minor unit. A row's state machine and a
+batch's state machine are written out in services (see DESIGN.md); the string values live
+here so that queries and templates share them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.extensions import db
+from backoffice.models.accounts import Account
+from backoffice.models.base import utcnow
+from backoffice.models.organisations import Organisation
+
+
+class BatchStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    PARTIALLY_COMPLETED = "PARTIALLY_COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+
+BATCH_STATUS_LABELS = {
+    BatchStatus.DRAFT: "Brouillon",
+    BatchStatus.PENDING_APPROVAL: "En attente d'approbation",
+    BatchStatus.APPROVED: "Approuvé",
+    BatchStatus.PROCESSING: "En cours de paiement",
+    BatchStatus.COMPLETED: "Terminé",
+    BatchStatus.PARTIALLY_COMPLETED: "Partiellement terminé",
+    BatchStatus.FAILED: "Échoué",
+    BatchStatus.CANCELLED: "Annulé",
+    BatchStatus.REJECTED: "Rejeté",
+}
+
+FINAL_BATCH_STATUSES = {
+    BatchStatus.COMPLETED,
+    BatchStatus.PARTIALLY_COMPLETED,
+    BatchStatus.FAILED,
+    BatchStatus.CANCELLED,
+    BatchStatus.REJECTED,
+}
+
+
+class RowStatus(enum.StrEnum):
+    PENDING = "PENDING"  # valid, waiting to be paid (or, in a draft, to be submitted)
+    INVALID = "INVALID"  # failed validation, in a draft
+    SKIPPED = "SKIPPED"  # invalid row excluded at submission
+    SENDING = "SENDING"  # a live job holds it and is calling the adapter
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"  # 504 / timeout / lost connection: settled by the status endpoint
+    NEEDS_REVIEW = "NEEDS_REVIEW"  # settle budget spent: a person decides
+
+
+ROW_STATUS_LABELS = {
+    RowStatus.PENDING: "En attente",
+    RowStatus.INVALID: "Invalide",
+    RowStatus.SKIPPED: "Exclu",
+    RowStatus.SENDING: "En cours d'envoi",
+    RowStatus.COMPLETED: "Payé",
+    RowStatus.FAILED: "Échoué",
+    RowStatus.UNKNOWN: "Issue inconnue",
+    RowStatus.NEEDS_REVIEW: "À vérifier",
+}
+
+
+class Batch(db.Model):
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_org_status", "organisation_id", "status"),
+        Index("ix_batches_org_created", "organisation_id", "created_at"),
+        Index("ix_batches_file_sha256", "organisation_id", "file_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)  # e.g. LOT-20261125-0001
+    label: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(24), default=BatchStatus.DRAFT.value)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    # The uploaded file
+    file_name: Mapped[str] = mapped_column(String(255), default="")
+    file_sha256: Mapped[str] = mapped_column(String(64), default="")
+    file_format: Mapped[str] = mapped_column(String(24), default="")  # standard, payment_list, recipients, accounts
+
+    # Validation figures, computed while streaming the file
+    row_count: Mapped[int] = mapped_column(default=0)
+    valid_count: Mapped[int] = mapped_column(default=0)
+    invalid_count: Mapped[int] = mapped_column(default=0)
+    warning_count: Mapped[int] = mapped_column(default=0)
+    total_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of valid rows
+    exclude_invalid: Mapped[bool] = mapped_column(default=False)
+
+    # Money set aside at approval, and what is left of it (0 at the end of a batch)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rejected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    rejected_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    processing_started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation] = relationship()
+    account: Mapped[Account] = relationship()
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    submitted_by = relationship("User", foreign_keys=[submitted_by_id])
+    approved_by = relationship("User", foreign_keys=[approved_by_id])
+    rejected_by = relationship("User", foreign_keys=[rejected_by_id])
+    cancelled_by = relationship("User", foreign_keys=[cancelled_by_id])
+
+    @property
+    def status_label(self) -> str:
+        return BATCH_STATUS_LABELS.get(BatchStatus(self.status), self.status)
+
+    @property
+    def is_final(self) -> bool:
+        return BatchStatus(self.status) in FINAL_BATCH_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.reference} {self.status}>"
+
+
+class BatchRow(db.Model):
+    __tablename__ = "batch_rows"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "line_number", name="uq_batch_rows_batch_line"),
+        Index("ix_batch_rows_batch_status", "batch_id", "status"),
+        Index("ix_batch_rows_status_sending", "status", "sending_since"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    line_number: Mapped[int]  # line in the file (header = line 1)
+    status: Mapped[str] = mapped_column(String(16), default=RowStatus.PENDING.value)
+
+    # As read from the file
+    party_id_type: Mapped[str] = mapped_column(String(20), default="")
+    party_id_value: Mapped[str] = mapped_column(String(128), default="")
+    amount: Mapped[int | None] = mapped_column(BigInteger)  # None when unreadable
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(String(200), default="")
+    source_reference: Mapped[str] = mapped_column(String(128), default="")  # transferId column of the standard format
+
+    # Validation: [{"field": ..., "message": ...}]
+    errors: Mapped[list | None] = mapped_column(JSON)
+    warnings: Mapped[list | None] = mapped_column(JSON)
+
+    # Payment: our own transferId (UUID) is chosen at import and saved before any call.
+    transfer_id: Mapped[str] = mapped_column(String(36), unique=True)
+    home_transaction_id: Mapped[str] = mapped_column(String(64), default="")
+    payee_name: Mapped[str | None] = mapped_column(String(200))
+    payee_fsp_id: Mapped[str | None] = mapped_column(String(64))
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_description: Mapped[str | None] = mapped_column(String(500))
+    completed_at: Mapped[datetime | None]
+
+    # Processing bookkeeping: who holds the row, since when, how often it was tried/checked
+    sending_since: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    status_checks: Mapped[int] = mapped_column(default=0)
+    next_check_at: Mapped[datetime | None]
+    settled: Mapped[bool] = mapped_column(default=False)  # its ledger share (debit/release) is written
+    updated_at: Mapped[datetime | None]
+
+    batch: Mapped[Batch] = relationship()
+
+    @property
+    def status_label(self) -> str:
+        return ROW_STATUS_LABELS.get(RowStatus(self.status), self.status)
+
+
+class BatchEvent(db.Model):
+    """One line of a batch's timeline (also written to the audit log by the services)."""
+
+    __tablename__ = "batch_events"
+    __table_args__ = (Index("ix_batch_events_batch_created", "batch_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(48))
+    message: Mapped[str] = mapped_column(String(500), default="")
+    details: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user = relationship("User")

@@ -57,7 +57,9 @@ class SignInResult:
 def _recent_failures(email: str, ip: str) -> tuple[int, int]:
     since = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
     by_email = db.session.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.created_at >= since)
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.created_at >= since)
     )
     by_ip = db.session.scalar(
         select(func.count()).select_from(LoginFailure).where(LoginFailure.ip == ip, LoginFailure.created_at >= since)
@@ -162,7 +164,9 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
-    audit.record(actor, "user.created", user, organisation_id=organisation_id, email=email, role=role, is_admin=is_admin)
+    audit.record(
+        actor, "user.created", user, organisation_id=organisation_id, email=email, role=role, is_admin=is_admin
+    )
     _welcome_email(user, password, reset=False)
     return user, password
 
