@@ -1,0 +1,1 @@
+"""Bulk payments area: upload, validation, approval, progress, history, export."""
