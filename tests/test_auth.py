@@ -215,6 +215,10 @@ def test_temporary_password_forces_a_change(app, client, temporary_user):
     page = client.get("/mot-de-passe")
     assert page.status_code == 200
     assert "Changer de mot de passe" in _html(page)
+    # Signing out is still possible before the change.
+    out = client.post("/deconnexion")
+    assert out.status_code == 302 and "/connexion" in out.headers["Location"]
+    assert "/connexion" in client.get("/").headers["Location"]
 
 
 def test_password_rules_give_french_field_errors(app, client, temporary_user):
