@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    _french_form_messages(app)
     htmx.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -59,6 +60,18 @@ def register_extensions(app: Flask) -> None:
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
+
+
+def _french_form_messages(app: Flask) -> None:
+    """WTForms' built-in messages ("Not a valid choice") in French, from its own catalogue.
+
+    Flask-WTF only translates through Flask-Babel; without it, every form falls back to
+    WTForms' locale support, which needs `Meta.locales` on the base form class.
+    """
+    from flask_wtf import FlaskForm
+
+    app.config.setdefault("WTF_I18N_ENABLED", False)
+    FlaskForm.Meta.locales = ["fr_FR", "fr"]
 
 
 def _tune_sqlite(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""flask commands: seed-demo, create-admin, worker, simulate."""
+"""flask commands: seed-demo, create-admin, worker, outbox, simulate."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(create_admin)
     app.cli.add_command(worker)
+    app.cli.add_command(outbox)
     for name, module_name in SIMULATOR_MODULES.items():
         try:
             module = importlib.import_module(module_name)
@@ -102,3 +103,27 @@ def worker(burst: bool, name: str | None) -> None:
         hook(current_app._get_current_object())
     rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
     rq_worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+
+
+@click.command("outbox")
+@click.option("--limit", "-n", default=10, show_default=True, help="How many of the latest messages.")
+@click.option("--full", is_flag=True, help="Print the bodies too.")
+def outbox(limit: int, full: bool) -> None:
+    """List the latest emails of the development outbox (MAIL_OUTBOX), newest last."""
+    from backoffice.services.mail import outbox_messages
+
+    if current_app.config["MAIL_SERVER"]:
+        click.echo(f"Les e-mails partent par SMTP ({current_app.config['MAIL_SERVER']}) : pas de boîte locale.")
+        return
+    messages = outbox_messages()
+    if not messages:
+        click.echo(f"Aucun e-mail dans {current_app.config['MAIL_OUTBOX']}.")
+        return
+    shown = messages[-limit:] if limit > 0 else messages
+    click.echo(f"{len(messages)} e-mail(s) dans {current_app.config['MAIL_OUTBOX']} ; les {len(shown)} derniers :")
+    for message in shown:
+        click.echo(f"- {message['Date']} · à {message['To']} · {message['Subject']}")
+        if full:
+            click.echo("")
+            click.echo("  " + message.get_content().strip().replace("\n", "\n  "))
+            click.echo("")

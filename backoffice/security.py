@@ -35,7 +35,8 @@ def public(view: F) -> F:
 def _signed_in_check() -> Any:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
-    if current_user.must_change_password and request.endpoint != "auth.change_password":
+    # A temporary password leads to the change form; signing out stays possible.
+    if current_user.must_change_password and request.endpoint not in ("auth.change_password", "auth.logout"):
         return redirect(url_for("auth.change_password"))
     return None
 

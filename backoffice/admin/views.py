@@ -233,7 +233,8 @@ def account_topup(account_id: int):
             amount = parse_amount(form.amount.data, account.currency)
             org_service.top_up_account(_actor(), account, amount, form.reason.data)
         except AmountError as exc:
-            form.amount.errors = [*form.amount.errors, str(exc).capitalize() + "."]
+            message = str(exc)
+            form.amount.errors = [*form.amount.errors, message[:1].upper() + message[1:] + "."]
         except ServiceError as exc:
             attach_error(form, exc, "reason")
         else:

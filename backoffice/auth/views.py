@@ -17,8 +17,20 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths are followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """Only same-site relative paths are followed after sign-in.
+
+    Browsers read `/\\evil.example` as `//evil.example` and drop tabs and newlines, so a
+    target with a backslash or a control character is refused too.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+        and not urlsplit(target).netloc
+        and not urlsplit(target).scheme
+    ):
         return target
     return url_for("main.index")
 

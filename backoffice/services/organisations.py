@@ -20,11 +20,11 @@ def create_organisation(actor: User, code: str, name: str) -> Organisation:
     require_admin(actor)
     code = code.strip().upper()
     if not _CODE.match(code):
-        raise ServiceError("Le code doit comporter 2 à 32 lettres majuscules, chiffres, « - » ou « _ ».")
+        raise ServiceError("Le code doit comporter 2 à 32 lettres majuscules, chiffres, « - » ou « _ ».", field="code")
     if db.session.scalar(select(Organisation.id).where(Organisation.code == code)):
-        raise ServiceError("Une organisation existe déjà avec ce code.")
+        raise ServiceError("Une organisation existe déjà avec ce code.", field="code")
     if not name.strip():
-        raise ServiceError("Le nom est obligatoire.")
+        raise ServiceError("Le nom est obligatoire.", field="name")
     organisation = Organisation(code=code, name=name.strip())
     db.session.add(organisation)
     db.session.flush()
@@ -35,7 +35,7 @@ def create_organisation(actor: User, code: str, name: str) -> Organisation:
 def update_organisation(actor: User, organisation: Organisation, name: str) -> None:
     require_admin(actor)
     if not name.strip():
-        raise ServiceError("Le nom est obligatoire.")
+        raise ServiceError("Le nom est obligatoire.", field="name")
     old = organisation.name
     organisation.name = name.strip()
     audit.record(actor, "organisation.updated", organisation, old_name=old, name=organisation.name)
@@ -61,17 +61,17 @@ def create_account(
     require_admin(actor)
     account_id = account_id.strip().upper()
     if not account_id:
-        raise ServiceError("L'identifiant du compte est obligatoire.")
+        raise ServiceError("L'identifiant du compte est obligatoire.", field="account_id")
     if db.session.scalar(select(Account.id).where(func.upper(Account.account_id) == account_id)):
-        raise ServiceError("Un compte existe déjà avec cet identifiant.")
+        raise ServiceError("Un compte existe déjà avec cet identifiant.", field="account_id")
     if currency not in CURRENCIES:
-        raise ServiceError("Devise non prise en charge.")
+        raise ServiceError("Devise non prise en charge.", field="currency")
     if party_id_type not in PARTY_ID_TYPES:
-        raise ServiceError("Type d'identifiant Mojaloop inconnu.")
+        raise ServiceError("Type d'identifiant Mojaloop inconnu.", field="party_id_type")
     if not party_id_value.strip():
-        raise ServiceError("La valeur de l'identifiant Mojaloop est obligatoire.")
+        raise ServiceError("La valeur de l'identifiant Mojaloop est obligatoire.", field="party_id_value")
     if db.session.get(Organisation, organisation_id) is None:
-        raise ServiceError("Organisation inconnue.")
+        raise ServiceError("Organisation inconnue.", field="organisation_id")
     account = Account(
         organisation_id=organisation_id,
         account_id=account_id,

@@ -145,11 +145,11 @@ def create_user(
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise ServiceError("Un utilisateur existe déjà avec cette adresse e-mail.", field="email")
     if role not in Role.__members__:
-        raise ServiceError("Rôle inconnu.")
+        raise ServiceError("Rôle inconnu.", field="role")
     if not is_admin and organisation_id is None:
-        raise ServiceError("Un gestionnaire ou un superviseur appartient à une organisation.")
+        raise ServiceError("Un gestionnaire ou un superviseur appartient à une organisation.", field="organisation_id")
     if organisation_id is not None and db.session.get(Organisation, organisation_id) is None:
-        raise ServiceError("Organisation inconnue.")
+        raise ServiceError("Organisation inconnue.", field="organisation_id")
     password = generate_temporary_password()
     user = User(
         email=email,
@@ -194,7 +194,7 @@ def set_active(actor: User, user: User, active: bool) -> None:
 def change_role(actor: User, user: User, role: str) -> None:
     require_admin(actor)
     if role not in Role.__members__:
-        raise ServiceError("Rôle inconnu.")
+        raise ServiceError("Rôle inconnu.", field="role")
     old = user.role
     user.role = role
     audit.record(actor, "user.role_changed", user, organisation_id=user.organisation_id, old=old, new=role)
