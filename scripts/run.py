@@ -82,16 +82,20 @@ class Children:
         return None
 
     def stop_all(self) -> None:
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 15
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Web, workers and simulators first (workers finish their job), Redis last."""
+        first = [p for name, p in self.processes if name != "redis"]
+        last = [p for name, p in self.processes if name == "redis"]
+        for group in (first, last):
+            for process in reversed(group):
+                if process.poll() is None:
+                    process.terminate()
+            deadline = time.monotonic() + 20
+            for process in reversed(group):
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def start_redis(children: Children, env: dict) -> None:
