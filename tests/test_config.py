@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 import pytest
+from sqlalchemy import select
 
 from backoffice.config import ConfigError, load_settings
 from tests.conftest import ROOT, flask_command
@@ -80,3 +81,63 @@ def test_environment_overrides(clean_env, monkeypatch):
     assert settings["PAGE_SIZE"] == 50
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["LOGIN_MAX_FAILURES"] == 3
+
+
+def test_proxy_fix_trusts_the_configured_hops(app, demo):
+    """Behind one reverse proxy the client's address (X-Forwarded-For) is the one throttled."""
+    from backoffice import create_app
+    from backoffice.extensions import db
+    from backoffice.models import LoginFailure
+
+    proxied = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "PROXY_FIX_HOPS": 1})
+    client = proxied.test_client()
+    client.post(
+        "/connexion",
+        data={"email": "gestionnaire1@cnss.bj", "password": "faux"},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    with proxied.app_context():
+        assert db.session.scalars(select(LoginFailure.ip)).all() == ["203.0.113.7"]
+    # Without the setting, the header is ignored (a client could forge it).
+    app.test_client().post(
+        "/connexion",
+        data={"email": "gestionnaire1@cnss.bj", "password": "faux"},
+        headers={"X-Forwarded-For": "198.51.100.1"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    with app.app_context():
+        assert sorted(db.session.scalars(select(LoginFailure.ip)).all()) == ["10.0.0.2", "203.0.113.7"]
+
+
+def test_compose_describes_production():
+    """docker-compose.yml: web, worker, one-shot migration, PostgreSQL 15, Redis 7, no secret defaults."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"web", "worker", "migrate", "db", "redis"}
+    assert services["db"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
+    assert services["web"]["ports"] == ["8080:8080"]
+    for name in ("web", "worker", "migrate"):
+        env = services[name]["environment"]
+        assert env["APP_ENV"] == "production"
+        assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "no default for the secret"
+        assert ":?" in env["DATABASE_URL"]
+    assert services["worker"]["command"] == ["worker"]
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM node:" in dockerfile and "htmx.org" in dockerfile and "npm ci" in dockerfile
+    entrypoint = (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
+    assert "exec flask worker" in entrypoint and "exec flask db upgrade" in entrypoint and "gunicorn" in entrypoint
+
+
+def test_every_setting_is_documented():
+    """Each environment variable read by config.py has a row in the README's configuration table."""
+    import re
+
+    source = (ROOT / "backoffice" / "config.py").read_text()
+    names = set(re.findall(r'(?:os\.environ\.get|_int|_bool|_float)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing, f"add these settings to README.md (Configuration): {missing}"
