@@ -222,6 +222,25 @@ def _require_status(batch: Batch, *allowed: BatchStatus) -> None:
         raise ServiceError(f"Action impossible : le lot {batch.reference} est « {batch.status_label} ».")
 
 
+def _move(batch: Batch, new_status: BatchStatus, *allowed: BatchStatus) -> None:
+    """Change the status only if it is still one of `allowed` (compare-and-set).
+
+    The row lock already serialises transitions on PostgreSQL; the conditional UPDATE
+    also holds on SQLite, where FOR UPDATE does nothing, so that an approval and a
+    cancellation racing each other can never both win.
+    """
+    _require_status(batch, *allowed)
+    moved = db.session.execute(
+        update(Batch)
+        .where(Batch.id == batch.id, Batch.status.in_([s.value for s in allowed]))
+        .values(status=new_status.value)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise ServiceError(f"Action impossible : le lot {batch.reference} vient de changer d'état.")
+    batch.status = new_status.value
+
+
 def can_submit(actor: User, batch: Batch) -> bool:
     return actor.is_gestionnaire and batch.created_by_id == actor.id and batch.status == BatchStatus.DRAFT
 
@@ -269,7 +288,7 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
                 .execution_options(synchronize_session=False)
             ).rowcount
         batch.exclude_invalid = bool(skipped)
-        batch.status = BatchStatus.PENDING_APPROVAL.value
+        _move(batch, BatchStatus.PENDING_APPROVAL, BatchStatus.DRAFT)
         batch.submitted_by_id = actor.id
         batch.submitted_at = utcnow()
         message = "Lot soumis pour approbation."
@@ -299,9 +318,9 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
             raise PermissionDenied(
                 "Un lot doit être approuvé par un autre gestionnaire que celui qui l'a importé ou soumis."
             )
+        _move(batch, BatchStatus.APPROVED, BatchStatus.PENDING_APPROVAL)
         ledger.reserve(batch.account_id, batch.total_amount, reference=batch.reference, actor=actor)
         batch.reserved_amount = batch.total_amount
-        batch.status = BatchStatus.APPROVED.value
         batch.approved_by_id = actor.id
         batch.approved_at = utcnow()
         _event(batch, actor, "approved", "Lot approuvé ; le montant total est réservé sur le compte payeur.")
@@ -326,7 +345,7 @@ def reject_batch(actor: User, batch_id: int, reason: str) -> Batch:
         reason = (reason or "").strip()
         if not reason:
             raise ServiceError("Le motif du rejet est obligatoire.", field="reason")
-        batch.status = BatchStatus.REJECTED.value
+        _move(batch, BatchStatus.REJECTED, BatchStatus.PENDING_APPROVAL)
         batch.rejected_by_id = actor.id
         batch.rejected_at = utcnow()
         batch.rejection_reason = reason[:2000]
@@ -347,8 +366,7 @@ def cancel_batch(actor: User, batch_id: int) -> Batch:
         _check_gestionnaire(actor, batch.organisation_id)
         if batch.created_by_id != actor.id:
             raise PermissionDenied("Seul le gestionnaire qui a importé le lot peut l'annuler.")
-        _require_status(batch, BatchStatus.DRAFT, BatchStatus.PENDING_APPROVAL)
-        batch.status = BatchStatus.CANCELLED.value
+        _move(batch, BatchStatus.CANCELLED, BatchStatus.DRAFT, BatchStatus.PENDING_APPROVAL)
         batch.cancelled_by_id = actor.id
         batch.cancelled_at = utcnow()
         _event(batch, actor, "cancelled", "Lot annulé par le gestionnaire qui l'a importé.")
