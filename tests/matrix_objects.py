@@ -17,3 +17,24 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).
 ORG_SCOPED_PARAMS = {"account_id"}
+
+
+def _cnss_draft_batch(demo: dict) -> int:
+    """A CNSS draft batch of two rows, uploaded by gestionnaire 1 through the real service."""
+    import io
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services.batches import create_from_upload
+
+    actor = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+    content = (
+        b"type_id,valeur_id,devise,montant,nom_complet\n"
+        b"PERSONAL_ID,1234567890,XOF,1000,Awa\nPERSONAL_ID,1234567891,XOF,2000,Koffi\n"
+    )
+    batch = create_from_upload(actor, demo["accounts"]["ACC-CNSS-001"], "Matrice", io.BytesIO(content), "matrice.csv")
+    return batch.id
+
+
+BUILDERS["batch_id"] = _cnss_draft_batch
+ORG_SCOPED_PARAMS.add("batch_id")

@@ -1,10 +1,224 @@
-"""Bulk payment pages."""
+"""Bulk payment pages: upload, preview and details, the four-eyes actions, history, exports."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+
+from backoffice.batches.forms import RejectForm, SubmitBatchForm, UploadForm
+from backoffice.extensions import db
+from backoffice.forms import EmptyForm
+from backoffice.models import User
+from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchStatus
+from backoffice.security import gestionnaire_required, get_for_org, member_required
+from backoffice.services import ServiceError, attach_error
+from backoffice.services import batches as batch_service
+from backoffice.services.money import CURRENCIES
 
 bp = Blueprint("batches", __name__)
+
+# Statuses whose page shows the live progress fragment (the batch is, or was, being paid).
+PROGRESS_STATUSES = {
+    BatchStatus.APPROVED,
+    BatchStatus.PROCESSING,
+    BatchStatus.COMPLETED,
+    BatchStatus.PARTIALLY_COMPLETED,
+    BatchStatus.FAILED,
+}
+PREVIEW_PROBLEMS = 50
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _page_size() -> int:
+    return current_app.config["PAGE_SIZE"]
+
+
+@bp.route("/")
+@member_required
+def index():
+    """The organisation's batches, filtered, with completed / failed counts per batch."""
+    filters = batch_service.HistoryFilters.from_args(request.args)
+    page = db.paginate(
+        batch_service.history_query(current_user.organisation_id, filters), per_page=_page_size(), error_out=False
+    )
+    counts = batch_service.outcome_counts([b.id for b in page.items])
+    return render_template(
+        "batches/index.html",
+        page=page,
+        counts=counts,
+        filters=filters,
+        statuses=BATCH_STATUS_LABELS,
+        accounts=batch_service.payer_accounts(current_user.organisation_id),
+        uploaders=batch_service.uploaders(current_user.organisation_id),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@gestionnaire_required
+def new():
+    """Upload a file: it is checked row by row and stored as a draft to preview."""
+    form = UploadForm()
+    form.account_id.choices = [
+        (a.id, f"{a.account_id} — {a.label} ({a.currency})")
+        for a in batch_service.payer_accounts(current_user.organisation_id)
+    ]
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            batch = batch_service.create_from_upload(
+                _actor(), form.account_id.data, form.label.data, upload.stream, upload.filename or ""
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc, "file")
+        else:
+            db.session.commit()
+            flash(f"Fichier importé : lot {batch.reference}. Vérifiez-le avant de le soumettre.", "success")
+            return redirect(url_for("batches.detail", batch_id=batch.id))
+    return render_template("batches/new.html", form=form)
+
+
+@bp.route("/<int:batch_id>")
+@member_required
+def detail(batch_id: int):
+    """Preview of a draft, and details of a batch at any stage."""
+    batch = get_for_org(Batch, batch_id)
+    row_status = request.args.get("status", "").strip().upper()
+    q = request.args.get("q", "").strip()
+    rows = db.paginate(batch_service.rows_query(batch, row_status, q), per_page=_page_size(), error_out=False)
+    errors = db.session.scalars(batch_service.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
+    warnings = db.session.scalars(batch_service.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
+    actor = _actor()
+    return render_template(
+        "batches/detail.html",
+        batch=batch,
+        stats=batch_service.statistics(batch),
+        rows=rows,
+        row_status=row_status,
+        q=q,
+        row_statuses=ROW_STATUS_LABELS,
+        currencies=CURRENCIES,
+        errors=errors,
+        warnings=warnings,
+        preview_limit=PREVIEW_PROBLEMS,
+        earlier=batch_service.earlier_uploads_of_file(batch),
+        events=batch_service.timeline(batch),
+        show_progress=BatchStatus(batch.status) in PROGRESS_STATUSES,
+        can_submit=batch_service.can_submit(actor, batch),
+        can_decide=batch_service.can_decide(actor, batch),
+        can_cancel=batch_service.can_cancel(actor, batch),
+        submit_form=SubmitBatchForm(),
+        reject_form=RejectForm(),
+        form=EmptyForm(),
+    )
+
+
+def _transition(batch_id: int, action, success: str, *args):
+    """Run one transition; a refusal is shown on the batch page."""
+    batch = get_for_org(Batch, batch_id)
+    try:
+        action(_actor(), batch.id, *args)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        flash(success, "success")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
+
+
+@bp.route("/<int:batch_id>/submit", methods=["POST"])
+@gestionnaire_required
+def submit(batch_id: int):
+    form = SubmitBatchForm()
+    if not form.validate_on_submit():
+        abort(400)
+    return _transition(
+        batch_id, batch_service.submit_batch, "Lot soumis pour approbation.", bool(form.exclude_invalid.data)
+    )
+
+
+@bp.route("/<int:batch_id>/approve", methods=["POST"])
+@gestionnaire_required
+def approve(batch_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _transition(batch_id, batch_service.approve_batch, "Lot approuvé : le paiement commence.")
+
+
+@bp.route("/<int:batch_id>/reject", methods=["POST"])
+@gestionnaire_required
+def reject(batch_id: int):
+    form = RejectForm()
+    form.validate_on_submit()  # the service says what is missing, in French
+    return _transition(batch_id, batch_service.reject_batch, "Lot rejeté.", form.reason.data or "")
+
+
+@bp.route("/<int:batch_id>/cancel", methods=["POST"])
+@gestionnaire_required
+def cancel(batch_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _transition(batch_id, batch_service.cancel_batch, "Lot annulé.")
+
+
+def _csv_response(report: str, batch_id: int, filename: str) -> Response:
+    """Stream a report page by page.
+
+    Each page is read inside a short app context of its own: no database session or
+    request context stays open between two pages of a slow download.
+    """
+    app = current_app._get_current_object()
+    delimiter = _delimiter()
+
+    def generate():
+        with app.app_context():
+            text = batch_service.csv_header(report, batch_id, delimiter)
+        yield text
+        cursor: int | None = 0
+        while cursor is not None:
+            with app.app_context():
+                text, cursor = batch_service.csv_page(report, batch_id, cursor, delimiter)
+            if text:
+                yield text
+
+    response = Response(generate(), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _delimiter() -> str:
+    return ";" if request.args.get("sep", "").lower() in ("semicolon", ";", "pointvirgule") else ","
+
+
+@bp.route("/<int:batch_id>/errors.csv")
+@member_required
+def errors_csv(batch_id: int):
+    """Every validation error and warning of the batch, to fix the file."""
+    batch = get_for_org(Batch, batch_id)
+    return _csv_response("errors", batch.id, f"{batch.reference}-erreurs.csv")
+
+
+@bp.route("/<int:batch_id>/export.csv")
+@member_required
+def export_csv(batch_id: int):
+    """Reconciliation export: one line per row, streamed."""
+    batch = get_for_org(Batch, batch_id)
+    return _csv_response("export", batch.id, f"{batch.reference}-rapprochement.csv")
+
 
 # Live progress routes live in their own module and register on this blueprint.
 from backoffice.batches import progress  # noqa: E402,F401

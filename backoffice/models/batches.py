@@ -148,6 +148,9 @@ class BatchRow(db.Model):
         UniqueConstraint("batch_id", "line_number", name="uq_batch_rows_batch_line"),
         Index("ix_batch_rows_batch_status", "batch_id", "status"),
         Index("ix_batch_rows_status_sending", "status", "sending_since"),
+        # History filters "batches with a row failing with code X / paid through provider Y".
+        Index("ix_batch_rows_error_code", "error_code", "batch_id"),
+        Index("ix_batch_rows_payee_fsp", "payee_fsp_id", "batch_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -164,9 +167,10 @@ class BatchRow(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
     source_reference: Mapped[str] = mapped_column(String(128), default="")  # transferId column of the standard format
 
-    # Validation: [{"field": ..., "message": ...}]
-    errors: Mapped[list | None] = mapped_column(JSON)
-    warnings: Mapped[list | None] = mapped_column(JSON)
+    # Validation: [{"field": ..., "message": ...}]; None is stored as SQL NULL so that
+    # "rows with warnings" is a plain IS NOT NULL.
+    errors: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    warnings: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
     # Payment: our own transferId (UUID) is chosen at import and saved before any call.
     transfer_id: Mapped[str] = mapped_column(String(36), unique=True)

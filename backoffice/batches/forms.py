@@ -1,0 +1,30 @@
+"""Forms of the bulk payments area."""
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+REQUIRED = "Ce champ est obligatoire."
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Fichier CSV", validators=[FileRequired("Choisissez un fichier CSV.")])
+    # The service checks that the account belongs to the organisation (with a French message).
+    account_id = SelectField(
+        "Compte payeur", coerce=int, validate_choice=False, validators=[DataRequired("Choisissez un compte payeur.")]
+    )
+    label = StringField("Libellé du lot", validators=[DataRequired(REQUIRED), Length(max=200)])
+    submit = SubmitField("Importer et vérifier")
+
+
+class SubmitBatchForm(FlaskForm):
+    exclude_invalid = BooleanField("Exclure les lignes invalides (elles resteront visibles, marquées « Exclu »)")
+    submit = SubmitField("Soumettre pour approbation")
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(
+        "Motif du rejet", validators=[DataRequired("Le motif du rejet est obligatoire."), Length(max=2000)]
+    )
+    submit = SubmitField("Rejeter le lot")
