@@ -13,7 +13,15 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "org_id": lambda demo: demo["orgs"]["CNSS"],
     "user_id": lambda demo: demo["users"]["gestionnaire1@cnss.bj"],
     "account_id": lambda demo: demo["accounts"]["ACC-CNSS-001"],
+    "batch_id": lambda demo: _cnss_batch(demo),
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).
-ORG_SCOPED_PARAMS = {"account_id"}
+ORG_SCOPED_PARAMS = {"account_id", "batch_id"}
+
+
+def _cnss_batch(demo: dict) -> int:
+    """An approved CNSS batch of two rows."""
+    from tests.processing_support import make_approved_batch
+
+    return make_approved_batch(["22997000001", "22997000002"], amount=1000)
