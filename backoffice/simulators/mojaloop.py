@@ -425,6 +425,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (timeout, killed worker) is normal here: no traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def make_server(host: str = "127.0.0.1", port: int = 4001, settings: dict | None = None) -> ThreadingHTTPServer:
     """A ready-to-serve simulator (serve_forever() it, in a thread for in-process use)."""
