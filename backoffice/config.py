@@ -104,6 +104,21 @@ def load_settings(instance_path: str) -> dict:
         # Bulk processing
         "BATCH_CHUNK_SIZE": _int("BATCH_CHUNK_SIZE", 200),
         "BATCH_CONCURRENCY": _int("BATCH_CONCURRENCY", 16),
+        # A live job refreshes its lease; a dead one's rows are taken over after this long.
+        "BATCH_LEASE_SECONDS": _float("BATCH_LEASE_SECONDS", 30.0),
+        "BATCH_SWEEP_SECONDS": _float("BATCH_SWEEP_SECONDS", 15.0),
+        # Outcomes are written in groups of this many rows (or every BATCH_FLUSH_SECONDS).
+        "BATCH_FLUSH_ROWS": _int("BATCH_FLUSH_ROWS", 100),
+        "BATCH_FLUSH_SECONDS": _float("BATCH_FLUSH_SECONDS", 1.0),
+        # Settling UNKNOWN rows: GET /transfers/{id} with exponential backoff and a budget.
+        "BATCH_STATUS_BACKOFF_SECONDS": _float("BATCH_STATUS_BACKOFF_SECONDS", 1.0),
+        "BATCH_STATUS_BACKOFF_MAX_SECONDS": _float("BATCH_STATUS_BACKOFF_MAX_SECONDS", 60.0),
+        "BATCH_STATUS_CHECK_BUDGET": _int("BATCH_STATUS_CHECK_BUDGET", 10),
+        # "Not found" is trusted only this long after the last send (> the adapter's 30 s timeout).
+        "BATCH_RESEND_GRACE_SECONDS": _float("BATCH_RESEND_GRACE_SECONDS", 60.0),
+        "BATCH_MAX_ATTEMPTS": _int("BATCH_MAX_ATTEMPTS", 3),
+        # How long a chunk job keeps settling its own UNKNOWN rows before leaving them to the sweep.
+        "BATCH_SETTLE_INLINE_SECONDS": _float("BATCH_SETTLE_INLINE_SECONDS", 30.0),
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),

@@ -1,0 +1,342 @@
+"""Client of the Mojaloop SDK scheme adapter's outbound API (POST/PUT/GET /transfers).
+
+Every call returns a typed result and never lets a `requests` exception out: a 504, a
+timeout or a lost connection is `Outcome.UNKNOWN` (the payment may still complete), which
+is not the same thing as `Outcome.FAILED` (the switch or the payee said no, with the
+Mojaloop error code kept as received).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from backoffice.services.money import from_mojaloop_amount, to_mojaloop_amount
+
+log = logging.getLogger(__name__)
+
+# Mojaloop's "transfer id not found" (FSPIOP error code 3208).
+TRANSFER_NOT_FOUND_CODES = {"3208"}
+# The switch refused a transfer id it already holds (3106 modified request / duplicate):
+# the earlier attempt may have been paid, so this is "unknown", never "failed".
+DUPLICATE_TRANSFER_CODES = {"3106"}
+
+
+class MojaloopError(Exception):
+    """The one error type of this module: a misuse or an unusable configuration."""
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"  # 504, timeout, connection lost, unreadable answer: settle by status
+
+
+class TransferState(enum.StrEnum):
+    """What the status endpoint says about a transfer."""
+
+    COMMITTED = "COMMITTED"  # paid
+    ABORTED = "ABORTED"  # not paid, final
+    PENDING = "PENDING"  # RESERVED / RECEIVED: not final yet
+    NOT_FOUND = "NOT_FOUND"  # the switch does not know it (404 / 3208)
+    UNREACHABLE = "UNREACHABLE"  # no usable answer (504, timeout, connection, garbage)
+
+
+@dataclass(frozen=True)
+class Party:
+    id_type: str
+    id_value: str
+    display_name: str = ""
+    party_type: str = ""  # BUSINESS for a payer organisation
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """One row to pay: our own transferId (saved before the call) and references."""
+
+    transfer_id: str
+    home_transaction_id: str
+    payer: Party
+    payee: Party
+    amount: int  # minor units
+    currency: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    outcome: Outcome
+    transfer_id: str
+    payee_name: str | None = None
+    payee_fsp_id: str | None = None
+    fee: int = 0  # minor units
+    error_code: str | None = None
+    error_description: str | None = None
+    http_status: int | None = None
+    detail: str = ""  # why the outcome is unknown, for logs and the timeline
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    state: TransferState
+    transfer_id: str
+    error_code: str | None = None
+    error_description: str | None = None
+    http_status: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PartyLookup:
+    found: bool
+    name: str | None = None
+    fsp_id: str | None = None
+    unknown: bool = False  # the lookup itself got no usable answer
+
+
+class MojaloopClient:
+    """A pooled HTTP client of the adapter; thread-safe for concurrent transfers."""
+
+    def __init__(self, base_url: str, timeout: float = 35.0, pool_size: int = 16, auto_accept: bool = True) -> None:
+        if not base_url:
+            raise MojaloopError("MOJALOOP_SDK_URL is not set")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.auto_accept = auto_accept
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
+
+    @classmethod
+    def from_config(cls, config: Any, pool_size: int | None = None) -> MojaloopClient:
+        return cls(
+            config["MOJALOOP_SDK_URL"],
+            timeout=float(config["MOJALOOP_TIMEOUT_SECONDS"]),
+            pool_size=pool_size or int(config["BATCH_CONCURRENCY"]),
+            auto_accept=bool(config["MOJALOOP_AUTO_ACCEPT"]),
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- transfers -------------------------------------------------------------------
+
+    def transfer(self, request: TransferRequest) -> TransferResult:
+        """Pay one row: POST /transfers, then accept the party and the quote when asked."""
+        body = build_transfer_body(request)
+        response = self._call("POST", "/transfers", body)
+        result = self._interpret(request, response)
+        # Accept mode: the adapter stops twice and waits for our word (newer defaults).
+        for _ in range(3):
+            if not isinstance(result, _Waiting):
+                return result
+            if self.auto_accept:
+                log.warning("adapter waits for %s although MOJALOOP_AUTO_ACCEPT is on", result.state)
+            accept = {"acceptParty": True} if result.state == "WAITING_FOR_PARTY_ACCEPTANCE" else {"acceptQuote": True}
+            response = self._call("PUT", f"/transfers/{request.transfer_id}", accept)
+            result = self._interpret(request, response, previous=result)
+        if isinstance(result, _Waiting):
+            return TransferResult(Outcome.UNKNOWN, request.transfer_id, detail="adapter kept waiting for acceptance")
+        return result
+
+    def transfer_status(self, transfer_id: str) -> StatusResult:
+        """GET /transfers/{id}: the switch's word on a transfer whose outcome we lost."""
+        response = self._call("GET", f"/transfers/{transfer_id}")
+        if isinstance(response, str):
+            return StatusResult(TransferState.UNREACHABLE, transfer_id, detail=response)
+        status = response.status_code
+        data = _json(response)
+        if status == 404:
+            return StatusResult(TransferState.NOT_FOUND, transfer_id, http_status=status)
+        if status >= 500 or data is None:
+            code, description = _error_of(data)
+            if code in TRANSFER_NOT_FOUND_CODES:
+                return StatusResult(TransferState.NOT_FOUND, transfer_id, code, description, status)
+            return StatusResult(TransferState.UNREACHABLE, transfer_id, code, description, status, f"HTTP {status}")
+        if status >= 400:
+            code, description = _error_of(data)
+            return StatusResult(TransferState.UNREACHABLE, transfer_id, code, description, status, f"HTTP {status}")
+        state = _dig(data, "fulfil", "body", "transferState") or _dig(data, "fulfil", "transferState")
+        if state is None and data.get("currentState") == "COMPLETED":
+            state = "COMMITTED"
+        if state == "COMMITTED":
+            return StatusResult(TransferState.COMMITTED, transfer_id, http_status=status)
+        if state == "ABORTED":
+            code, description = _error_of(data)
+            return StatusResult(TransferState.ABORTED, transfer_id, code, description, status)
+        return StatusResult(TransferState.PENDING, transfer_id, http_status=status, detail=str(state or ""))
+
+    def lookup_party(self, id_type: str, id_value: str) -> PartyLookup:
+        """GET /parties/{type}/{id}; an empty party body means "not found"."""
+        response = self._call("GET", f"/parties/{id_type}/{id_value}")
+        if isinstance(response, str) or response.status_code >= 500:
+            return PartyLookup(False, unknown=True)
+        data = _json(response) or {}
+        body = _dig(data, "party", "body") or {}
+        if response.status_code >= 400 or not body:
+            return PartyLookup(False)
+        return PartyLookup(True, _party_name(body), _dig(body, "partyIdInfo", "fspId"))
+
+    # --- internals -------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> requests.Response | str:
+        """The HTTP call; a string says why there is no response (the outcome is unknown)."""
+        try:
+            return self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
+        except requests.Timeout:
+            return f"no answer within {self.timeout:g} s"
+        except requests.ConnectionError as exc:
+            return f"connection error: {type(exc).__name__}"
+        except requests.RequestException as exc:
+            return f"request error: {type(exc).__name__}"
+
+    def _interpret(
+        self, request: TransferRequest, response: requests.Response | str, previous: _Waiting | None = None
+    ) -> TransferResult | _Waiting:
+        tid = request.transfer_id
+        if isinstance(response, str):
+            return TransferResult(Outcome.UNKNOWN, tid, detail=response)
+        status = response.status_code
+        data = _json(response)
+        if 200 <= status < 300 and data is not None:
+            payee_name, fsp_id = _payee_of(data)
+            fee = _fee_of(data, request.currency)
+            if previous is not None:
+                payee_name = payee_name or previous.payee_name
+                fsp_id = fsp_id or previous.payee_fsp_id
+                fee = fee or previous.fee
+            state = data.get("currentState")
+            if state == "COMPLETED":
+                return TransferResult(Outcome.COMPLETED, tid, payee_name, fsp_id, fee, http_status=status)
+            if state in ("WAITING_FOR_PARTY_ACCEPTANCE", "WAITING_FOR_QUOTE_ACCEPTANCE"):
+                return _Waiting(state, payee_name, fsp_id, fee)
+            if state == "ERROR_OCCURRED":
+                code, description = _error_of(data)
+                return TransferResult(Outcome.FAILED, tid, payee_name, fsp_id, 0, code, description, status)
+            return TransferResult(Outcome.UNKNOWN, tid, payee_name, fsp_id, http_status=status, detail=f"state {state}")
+        if status == 500 and data is not None:
+            code, description = _error_of(data)
+            current = _dig(data, "transferState", "currentState")
+            if code in DUPLICATE_TRANSFER_CODES:
+                return TransferResult(Outcome.UNKNOWN, tid, http_status=status, detail=f"duplicate transferId ({code})")
+            if code and current in (None, "ERROR_OCCURRED"):
+                payee_name, fsp_id = _payee_of(data.get("transferState") or {})
+                return TransferResult(Outcome.FAILED, tid, payee_name, fsp_id, 0, code, description, status)
+        if 400 <= status < 500 and status not in (404, 408, 409, 429):
+            # The adapter refused the request itself (validation): nothing reached the switch.
+            code, description = _error_of(data)
+            return TransferResult(
+                Outcome.FAILED, tid, error_code=code or str(status), error_description=description, http_status=status
+            )
+        return TransferResult(Outcome.UNKNOWN, tid, http_status=status, detail=f"HTTP {status}")
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    state: str
+    payee_name: str | None
+    payee_fsp_id: str | None
+    fee: int
+
+
+def build_transfer_body(request: TransferRequest) -> dict:
+    """The adapter's POST /transfers body for one row."""
+    payer: dict[str, Any] = {"idType": request.payer.id_type, "idValue": request.payer.id_value}
+    if request.payer.display_name:
+        payer["displayName"] = request.payer.display_name[:128]
+    if request.payer.party_type:
+        payer["type"] = request.payer.party_type
+    body: dict[str, Any] = {
+        "transferId": request.transfer_id,
+        "homeTransactionId": request.home_transaction_id,
+        "from": payer,
+        "to": {"idType": request.payee.id_type, "idValue": request.payee.id_value},
+        "amountType": "SEND",
+        "currency": request.currency,
+        "amount": to_mojaloop_amount(request.amount, request.currency),
+        "transactionType": "TRANSFER",
+    }
+    if request.note:
+        body["note"] = request.note[:128]
+    return body
+
+
+def _json(response: requests.Response) -> dict | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _error_of(data: dict | None) -> tuple[str | None, str | None]:
+    """Mojaloop error code and description, kept as received."""
+    if not data:
+        return None, None
+    for path in (
+        ("transferState", "lastError", "mojaloopError", "errorInformation"),
+        ("lastError", "mojaloopError", "errorInformation"),
+        ("mojaloopError", "errorInformation"),
+        ("errorInformation",),
+        ("fulfil", "body", "errorInformation"),
+    ):
+        info = _dig(data, *path)
+        if isinstance(info, dict) and info.get("errorCode"):
+            return str(info["errorCode"]), _text(info.get("errorDescription"))
+    code = data.get("statusCode")
+    return (str(code) if code else None), _text(data.get("message"))
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:500] if value not in (None, "") else None
+
+
+def _party_name(party: dict) -> str | None:
+    name = party.get("name")
+    if name:
+        return str(name)
+    complex_name = _dig(party, "personalInfo", "complexName") or {}
+    parts = [complex_name.get(k) for k in ("firstName", "middleName", "lastName")]
+    joined = " ".join(p for p in parts if p)
+    return joined or None
+
+
+def _payee_of(data: dict) -> tuple[str | None, str | None]:
+    """The payee's registered name and FSP, from getPartiesResponse or the echoed `to`."""
+    party = _dig(data, "getPartiesResponse", "body", "party") or _dig(data, "getPartiesResponse", "party") or {}
+    name = _party_name(party) if party else None
+    fsp = _dig(party, "partyIdInfo", "fspId")
+    to = data.get("to") if isinstance(data.get("to"), dict) else {}
+    if not name:
+        name = to.get("displayName") or " ".join(p for p in (to.get("firstName"), to.get("lastName")) if p) or None
+    return name, fsp or to.get("fspId")
+
+
+def _fee_of(data: dict, currency: str) -> int:
+    """The payee FSP's fee from the quote, in minor units (0 when there is none)."""
+    quote = data.get("quoteResponse")
+    if not isinstance(quote, dict):
+        return 0
+    body = quote.get("body") if isinstance(quote.get("body"), dict) else quote
+    fee = body.get("payeeFspFee") or body.get("fees")
+    if not isinstance(fee, dict) or not fee.get("amount"):
+        return 0
+    try:
+        return from_mojaloop_amount(str(fee["amount"]), fee.get("currency") or currency)
+    except (KeyError, ValueError):
+        return 0
