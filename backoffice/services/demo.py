@@ -84,3 +84,13 @@ def seed_demo() -> list[str]:
 
 # Areas built on the foundation append functions (organisations by code → created labels).
 DEMO_EXTENSIONS: list = []
+
+
+def _fines_demo(orgs: dict) -> list[str]:
+    """The fines area's demo API client (Appli Citoyen, key demo-amendes-2026)."""
+    from backoffice.services.api_clients import seed_demo_client
+
+    return seed_demo_client(orgs)
+
+
+DEMO_EXTENSIONS.append(_fines_demo)

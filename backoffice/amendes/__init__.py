@@ -1,0 +1,1 @@
+"""Fines paid by mobile money: JSON API and back-office pages."""

@@ -1,0 +1,538 @@
+"""Fines payments: checking a request, recording it once, reading it, and admin decisions.
+
+The request path never calls a partner: it validates, stores the payment and its fine
+claims in one transaction (unique indexes make 50 concurrent duplicates converge on one
+row), and the caller enqueues the saga (services/fines_saga.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+
+from backoffice.extensions import db
+from backoffice.models import User
+from backoffice.models.base import utcnow
+from backoffice.models.fines import (
+    ApiClient,
+    FinePayment,
+    FinePaymentEvent,
+    FinePaymentItem,
+    PaymentStatus,
+    new_payment_id,
+)
+from backoffice.services import PermissionDenied, ServiceError, audit
+
+# The saga's allowed transitions, in one place (DESIGN.md, "Fines payment saga").
+TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
+    PaymentStatus.RECU: {PaymentStatus.VERIFIE, PaymentStatus.REJETE, PaymentStatus.A_VERIFIER},
+    PaymentStatus.VERIFIE: {PaymentStatus.DEBIT_EN_COURS, PaymentStatus.A_VERIFIER},
+    PaymentStatus.DEBIT_EN_COURS: {PaymentStatus.DEBITE, PaymentStatus.ECHEC, PaymentStatus.A_VERIFIER},
+    PaymentStatus.DEBITE: {PaymentStatus.PAYE, PaymentStatus.REMBOURSEMENT_EN_COURS, PaymentStatus.A_VERIFIER},
+    PaymentStatus.REMBOURSEMENT_EN_COURS: {PaymentStatus.REMBOURSE, PaymentStatus.A_VERIFIER},
+    PaymentStatus.A_VERIFIER: {
+        PaymentStatus.RECU,
+        PaymentStatus.VERIFIE,
+        PaymentStatus.DEBIT_EN_COURS,
+        PaymentStatus.DEBITE,
+        PaymentStatus.REMBOURSEMENT_EN_COURS,
+        PaymentStatus.CLOTURE,
+    },
+}
+
+
+# Checking a request ------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A refusal of the JSON API: HTTP status, stable code, French message, optional details."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def body(self) -> dict:
+        return {"erreur": self.code, "message": self.message, **self.extra}
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    reference: str
+    telephone: str
+    amendes: list[str]
+    montant: int
+    devise: str
+    callback_url: str | None
+
+    def fingerprint(self) -> str:
+        """What makes two requests 'the same' for idempotency."""
+        canonical = json.dumps(
+            [self.reference, self.telephone, self.amendes, self.montant, self.devise, self.callback_url],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+_MSISDN = re.compile(r"^[1-9][0-9]{7,14}$")
+_NUMERO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+MAX_AMOUNT = 10**12
+
+
+def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
+    """The JSON object of a request body, or an ApiError (type, size, syntax)."""
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        raise ApiError(
+            415,
+            "TYPE_DE_CONTENU_INVALIDE",
+            "Le corps de la requête doit être du JSON (en-tête Content-Type: application/json).",
+        )
+    if len(raw) > max_bytes:
+        raise ApiError(
+            413, "REQUETE_TROP_VOLUMINEUSE", f"Le corps de la requête dépasse la taille maximale ({max_bytes} octets)."
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête n'est pas un JSON valide.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête doit être un objet JSON.")
+    return data
+
+
+def validate_request(data: dict, currencies: list[str], max_fines: int) -> PaymentRequest:
+    """Check every field and report all problems at once (422 naming each field)."""
+    errors: list[dict] = []
+
+    def fail(field: str, code: str, message: str) -> None:
+        errors.append({"champ": field, "code": code, "message": message})
+
+    def text(field: str) -> str | None:
+        value = data.get(field)
+        if value is None:
+            fail(field, "CHAMP_MANQUANT", f"Le champ « {field} » est obligatoire.")
+            return None
+        if not isinstance(value, str):
+            fail(field, "TYPE_INVALIDE", f"Le champ « {field} » doit être une chaîne de caractères.")
+            return None
+        if not value.strip():
+            fail(field, "CHAMP_VIDE", f"Le champ « {field} » ne doit pas être vide.")
+            return None
+        return value.strip()
+
+    reference = text("reference")
+    if reference is not None and not _REFERENCE.match(reference):
+        fail(
+            "reference",
+            "REFERENCE_INVALIDE",
+            "La référence doit faire au plus 64 caractères : lettres, chiffres, « . », « _ », « / » ou « - ».",
+        )
+        reference = None
+
+    telephone = text("telephone")
+    if telephone is not None:
+        digits = telephone[1:] if telephone.startswith("+") else telephone
+        if not _MSISDN.match(digits):
+            fail(
+                "telephone",
+                "MSISDN_INVALIDE",
+                "Le numéro de téléphone doit être un MSISDN international : 8 à 15 chiffres, indicatif "
+                "du pays compris, sans espaces (exemple : 22997000001).",
+            )
+            telephone = None
+        else:
+            telephone = digits
+
+    amendes = data.get("amendes")
+    numeros: list[str] | None = None
+    if amendes is None:
+        fail("amendes", "CHAMP_MANQUANT", "Le champ « amendes » est obligatoire.")
+    elif not isinstance(amendes, list):
+        fail("amendes", "TYPE_INVALIDE", "Le champ « amendes » doit être une liste de numéros d'amende.")
+    elif not amendes:
+        fail("amendes", "LISTE_VIDE", "La liste des amendes ne doit pas être vide.")
+    elif len(amendes) > max_fines:
+        fail("amendes", "TROP_D_AMENDES", f"Un paiement couvre au plus {max_fines} amendes.")
+    else:
+        numeros = []
+        seen: set[str] = set()
+        for position, numero in enumerate(amendes):
+            if not isinstance(numero, str) or not _NUMERO.match(numero.strip()):
+                fail(
+                    f"amendes[{position}]",
+                    "NUMERO_AMENDE_INVALIDE",
+                    "Chaque amende est un numéro (lettres, chiffres, « - », au plus 64 caractères).",
+                )
+                numeros = None
+                continue
+            numero = numero.strip()
+            if numero in seen:
+                fail(
+                    f"amendes[{position}]",
+                    "AMENDE_REPETEE",
+                    f"L'amende {numero} figure plusieurs fois dans la liste.",
+                )
+                numeros = None
+                continue
+            seen.add(numero)
+            if numeros is not None:
+                numeros.append(numero)
+
+    montant = data.get("montant")
+    if montant is None:
+        fail("montant", "CHAMP_MANQUANT", "Le champ « montant » est obligatoire.")
+    elif isinstance(montant, bool) or not isinstance(montant, int) or montant <= 0 or montant > MAX_AMOUNT:
+        fail(
+            "montant",
+            "MONTANT_INVALIDE",
+            "Le montant doit être un nombre entier positif, en unités mineures de la devise "
+            "(exemple : 25000 pour 25 000 F CFA).",
+        )
+        montant = None
+
+    devise = text("devise")
+    if devise is not None and devise.upper() not in currencies:
+        fail(
+            "devise",
+            "DEVISE_NON_PRISE_EN_CHARGE",
+            f"Devise non prise en charge : « {devise} ». Devise(s) acceptée(s) : {', '.join(currencies)}.",
+        )
+        devise = None
+
+    callback_url = data.get("callback_url")
+    if callback_url is not None and callback_url != "":
+        parts = urlsplit(callback_url) if isinstance(callback_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(callback_url) > 500:
+            fail(
+                "callback_url",
+                "URL_INVALIDE",
+                "« callback_url » doit être une adresse http(s) complète d'au plus 500 caractères.",
+            )
+    else:
+        callback_url = None
+
+    if errors:
+        count = len(errors)
+        raise ApiError(
+            422,
+            "PARAMETRES_INVALIDES",
+            f"La requête contient {count} erreur{'s' if count > 1 else ''} : corrigez "
+            f"{'les champs indiqués' if count > 1 else 'le champ indiqué'}.",
+            erreurs=errors,
+        )
+    return PaymentRequest(reference, telephone, numeros, montant, devise.upper(), callback_url)  # type: ignore[arg-type]
+
+
+# Recording a payment once -------------------------------------------------------------------
+
+
+def submit_payment(
+    client: ApiClient, req: PaymentRequest, idempotency_key: str | None, budget_seconds: float
+) -> tuple[FinePayment, bool]:
+    """The payment for this request: the existing one for a repeat, or a new one (created=True).
+
+    Raises ApiError 409 when the reference/key was used with another body, or when a fine is
+    already being paid or paid by another payment here. The caller commits, then enqueues.
+    """
+    organisation_id = client.organisation_id
+    fingerprint = req.fingerprint()
+    existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
+    if existing is not None:
+        return existing, False
+    _check_claims(req.amendes)
+
+    payment_id = new_payment_id()
+    now = utcnow()
+    payment = FinePayment(
+        id=payment_id,
+        organisation_id=organisation_id,
+        api_client_id=client.id,
+        reference=req.reference,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        telephone=req.telephone,
+        amount=req.montant,
+        currency=req.devise,
+        callback_url=req.callback_url,
+        status=PaymentStatus.RECU.value,
+        debit_id=f"{payment_id}-debit",
+        refund_id=f"{payment_id}-refund",
+        deadline_at=now + timedelta(seconds=budget_seconds),
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    payment.items = [
+        FinePaymentItem(position=i, numero=n, active_numero=n, mark_id=f"{payment_id}-{n}")
+        for i, n in enumerate(req.amendes)
+    ]
+    db.session.add(payment)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Someone else stored the same reference/key, or claimed one of these fines, first:
+        # nothing else was written in this transaction, so roll it back and read theirs.
+        db.session.rollback()
+        existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+        _check_claims(req.amendes)
+        raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
+    add_event(
+        payment,
+        "RECU",
+        f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), {req.montant} {req.devise}.",
+        request={
+            "reference": req.reference,
+            "telephone": req.telephone,
+            "amendes": req.amendes,
+            "montant": req.montant,
+            "devise": req.devise,
+            "callback_url": req.callback_url,
+            "idempotency_key": idempotency_key,
+        },
+    )
+    audit.record(None, "fines.payment_received", payment, reference=req.reference, client=client.name)
+    return payment, True
+
+
+def _existing(organisation_id: int, reference: str, key: str | None, fingerprint: str) -> FinePayment | None:
+    """The payment a repeat refers to (by Idempotency-Key, then by reference), or None; 409 if the body differs."""
+    found = None
+    if key:
+        found = db.session.scalar(
+            select(FinePayment).where(
+                FinePayment.organisation_id == organisation_id, FinePayment.idempotency_key == key
+            )
+        )
+    if found is None:
+        found = db.session.scalar(
+            select(FinePayment).where(
+                FinePayment.organisation_id == organisation_id, FinePayment.reference == reference
+            )
+        )
+    if found is None:
+        return None
+    if found.request_hash != fingerprint:
+        what = (
+            f"la clé d'idempotence « {key} »"
+            if key and found.idempotency_key == key
+            else f"la référence « {found.reference} »"
+        )
+        raise ApiError(
+            409,
+            "CONFLIT_IDEMPOTENCE",
+            f"{what[0].upper()}{what[1:]} a déjà été utilisée pour une requête différente : "
+            "une même référence ou clé doit toujours porter la même demande.",
+            id=found.id,
+        )
+    return found
+
+
+def _check_claims(numeros: list[str]) -> None:
+    """409 naming the fines already being paid, or paid, by another payment here."""
+    rows = db.session.execute(
+        select(FinePaymentItem.numero, FinePayment.reference, FinePayment.status)
+        .join(FinePayment, FinePayment.id == FinePaymentItem.payment_id)
+        .where(FinePaymentItem.active_numero.in_(numeros))
+    ).all()
+    if not rows:
+        return
+    paid = [r for r in rows if r.status == PaymentStatus.PAYE]
+    details = [
+        {
+            "numero": r.numero,
+            "reference": r.reference,
+            "statut": "PAYEE" if r.status == PaymentStatus.PAYE else "EN_COURS",
+        }
+        for r in rows
+    ]
+    names = ", ".join(r.numero for r in rows)
+    if paid and len(paid) == len(rows):
+        raise ApiError(
+            409, "AMENDE_DEJA_PAYEE", f"Amende(s) déjà payée(s) par un autre paiement : {names}.", amendes=details
+        )
+    raise ApiError(
+        409,
+        "AMENDE_DEJA_EN_PAIEMENT",
+        f"Amende(s) déjà en cours de paiement ou payée(s) par un autre paiement : {names}.",
+        amendes=details,
+    )
+
+
+# Timeline and transitions -------------------------------------------------------------------
+
+
+def add_event(
+    payment: FinePayment,
+    step: str,
+    message: str,
+    request: dict | None = None,
+    response: dict | None = None,
+    user: User | None = None,
+) -> FinePaymentEvent:
+    event = FinePaymentEvent(
+        payment_id=payment.id,
+        step=step,
+        message=message[:500],
+        status=payment.status,
+        request=request,
+        response=response,
+        user_id=user.id if user else None,
+        created_at=utcnow(),
+    )
+    db.session.add(event)
+    return event
+
+
+def transition(payment: FinePayment, target: PaymentStatus) -> None:
+    """Move a payment along the saga; refuses a move that DESIGN.md does not allow."""
+    current = PaymentStatus(payment.status)
+    if target == current:
+        return
+    if target not in TRANSITIONS.get(current, set()):
+        raise ServiceError(f"Transition interdite : {current.value} → {target.value}.")
+    payment.status = target.value
+    payment.updated_at = utcnow()
+    if payment.is_final:
+        payment.completed_at = payment.updated_at
+
+
+def release_claims(payment: FinePayment, keep_paid: bool = True) -> None:
+    """Free the fines this payment did not pay, so that they can be paid again."""
+    for item in payment.items:
+        if keep_paid and item.mark_outcome == "PAYEE":
+            continue
+        item.active_numero = None
+
+
+def timeline(payment: FinePayment) -> list[FinePaymentEvent]:
+    return list(
+        db.session.scalars(
+            select(FinePaymentEvent)
+            .where(FinePaymentEvent.payment_id == payment.id)
+            .order_by(FinePaymentEvent.created_at, FinePaymentEvent.id)
+        )
+    )
+
+
+def as_json(payment: FinePayment, with_timeline: bool = True) -> dict:
+    """The API's view of a payment: status, amounts, fines, and the timeline of steps."""
+    data: dict = {
+        "id": payment.id,
+        "reference": payment.reference,
+        "statut": payment.status,
+        "statut_libelle": payment.status_label,
+        "raison": payment.reason_code,
+        "raison_libelle": payment.reason,
+        "telephone": payment.telephone,
+        "montant": payment.amount,
+        "devise": payment.currency,
+        "montant_rembourse": payment.refund_amount if payment.refund_outcome == "REUSSI" else 0,
+        "amendes": [
+            {"numero": i.numero, "montant": i.amount, "statut": i.mark_outcome or "EN_ATTENTE"} for i in payment.items
+        ],
+        "cree_le": _iso(payment.created_at),
+        "termine_le": _iso(payment.completed_at),
+        "lien": f"/amendes/payments/{payment.id}/",
+    }
+    if with_timeline:
+        data["etapes"] = [
+            {
+                "etape": e.step,
+                "date": _iso(e.created_at),
+                "statut": e.status,
+                "message": e.message,
+                "envoye": e.request,
+                "recu": e.response,
+            }
+            for e in timeline(payment)
+        ]
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value else None
+
+
+# Reading for the back-office -----------------------------------------------------------------
+
+
+def search_payments(
+    organisation_id: int | None,
+    status: str = "",
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    phone: str = "",
+    reference: str = "",
+) -> Select:
+    """Payments of an organisation (None: all, for admins), newest first, filtered."""
+    stmt = select(FinePayment).order_by(FinePayment.created_at.desc(), FinePayment.id)
+    if organisation_id is not None:
+        stmt = stmt.where(FinePayment.organisation_id == organisation_id)
+    if status:
+        stmt = stmt.where(FinePayment.status == status)
+    if date_from:
+        stmt = stmt.where(FinePayment.created_at >= date_from)
+    if date_to:
+        stmt = stmt.where(FinePayment.created_at < date_to + timedelta(days=1))
+    if phone:
+        stmt = stmt.where(FinePayment.telephone.like(f"%{_like(phone.lstrip('+'))}%", escape="\\"))
+    if reference:
+        stmt = stmt.where(FinePayment.reference.ilike(f"%{_like(reference)}%", escape="\\"))
+    return stmt
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# Admin decisions on A_VERIFIER ---------------------------------------------------------------
+
+
+def rerun_payment(actor: User, payment: FinePayment, budget_seconds: float) -> None:
+    """Give a payment that spent its retry budget a fresh budget, from where it stopped."""
+    if not actor.is_admin:
+        raise PermissionDenied("Seul un administrateur peut relancer un paiement.")
+    if payment.status != PaymentStatus.A_VERIFIER:
+        raise ServiceError("Seul un paiement « À vérifier » peut être relancé.")
+    resume = PaymentStatus(payment.paused_status or PaymentStatus.RECU.value)
+    transition(payment, resume)
+    now = utcnow()
+    payment.paused_status = None
+    payment.deadline_at = now + timedelta(seconds=budget_seconds)
+    payment.next_attempt_at = now
+    payment.checks = 0
+    payment.reviewed_by_id = actor.id
+    add_event(payment, "RELANCE", f"Relancé par {actor.full_name} (reprise à l'étape {resume.value}).", user=actor)
+    audit.record(actor, "fines.payment_rerun", payment, reference=payment.reference, resume=resume.value)
+
+
+def close_payment(actor: User, payment: FinePayment, note: str) -> None:
+    """Close a payment after a manual check: a final state with the admin's note."""
+    if not actor.is_admin:
+        raise PermissionDenied("Seul un administrateur peut clore un paiement.")
+    if payment.status != PaymentStatus.A_VERIFIER:
+        raise ServiceError("Seul un paiement « À vérifier » peut être clos.")
+    note = (note or "").strip()
+    if not note:
+        raise ServiceError("La note de clôture est obligatoire : indiquez ce qui a été vérifié.", "note")
+    transition(payment, PaymentStatus.CLOTURE)
+    payment.review_note = note[:2000]
+    payment.reviewed_by_id = actor.id
+    payment.reason_code = "CLOS_MANUELLEMENT"
+    payment.reason = f"Clos par {actor.full_name} : {note[:300]}"
+    release_claims(payment)
+    add_event(payment, "CLOTURE", f"Clos par {actor.full_name} : {note[:400]}", user=actor)
+    audit.record(actor, "fines.payment_closed", payment, reference=payment.reference, note=note[:500])
