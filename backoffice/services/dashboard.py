@@ -262,7 +262,8 @@ def history_url(**params: str) -> str:
     """The bulk history filtered by the given parameters (the history page's own names)."""
     from urllib.parse import urlencode
 
-    return "/batches/?" + urlencode({k: v for k, v in params.items() if v})
+    order = ["date_from", "date_to"] + sorted(k for k in params if k not in ("date_from", "date_to"))
+    return "/batches/?" + urlencode([(k, params[k]) for k in order if params.get(k)])
 
 
 def chart_specs(figures: DashboardFigures) -> dict[str, dict]:
