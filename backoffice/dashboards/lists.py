@@ -35,7 +35,8 @@ def _entry_of(lst: BeneficiaryList, entry_id: int) -> BeneficiaryEntry:
 @member_required
 def lists():
     page = _paginate(list_service.lists_query(current_user.organisation_id))
-    return render_template("dashboards/lists.html", page=page)
+    figures = list_service.list_figures([lst.id for lst in page.items])
+    return render_template("dashboards/lists.html", page=page, figures=figures)
 
 
 @bp.route("/listes/nouvelle", methods=["GET", "POST"])

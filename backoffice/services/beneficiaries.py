@@ -8,6 +8,7 @@ caller commits. An import is all or nothing: a file with one bad line creates no
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -81,6 +82,11 @@ def _check_party(party_id_type: str, party_id_value: str) -> str | None:
     if party_id_type == "MSISDN" and not MSISDN.match(party_id_value):
         return f"numéro de téléphone invalide « {party_id_value} »"
     return None
+
+
+def _sentence(text: str) -> str:
+    """A service message as a sentence: capital first letter (only), final period."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _amount(text: str | None, currency: str) -> int | None:
@@ -243,11 +249,11 @@ def add_entry(
     party_id_value = (party_id_value or "").strip()
     problem = _check_party(party_id_type, party_id_value)
     if problem:
-        raise ServiceError(problem[0].upper() + problem[1:] + ".", field="party_id_value")
+        raise ServiceError(_sentence(problem), field="party_id_value")
     try:
         amount = _amount(amount_text, lst.currency)
     except AmountError as exc:
-        raise ServiceError(str(exc).capitalize() + ".", field="default_amount") from exc
+        raise ServiceError(_sentence(str(exc)), field="default_amount") from exc
     if _find_entry(lst.id, party_id_type, party_id_value):
         raise ServiceError("Ce bénéficiaire est déjà dans la liste.", field="party_id_value")
     entry = BeneficiaryEntry(
@@ -301,11 +307,11 @@ def update_entry(
     party_id_value = (party_id_value or "").strip()
     problem = _check_party(party_id_type, party_id_value)
     if problem:
-        raise ServiceError(problem[0].upper() + problem[1:] + ".", field="party_id_value")
+        raise ServiceError(_sentence(problem), field="party_id_value")
     try:
         amount = _amount(amount_text, lst.currency)
     except AmountError as exc:
-        raise ServiceError(str(exc).capitalize() + ".", field="default_amount") from exc
+        raise ServiceError(_sentence(str(exc)), field="default_amount") from exc
     other = _find_entry(lst.id, party_id_type, party_id_value)
     if other is not None and other.id != entry.id:
         raise ServiceError("Ce bénéficiaire est déjà dans la liste.", field="party_id_value")
@@ -377,23 +383,28 @@ def set_entry_active(actor: User, lst: BeneficiaryList, entry: BeneficiaryEntry,
 
 
 def lists_query(organisation_id: int):
-    """The organisation's lists with their number of active entries and default total."""
-    active = (
+    """The organisation's lists, by name (figures per list: `list_figures`)."""
+    return (
+        select(BeneficiaryList)
+        .where(BeneficiaryList.organisation_id == organisation_id)
+        .order_by(BeneficiaryList.name, BeneficiaryList.id)
+    )
+
+
+def list_figures(list_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """List id → (active entries, total of their default amounts), in one grouped query."""
+    if not list_ids:
+        return {}
+    rows = db.session.execute(
         select(
             BeneficiaryEntry.list_id,
-            func.count().label("active_count"),
-            func.coalesce(func.sum(BeneficiaryEntry.default_amount), 0).label("default_total"),
+            func.count(),
+            func.coalesce(func.sum(BeneficiaryEntry.default_amount), 0),
         )
-        .where(BeneficiaryEntry.active)
+        .where(BeneficiaryEntry.list_id.in_(list_ids), BeneficiaryEntry.active)
         .group_by(BeneficiaryEntry.list_id)
-        .subquery()
-    )
-    return (
-        select(BeneficiaryList, func.coalesce(active.c.active_count, 0), func.coalesce(active.c.default_total, 0))
-        .outerjoin(active, active.c.list_id == BeneficiaryList.id)
-        .where(BeneficiaryList.organisation_id == organisation_id)
-        .order_by(BeneficiaryList.name)
-    )
+    ).all()
+    return {list_id: (count, int(total)) for list_id, count, total in rows}
 
 
 def entries_query(list_id: int, q: str = "", state: str = ""):
@@ -443,7 +454,7 @@ def active_entries(list_id: int) -> list[BeneficiaryEntry]:
         db.session.scalars(
             select(BeneficiaryEntry)
             .where(BeneficiaryEntry.list_id == list_id, BeneficiaryEntry.active)
-            .order_by(BeneficiaryEntry.name, BeneficiaryEntry.id)
+            .order_by(BeneficiaryEntry.id)  # the order of the file the list came from
         )
     )
 
@@ -461,7 +472,7 @@ def parse_amount_overrides(form_values: dict[str, str], currency: str) -> tuple[
         try:
             amounts[entry_id] = parse_amount(text, currency)
         except AmountError as exc:
-            errors[entry_id] = str(exc).capitalize() + "."
+            errors[entry_id] = _sentence(str(exc))
     return amounts, errors
 
 
@@ -528,7 +539,7 @@ def create_batch_from_list(
         raise ServiceError("Le libellé du lot est obligatoire.", field="label")
     records = build_batch_records(lst.id, amounts_override)
     try:
-        from backoffice.services import batches as batch_service
+        batch_service = importlib.import_module("backoffice.services.batches")
     except ModuleNotFoundError:
         batch_service = None
     create = getattr(batch_service, "create_batch_from_records", None)
