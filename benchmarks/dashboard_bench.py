@@ -148,7 +148,9 @@ def main() -> None:
                     total = generate(conn, org.id, account.id, user.id, args.months, args.batches, args.rows)
                 print(f"Generated {total:,} rows in {time.perf_counter() - started:.0f} s")
             count = db.session.execute(db.text("SELECT count(*) FROM batch_rows")).scalar()
-            print(f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}")
+            print(
+                f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}"
+            )
 
         client = app.test_client()
         response = client.post("/connexion", data={"email": "superviseur@cnss.bj", "password": "Demo-2026!"})
@@ -172,9 +174,7 @@ def main() -> None:
                 response = client.get(url)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200
-            print(
-                f"{label:<26} {statistics.median(timings):8.1f} {percentile(timings, 0.95):8.1f} {max(timings):8.1f}"
-            )
+            print(f"{label:<26} {statistics.median(timings):8.1f} {percentile(timings, 0.95):8.1f} {max(timings):8.1f}")
     finally:
         if pg is not None:
             pg.stop()
