@@ -40,10 +40,14 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "account_id": lambda demo: demo["accounts"]["ACC-CNSS-001"],
     "payment_id": _fine_payment,
     "client_id": _api_client,
+    # Dashboards area: a CNSS beneficiary list with one entry, and a payee provider.
+    "list_id": lambda demo: _cnss_list(demo).id,
+    "entry_id": lambda demo: _cnss_entry(demo).id,
+    "provider_id": lambda demo: _provider().id,
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).
-ORG_SCOPED_PARAMS = {"account_id"}
+ORG_SCOPED_PARAMS = {"account_id", "list_id", "entry_id"}
 
 
 def _cnss_draft_batch(demo: dict) -> int:
@@ -66,3 +70,45 @@ def _cnss_draft_batch(demo: dict) -> int:
 BUILDERS["batch_id"] = _cnss_draft_batch
 ORG_SCOPED_PARAMS.add("batch_id")
 ORG_SCOPED_PARAMS.add("payment_id")
+
+
+def _cnss_list(demo):
+    """Get or create the CNSS list that list_id and entry_id share."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models.extras import BeneficiaryList
+
+    lst = db.session.scalar(select(BeneficiaryList).where(BeneficiaryList.name == "Matrice"))
+    if lst is None:
+        lst = BeneficiaryList(organisation_id=demo["orgs"]["CNSS"], name="Matrice", currency="XOF")
+        db.session.add(lst)
+        db.session.flush()
+    return lst
+
+
+def _cnss_entry(demo):
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models.extras import BeneficiaryEntry
+
+    lst = _cnss_list(demo)
+    entry = db.session.scalar(select(BeneficiaryEntry).where(BeneficiaryEntry.list_id == lst.id))
+    if entry is None:
+        entry = BeneficiaryEntry(
+            list_id=lst.id, party_id_type="MSISDN", party_id_value="22997000001", name="Test", default_amount=1000
+        )
+        db.session.add(entry)
+        db.session.flush()
+    return entry
+
+
+def _provider():
+    from backoffice.extensions import db
+    from backoffice.models.extras import PayeeProvider
+
+    provider = PayeeProvider(fsp_id="matrix-fsp", name="Fournisseur matrice")
+    db.session.add(provider)
+    db.session.flush()
+    return provider

@@ -3,6 +3,7 @@
 # Areas built on the foundation register their models by importing them here.
 from backoffice.models import (
     batches,  # noqa: E402,F401
+    extras,  # noqa: E402,F401
     fines,  # noqa: E402,F401
 )
 from backoffice.models.accounts import Account, EntryKind, LedgerEntry

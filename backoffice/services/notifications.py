@@ -1,22 +1,140 @@
 """Email notifications about batches, sent from RQ jobs so that no request waits on SMTP.
 
-Each function is called by a service AFTER its transaction is committed.
+Each function is called by a service AFTER its transaction is committed. It only puts a job
+on the queue (`backoffice.jobs.notifications`); the worker writes the messages from the
+batch as it is then, and sends each one in its own job, retried on failure.
 """
 
 from __future__ import annotations
 
+import logging
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import func, select
+
+from backoffice.extensions import db
+from backoffice.models import User
+from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
+from backoffice.models.users import Role
+from backoffice.services.money import format_amount
+
+log = logging.getLogger(__name__)
+
+# Seconds between attempts when SMTP (or the database) refuses: 5 tries over about 10 minutes.
+RETRY_INTERVALS = [10, 30, 60, 180, 300]
+
+KINDS = ("submitted", "approved", "rejected", "finished")
+
 
 def batch_submitted(batch_id: int) -> None:
     """Tell the organisation's other gestionnaires that a batch waits for their approval."""
+    _enqueue("submitted", batch_id)
 
 
 def batch_approved(batch_id: int) -> None:
     """Tell the uploader that their batch was approved."""
+    _enqueue("approved", batch_id)
 
 
 def batch_rejected(batch_id: int) -> None:
     """Tell the uploader that their batch was rejected, with the reason."""
+    _enqueue("rejected", batch_id)
 
 
 def batch_finished(batch_id: int) -> None:
     """Tell the uploader that their batch is finished, with its counts."""
+    _enqueue("finished", batch_id)
+
+
+def retry_policy() -> Retry:
+    return Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+
+
+def _enqueue(kind: str, batch_id: int) -> None:
+    """Queue the job; a queue that cannot be reached is logged, never raised into a request."""
+    from backoffice.jobs.notifications import notify_batch
+
+    try:
+        current_app.get_queue().enqueue(notify_batch, kind, batch_id, retry=retry_policy(), job_timeout=120)
+    except Exception:  # noqa: BLE001 - a notification must never fail the action that caused it
+        log.exception("could not queue the %s notification of batch %s", kind, batch_id)
+
+
+# Writing the messages (run by the worker) ------------------------------------------------
+
+
+def batch_link(batch: Batch) -> str:
+    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/batches/{batch.id}"
+
+
+def _uploader(batch: Batch) -> User | None:
+    user = db.session.get(User, batch.submitted_by_id or batch.created_by_id)
+    return user if user is not None and user.active else None
+
+
+def recipients(kind: str, batch: Batch) -> list[User]:
+    """Who is told: the organisation's other active gestionnaires on submission, else the uploader."""
+    if kind == "submitted":
+        submitter = batch.submitted_by_id or batch.created_by_id
+        return list(
+            db.session.scalars(
+                select(User)
+                .where(
+                    User.organisation_id == batch.organisation_id,
+                    User.role == Role.GESTIONNAIRE.value,
+                    User.is_admin.is_(False),
+                    User.active.is_(True),
+                    User.id != submitter,
+                )
+                .order_by(User.id)
+            )
+        )
+    uploader = _uploader(batch)
+    return [uploader] if uploader is not None else []
+
+
+def row_counts(batch_id: int) -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            select(BatchRow.status, func.count()).where(BatchRow.batch_id == batch_id).group_by(BatchRow.status)
+        ).all()
+    )
+
+
+def compose(kind: str, batch: Batch, recipient: User) -> tuple[str, str]:
+    """Subject and plain-text body, in French."""
+    amount = format_amount(batch.total_amount, batch.currency)
+    head = f"Bonjour {recipient.first_name},\n\n"
+    facts = f"Lot : {batch.reference} — {batch.label}\nMontant : {amount}\nLignes valides : {batch.valid_count}\n"
+    foot = f"\nVoir le lot : {batch_link(batch)}\n\n— Back-office paiements\n"
+    if kind == "submitted":
+        who = batch.submitted_by or batch.created_by
+        subject = f"Lot {batch.reference} à approuver"
+        body = (
+            f"{head}{who.full_name if who else 'Un collègue'} a soumis un lot qui attend votre approbation.\n\n"
+            f"{facts}{foot}"
+        )
+    elif kind == "approved":
+        who = batch.approved_by
+        subject = f"Lot {batch.reference} approuvé"
+        body = f"{head}Votre lot a été approuvé{f' par {who.full_name}' if who else ''} ; son paiement commence.\n\n{facts}{foot}"
+    elif kind == "rejected":
+        who = batch.rejected_by
+        subject = f"Lot {batch.reference} rejeté"
+        body = (
+            f"{head}Votre lot a été rejeté{f' par {who.full_name}' if who else ''}.\n\n"
+            f"Motif : {batch.rejection_reason or '—'}\n\n{facts}{foot}"
+        )
+    elif kind == "finished":
+        counts = row_counts(batch.id)
+        lines = "".join(
+            f"  {ROW_STATUS_LABELS[status]} : {counts[status.value]}\n"
+            for status in RowStatus
+            if counts.get(status.value)
+        )
+        subject = f"Lot {batch.reference} terminé : {batch.status_label.lower()}"
+        body = f"{head}Le paiement de votre lot est terminé ({batch.status_label.lower()}).\n\n{facts}\nRésultat par ligne :\n{lines}{foot}"
+    else:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return subject, body

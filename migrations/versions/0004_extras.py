@@ -14,8 +14,85 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('payee_providers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('fsp_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payee_providers')),
+    sa.UniqueConstraint('fsp_id', name=op.f('uq_payee_providers_fsp_id'))
+    )
+    op.create_table('beneficiary_lists',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_beneficiary_lists_created_by_id_users')),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_beneficiary_lists_organisation_id_organisations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary_lists')),
+    sa.UniqueConstraint('organisation_id', 'name', name='uq_beneficiary_lists_org_name')
+    )
+    with op.batch_alter_table('beneficiary_lists', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_beneficiary_lists_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('beneficiary_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('party_id_type', sa.String(length=20), nullable=False),
+    sa.Column('party_id_value', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('default_amount', sa.BigInteger(), nullable=True),
+    sa.Column('note', sa.String(length=200), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['list_id'], ['beneficiary_lists.id'], name=op.f('fk_beneficiary_entries_list_id_beneficiary_lists'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary_entries')),
+    sa.UniqueConstraint('list_id', 'party_id_type', 'party_id_value', name='uq_beneficiary_entries_party')
+    )
+    with op.batch_alter_table('beneficiary_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_beneficiary_entries_list_active', ['list_id', 'active'], unique=False)
+
+    op.create_table('beneficiary_list_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('entry_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=48), nullable=False),
+    sa.Column('message', sa.String(length=500), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['beneficiary_lists.id'], name=op.f('fk_beneficiary_list_events_list_id_beneficiary_lists'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_beneficiary_list_events_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_beneficiary_list_events'))
+    )
+    with op.batch_alter_table('beneficiary_list_events', schema=None) as batch_op:
+        batch_op.create_index('ix_beneficiary_list_events_list_created', ['list_id', 'created_at'], unique=False)
+
+    with op.batch_alter_table('batch_rows', schema=None) as batch_op:
+        batch_op.create_index('ix_batch_rows_batch_completed', ['batch_id', 'completed_at'], unique=False)
+
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('batch_rows', schema=None) as batch_op:
+        batch_op.drop_index('ix_batch_rows_batch_completed')
+
+    with op.batch_alter_table('beneficiary_list_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_beneficiary_list_events_list_created')
+
+    op.drop_table('beneficiary_list_events')
+    with op.batch_alter_table('beneficiary_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_beneficiary_entries_list_active')
+
+    op.drop_table('beneficiary_entries')
+    with op.batch_alter_table('beneficiary_lists', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_beneficiary_lists_organisation_id'))
+
+    op.drop_table('beneficiary_lists')
+    op.drop_table('payee_providers')

@@ -1,0 +1,1 @@
+"""Dashboards area: figures, accounts, audit log, beneficiary lists, payee providers."""

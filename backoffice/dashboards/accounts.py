@@ -1,0 +1,63 @@
+"""Payer accounts for organisation members: balances, ledger (filterable, exportable), batches."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from backoffice.dashboards.views import _csv_options, batch_url, bp, csv_response
+from backoffice.extensions import db
+from backoffice.models import Account
+from backoffice.models.accounts import ENTRY_LABELS, EntryKind
+from backoffice.security import get_for_org, member_required
+from backoffice.services import dashboard as dashboard_service
+
+
+def _ledger_filters() -> dict:
+    kind = request.args.get("kind", "")
+    return {
+        "kind": kind if kind in EntryKind.__members__ else "",
+        "date_from": dashboard_service.parse_day(request.args.get("date_from")),
+        "date_to": dashboard_service.parse_day(request.args.get("date_to")),
+    }
+
+
+@bp.route("/comptes")
+@member_required
+def accounts():
+    rows = db.session.scalars(
+        select(Account).where(Account.organisation_id == current_user.organisation_id).order_by(Account.account_id)
+    ).all()
+    return render_template("dashboards/accounts.html", accounts=rows)
+
+
+@bp.route("/comptes/<int:account_id>")
+@member_required
+def account_detail(account_id: int):
+    account = get_for_org(Account, account_id)
+    filters = _ledger_filters()
+    page = db.paginate(
+        dashboard_service.ledger_query(account.id, **filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
+    )
+    return render_template(
+        "dashboards/account_detail.html",
+        account=account,
+        page=page,
+        filters=filters,
+        kinds=ENTRY_LABELS,
+        batches=dashboard_service.batches_paid_from(account.id),
+        batch_url=batch_url,
+    )
+
+
+@bp.route("/comptes/<int:account_id>/export.csv")
+@member_required
+def account_export(account_id: int):
+    account = get_for_org(Account, account_id)
+    _, decimal_mark = _csv_options()
+    entries = db.session.scalars(
+        dashboard_service.ledger_query(account.id, **_ledger_filters()).execution_options(yield_per=1000)
+    )
+    rows = dashboard_service.ledger_csv_rows(entries, account.currency, decimal_mark)
+    return csv_response(rows, f"grand-livre-{account.account_id}.csv")

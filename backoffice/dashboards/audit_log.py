@@ -1,0 +1,58 @@
+"""The audit log: admins read all of it, organisation members their organisation's."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, render_template, request
+from flask_login import current_user
+
+from backoffice.dashboards.views import bp, csv_response
+from backoffice.extensions import db
+from backoffice.security import signed_in
+from backoffice.services import dashboard as dashboard_service
+
+
+def _scope() -> int | None:
+    """The organisation whose events the user may read (None: all); 403 for anyone else.
+
+    The route is `@signed_in` because two rules (admin OR member) apply; this is the check.
+    """
+    if current_user.is_admin:
+        return None
+    if current_user.is_member:
+        return current_user.organisation_id
+    abort(403)
+
+
+def _filters() -> dashboard_service.AuditFilters:
+    return dashboard_service.AuditFilters(
+        user_id=request.args.get("user", type=int),
+        action=request.args.get("action", "").strip()[:64],
+        object_type=request.args.get("object_type", "").strip()[:64],
+        date_from=dashboard_service.parse_day(request.args.get("date_from")),
+        date_to=dashboard_service.parse_day(request.args.get("date_to")),
+    )
+
+
+@bp.route("/audit")
+@signed_in
+def audit():
+    scope = _scope()
+    filters = _filters()
+    page = db.paginate(
+        dashboard_service.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
+    )
+    return render_template(
+        "dashboards/audit.html",
+        page=page,
+        filters=filters,
+        choices=dashboard_service.audit_filter_choices(scope),
+        all_organisations=scope is None,
+    )
+
+
+@bp.route("/audit/export.csv")
+@signed_in
+def audit_export():
+    scope = _scope()
+    events = db.session.scalars(dashboard_service.audit_query(scope, _filters()).execution_options(yield_per=1000))
+    return csv_response(dashboard_service.audit_csv_rows(events), "journal-audit.csv")
