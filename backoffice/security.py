@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 
 from backoffice.extensions import db
@@ -32,11 +32,23 @@ def public(view: F) -> F:
     return view
 
 
+def _htmx_redirect(location: str) -> Any:
+    """For an HTMX request, a plain redirect would swap the target page into a fragment:
+    tell htmx to load the whole page instead."""
+    response = make_response("", 401)
+    response.headers["HX-Redirect"] = location
+    return response
+
+
 def _signed_in_check() -> Any:
     if not current_user.is_authenticated:
+        if request.headers.get("HX-Request"):
+            return _htmx_redirect(url_for("auth.login"))
         return current_app.login_manager.unauthorized()
     # A temporary password leads to the change form; signing out stays possible.
     if current_user.must_change_password and request.endpoint not in ("auth.change_password", "auth.logout"):
+        if request.headers.get("HX-Request"):
+            return _htmx_redirect(url_for("auth.change_password"))
         return redirect(url_for("auth.change_password"))
     return None
 

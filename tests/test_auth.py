@@ -312,6 +312,16 @@ def test_htmx_post_with_header_token(app, client, demo, csrf_on):
     assert client.post(url, headers={"X-CSRFToken": "faux"}).status_code == 400
 
 
+def test_htmx_requests_are_redirected_as_whole_pages(app, client, temporary_user):
+    """A fragment request never swaps the sign-in or password page into the fragment."""
+    anonymous = client.get("/", headers={"HX-Request": "true"})
+    assert anonymous.status_code == 401 and anonymous.headers["HX-Redirect"] == "/connexion"
+    email, temporary = temporary_user
+    login(client, email, temporary)
+    forced = client.get("/", headers={"HX-Request": "true"})
+    assert forced.status_code == 401 and forced.headers["HX-Redirect"] == "/mot-de-passe"
+
+
 # Cookies, headers, redirects --------------------------------------------------------------
 
 

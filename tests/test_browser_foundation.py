@@ -150,3 +150,19 @@ def test_screenshots_of_home_pages(live_server, page, demo):
     page.screenshot(path="/tmp/foundation-gestionnaire-mobile.png", full_page=True)
     # Nothing spills out sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_htmx_errors_show_their_french_message(live_server, page, demo):
+    """An HTMX request that fails shows the error page's message instead of doing nothing."""
+    browser_login(page, live_server, "gestionnaire1@cnss.bj")
+    page.evaluate("htmx.ajax('GET', '/nexiste-pas', {target: 'main', swap: 'none'}).catch(() => null)")
+    alert = page.locator("main .alert-danger")
+    alert.wait_for()
+    assert alert.inner_text() == "Page introuvable."
+    # A POST with a stale CSRF token gets the CSRF message.
+    page.evaluate(
+        "document.body.setAttribute('hx-headers', JSON.stringify({'X-CSRFToken': 'perime'}));"
+        "htmx.ajax('POST', '/deconnexion', {target: 'main', swap: 'none'}).catch(() => null)"
+    )
+    page.wait_for_function("document.querySelector('main .alert-danger').textContent.includes('CSRF')")
+    assert "Jeton de sécurité (CSRF) manquant ou expiré" in alert.inner_text()

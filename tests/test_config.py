@@ -73,6 +73,13 @@ def test_development_generates_and_keeps_a_secret(clean_env):
     assert first["MAIL_OUTBOX"] == str(clean_env / "outbox")
 
 
+def test_cookies_are_secure_outside_development(clean_env, monkeypatch):
+    monkeypatch.setenv("APP_ENV", "staging")
+    assert load_settings(str(clean_env))["SESSION_COOKIE_SECURE"] is True
+    monkeypatch.setenv("APP_ENV", "testing")
+    assert load_settings(str(clean_env))["SESSION_COOKIE_SECURE"] is False
+
+
 def test_environment_overrides(clean_env, monkeypatch):
     monkeypatch.setenv("PAGE_SIZE", "50")
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")

@@ -6,6 +6,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, select
@@ -47,6 +48,11 @@ def require_admin(actor: User) -> None:
         raise PermissionDenied("Action réservée aux administrateurs.")
 
 
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
+
+
 @dataclass
 class SignInResult:
     user: User | None
@@ -84,6 +90,9 @@ def authenticate(email: str, password: str, ip: str) -> SignInResult:
             locked=True,
         )
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    if user is None:
+        # Hash anyway, so that the response time does not tell which emails exist.
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
     if user is None or not check_password_hash(user.password_hash, password or "") or not user.is_active:
         db.session.add(LoginFailure(email=email, ip=ip))
         if user is not None:

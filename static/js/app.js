@@ -13,3 +13,39 @@ document.addEventListener("change", (event) => {
     event.target.form.requestSubmit();
   }
 });
+
+// HTMX does not swap error responses: show their French message (from the error page) instead
+// of leaving the user with a button that seems to do nothing.
+function showAlert(message, category) {
+  const main = document.querySelector("main");
+  if (!main) return;
+  let box = main.querySelector(".flashes");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "flashes";
+    main.prepend(box);
+  }
+  const alert = document.createElement("div");
+  alert.className = `alert alert-${category}`;
+  alert.setAttribute("role", "alert");
+  alert.textContent = message;
+  box.replaceChildren(alert);
+}
+
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  let message = `Erreur ${xhr.status}.`;
+  const type = xhr.getResponseHeader("Content-Type") || "";
+  if (type.includes("application/json")) {
+    try { message = JSON.parse(xhr.responseText).erreur || message; } catch (e) { /* keep the default */ }
+  } else {
+    const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    const text = page.querySelector("main .card p");
+    if (text) message = text.textContent.trim();
+  }
+  showAlert(message, "danger");
+});
+
+document.addEventListener("htmx:sendError", () => {
+  showAlert("Le serveur ne répond pas. Vérifiez la connexion et réessayez.", "danger");
+});
