@@ -327,3 +327,25 @@ def test_upload_form_checks_the_account_and_the_label(app, client, login_as, dem
         assert db.session.scalar(db.select(db.func.count()).select_from(Batch)) == 0
         with pytest.raises(FileRejected, match="Le fichier est vide"):
             import_bytes(demo, b"")
+
+
+def test_awkward_text_survives_the_bulk_insert(app, demo):
+    """Values that mean something to COPY or to CSV come back exactly as they were."""
+    content = (
+        "type_id,valeur_id,devise,montant,nom_complet\n"
+        "PERSONAL_ID,1,XOF,10,\\N\n"
+        "PERSONAL_ID,2,XOF,10,\n"
+        'PERSONAL_ID,3,XOF,10,"a\tb ""c"" \\\\ d"\n'
+        'PERSONAL_ID,4,XOF,10,"deux\nlignes"\n'
+        'PERSONAL_ID,5,XOF,10,"é, ü; €"\n'
+    ).encode()
+    with app.app_context():
+        rows = rows_of(import_bytes(demo, content))
+        assert [(r.line_number, r.name) for r in rows] == [
+            (2, "\\N"),
+            (3, ""),
+            (4, 'a\tb "c" \\\\ d'),
+            (5, "deux\nlignes"),
+            (7, "é, ü; €"),
+        ]
+        assert all(r.errors is None and r.warnings is None and r.amount == 10 for r in rows)

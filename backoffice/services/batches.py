@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import BinaryIO
@@ -107,7 +110,9 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
 
     rows_total = valid = invalid = warned = 0
     total_amount = 0
-    group: list[dict] = []
+    group: list[tuple] = []
+    write_group = _row_writer()
+    transfer_ids: Iterator[str] = iter(())
     for row in csv_import.validate_rows(records, fmt, positions, display, account.currency, config["IMPORT_MAX_ROWS"]):
         rows_total += 1
         if row.errors:
@@ -117,12 +122,16 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
             total_amount += row.amount or 0
         if row.warnings:
             warned += 1
-        group.append(_row_values(batch, row))
+        transfer_id = next(transfer_ids, None)
+        if transfer_id is None:
+            transfer_ids = _uuid4_strings(INSERT_GROUP)
+            transfer_id = next(transfer_ids)
+        group.append(_row_values(batch, row, transfer_id))
         if len(group) >= INSERT_GROUP:
-            db.session.execute(insert(BatchRow), group)
+            write_group(group)
             group = []
     if group:
-        db.session.execute(insert(BatchRow), group)
+        write_group(group)
     if rows_total == 0:
         raise csv_import.FileRejected("Le fichier ne contient aucune ligne de paiement (seulement l'en-tête).")
 
@@ -152,27 +161,109 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
     return batch
 
 
-def _row_values(batch: Batch, row: csv_import.CheckedRow) -> dict:
-    return {
-        "batch_id": batch.id,
-        "line_number": row.line_number,
-        "status": (RowStatus.INVALID if row.errors else RowStatus.PENDING).value,
-        "party_id_type": row.party_id_type[:20],
-        "party_id_value": row.party_id_value,
-        "amount": row.amount,
-        "currency": row.currency[:3],
-        "name": row.name,
-        "note": row.note,
-        "source_reference": row.source_reference,
-        "errors": row.errors or None,
-        "warnings": row.warnings or None,
-        "transfer_id": str(uuid4()),
-        "home_transaction_id": f"{batch.reference}-{row.line_number}",
-        "fee": 0,
-        "attempts": 0,
-        "status_checks": 0,
-        "settled": False,
-    }
+ROW_COLUMNS = (
+    "batch_id",
+    "line_number",
+    "status",
+    "party_id_type",
+    "party_id_value",
+    "amount",
+    "currency",
+    "name",
+    "note",
+    "source_reference",
+    "errors",
+    "warnings",
+    "transfer_id",
+    "home_transaction_id",
+    "fee",
+    "attempts",
+    "status_checks",
+    "settled",
+)
+
+
+# Columns that may hold NULL; every other text column is NOT NULL (empty string at most).
+NULLABLE_ROW_COLUMNS = ("amount", "errors", "warnings")
+
+
+def _row_writer():
+    """A function that writes a group of row tuples (ROW_COLUMNS order) in the session's transaction.
+
+    PostgreSQL gets COPY in CSV form (several times faster than multi-row INSERTs for
+    100 000 rows); SQLite a plain DB-API executemany. Both skip the ORM's per-row
+    bookkeeping; JSON columns arrive already encoded.
+    """
+    connection = db.session.connection()
+    columns = ", ".join(ROW_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        dbapi_connection = connection.connection.dbapi_connection
+        # In COPY's CSV form an unquoted empty field is NULL: FORCE_NOT_NULL keeps empty
+        # names and notes as empty strings.
+        not_null = ", ".join(c for c in ROW_COLUMNS if c not in NULLABLE_ROW_COLUMNS)
+        copy_sql = f"COPY batch_rows ({columns}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({not_null}))"
+
+        def write_copy(group: list[tuple]) -> None:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(group)
+            buffer.seek(0)
+            with dbapi_connection.cursor() as cursor:
+                cursor.copy_expert(copy_sql, buffer)
+
+        return write_copy
+    if connection.dialect.name == "sqlite":
+        sql = f"INSERT INTO batch_rows ({columns}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"
+        return lambda group: connection.exec_driver_sql(sql, group)
+    statement = insert(BatchRow.__table__)
+    json_columns = {"errors", "warnings"}
+
+    def write_insert(group: list[tuple]) -> None:
+        connection.execute(
+            statement,
+            [
+                {
+                    c: (json.loads(v) if c in json_columns and v is not None else v)
+                    for c, v in zip(ROW_COLUMNS, t, strict=True)
+                }
+                for t in group
+            ],
+        )
+
+    return write_insert
+
+
+def _uuid4_strings(count: int) -> Iterator[str]:
+    """Random version-4 UUIDs as text, from one urandom call (faster than uuid4() in a loop)."""
+    raw = bytearray(os.urandom(16 * count))
+    for offset in range(0, 16 * count, 16):
+        raw[offset + 6] = (raw[offset + 6] & 0x0F) | 0x40
+        raw[offset + 8] = (raw[offset + 8] & 0x3F) | 0x80
+        h = raw[offset : offset + 16].hex()
+        yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _row_values(batch: Batch, row: csv_import.CheckedRow, transfer_id: str) -> tuple:
+    """One row in ROW_COLUMNS order, JSON columns encoded."""
+    return (
+        batch.id,
+        row.line_number,
+        RowStatus.INVALID.value if row.errors else RowStatus.PENDING.value,
+        row.party_id_type[:20],
+        row.party_id_value,
+        row.amount,
+        row.currency[:3],
+        row.name,
+        row.note,
+        row.source_reference,
+        json.dumps(row.errors, ensure_ascii=False) if row.errors else None,
+        json.dumps(row.warnings, ensure_ascii=False) if row.warnings else None,
+        transfer_id,
+        f"{batch.reference}-{row.line_number}",
+        0,
+        0,
+        0,
+        False,
+    )
 
 
 def earlier_uploads_of_file(batch: Batch) -> list[Batch]:

@@ -244,8 +244,10 @@ def validate_rows(
     seen_references: dict[str, int] = {}
     seen_beneficiaries: dict[tuple[str, str], int] = {}
     count = 0
-    line_of = _line_counter(reader)
+    # A record's line is where it starts (a quoted field may span several lines).
+    previous_end = reader.line_num
     for record in reader:
+        start_line, previous_end = previous_end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
             continue  # blank lines, trailing separators
         count += 1
@@ -259,7 +261,7 @@ def validate_rows(
             index = positions.get(key)
             return rec[index].strip() if index is not None and index < len(rec) else ""
 
-        row = CheckedRow(line_number=line_of())
+        row = CheckedRow(line_number=start_line)
         _read_fields(row, fmt, cell, account_currency)
         _check_party(row, display, fmt)
         _check_amount(row, cell, display, fmt, account_currency)
@@ -283,11 +285,6 @@ def validate_rows(
             else:
                 seen_beneficiaries[key] = row.line_number
         yield row
-
-
-def _line_counter(reader: _Records):
-    """Line number of the record just read: the physical line where it ends (header = 1)."""
-    return lambda: reader.line_num
 
 
 def _read_fields(row: CheckedRow, fmt: FileFormat, cell, account_currency: str) -> None:
