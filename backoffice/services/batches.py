@@ -668,6 +668,51 @@ def rows_query(batch: Batch, status: str = "", q: str = "") -> Select:
     return stmt
 
 
+@dataclass
+class RowsPage:
+    """One page of a batch's rows. `total` is None for a search (no count over the whole batch)."""
+
+    items: list[BatchRow]
+    page: int
+    per_page: int
+    total: int | None
+    has_next: bool
+
+    @property
+    def pages(self) -> int | None:
+        return max(1, -(-self.total // self.per_page)) if self.total is not None else None
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def rows_page(batch: Batch, stats: BatchStatistics, status: str, q: str, page: int, per_page: int) -> RowsPage:
+    """A page of rows without a COUNT over the batch: totals come from the statistics.
+
+    A beneficiary search is not counted at all (it would scan the batch a second time);
+    one extra row tells whether a next page exists.
+    """
+    page = max(1, page)
+    stmt = rows_query(batch, status, q).limit(per_page + 1).offset((page - 1) * per_page)
+    items = list(db.session.scalars(stmt))
+    if q.strip():
+        total = None
+    elif status in RowStatus.__members__:
+        total = stats.by_status.get(status, 0)
+    else:
+        total = stats.total
+    return RowsPage(items=items[:per_page], page=page, per_page=per_page, total=total, has_next=len(items) > per_page)
+
+
 def problem_rows_query(batch: Batch, kind: str = "errors") -> Select:
     """Rows with validation errors (INVALID or SKIPPED) or with warnings, in file order."""
     stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(BatchRow.line_number)
