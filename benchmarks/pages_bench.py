@@ -179,6 +179,10 @@ def run(args, engine_name: str) -> None:
     for label, url in pages:
         p50, p95 = timed(client, url, args.repeat)
         print(f"  {label:32} {p50:6.1f} ms {p95:6.1f} ms")
+    started = time.perf_counter()
+    export = client.get(f"/batches/{big_id}/export.csv")
+    size = len(export.get_data())
+    print(f"  {'export.csv of the big batch':32} {time.perf_counter() - started:6.2f} s  ({size / 1e6:.1f} MB, streamed)")
     print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.explain:
         explain(app, client, [url for _label, url in pages])

@@ -166,7 +166,7 @@ def test_reconciliation_export(app, client, login_as, demo):
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="{reference}-rapprochement.csv"' in response.headers["Content-Disposition"]
     lines = _csv(response)
-    assert lines[0][5] == "montant (MRU, en unités : 1500.50)"
+    assert lines[0][5:7] == ["montant (MRU, en unités, point décimal)", "frais (MRU, en unités, point décimal)"]
     assert lines[1] == [
         "2",
         "MSISDN",

@@ -773,7 +773,8 @@ def csv_header(report: str, batch_id: int, delimiter: str = ",") -> str:
     if report == "errors":
         header = ["ligne", "gravite", "champ", "motif", "identifiant", f"montant_lu ({batch.currency})", "statut"]
     else:
-        unit = f"{batch.currency}, en unités : 1500.50"
+        # Amounts in the currency's unit, with a point as decimal mark when it has minor units.
+        unit = f"{batch.currency}, en unités" + (", point décimal" if CURRENCIES.get(batch.currency, 2) else "")
         header = [
             "ligne",
             "type_identifiant",
