@@ -182,7 +182,9 @@ def run(args, engine_name: str) -> None:
     started = time.perf_counter()
     export = client.get(f"/batches/{big_id}/export.csv")
     size = len(export.get_data())
-    print(f"  {'export.csv of the big batch':32} {time.perf_counter() - started:6.2f} s  ({size / 1e6:.1f} MB, streamed)")
+    print(
+        f"  {'export.csv of the big batch':32} {time.perf_counter() - started:6.2f} s  ({size / 1e6:.1f} MB, streamed)"
+    )
     print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.explain:
         explain(app, client, [url for _label, url in pages])

@@ -127,10 +127,10 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
     login_as("superviseur@cnss.bj")
     page = _text(client.get(f"/batches/{batch_id}"))
     stats = page.split('id="batch-statistics"')[1].split("</div>\n</div>")[0]
-    assert "<span>Payées</span><strong>1</strong>" in stats
-    assert "<span>Échouées</span><strong>1</strong>" in stats
-    assert "<span>En attente</span><strong>58</strong>" in stats
     assert "<span>Taux de réussite</span><strong>50,0 %</strong>" in stats
+    assert "<span>Montant payé (1 ligne)</span><strong>100\u202fF CFA</strong>" in stats
+    assert "<span>Montant échoué (1 ligne)</span><strong>200\u202fF CFA</strong>" in stats
+    assert "<span>Reste à payer (58 lignes)</span><strong>182\u202f700\u202fF CFA</strong>" in stats
     assert "<span>Frais</span><strong>10\u202fF CFA</strong>" in stats
     assert "Page 1 sur 3" in page
     assert "Lot approuvé" in page and "Lot soumis pour approbation." in page and "importé : 60 lignes" in page
