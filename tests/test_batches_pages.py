@@ -85,6 +85,8 @@ def test_history_counts_outcomes_in_one_query_and_paginates(app, client, login_a
         _set_rows(ids[-1], 2, status="COMPLETED")
         _set_rows(ids[-1], 3, status="COMPLETED")
         _set_rows(ids[-1], 4, status="FAILED")
+        db.session.execute(update(Batch).where(Batch.id.in_(ids[-3:])).values(status="PROCESSING"))
+        db.session.execute(update(Batch).where(Batch.id.in_(ids[:3])).values(status="COMPLETED"))
         db.session.commit()
     login_as(G1)
     statements: list[str] = []

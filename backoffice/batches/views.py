@@ -54,7 +54,7 @@ def index():
     page = db.paginate(
         batch_service.history_query(current_user.organisation_id, filters), per_page=_page_size(), error_out=False
     )
-    counts = batch_service.outcome_counts([b.id for b in page.items])
+    counts = batch_service.outcome_counts(page.items)
     return render_template(
         "batches/index.html",
         page=page,

@@ -34,7 +34,6 @@ from backoffice.extensions import db
 from backoffice.models import Account, User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import (
-    BATCH_STATUS_LABELS,
     ROW_STATUS_LABELS,
     Batch,
     BatchEvent,
@@ -555,15 +554,26 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def outcome_counts(batch_ids: list[int]) -> dict[int, dict[str, int]]:
+# Batches whose rows may have been paid; the others have no outcome to count.
+PAID_STATUSES = {
+    BatchStatus.APPROVED.value,
+    BatchStatus.PROCESSING.value,
+    BatchStatus.COMPLETED.value,
+    BatchStatus.PARTIALLY_COMPLETED.value,
+    BatchStatus.FAILED.value,
+}
+
+
+def outcome_counts(batches: list[Batch]) -> dict[int, dict[str, int]]:
     """Completed / failed row counts for a page of batches, in one GROUP BY query."""
-    counts: dict[int, dict[str, int]] = {bid: {"completed": 0, "failed": 0} for bid in batch_ids}
-    if not batch_ids:
+    counts: dict[int, dict[str, int]] = {b.id: {"completed": 0, "failed": 0} for b in batches}
+    paid = [b.id for b in batches if b.status in PAID_STATUSES]
+    if not paid:
         return counts
     rows = db.session.execute(
         select(BatchRow.batch_id, BatchRow.status, func.count())
         .where(
-            BatchRow.batch_id.in_(batch_ids),
+            BatchRow.batch_id.in_(paid),
             BatchRow.status.in_([RowStatus.COMPLETED.value, RowStatus.FAILED.value]),
         )
         .group_by(BatchRow.batch_id, BatchRow.status)
@@ -738,7 +748,6 @@ def timeline(batch: Batch) -> list[BatchEvent]:
 # session between two pages: the view streams `csv_pages`.
 
 EXPORT_PAGE = 2000
-REPORTS = ("export", "errors")
 
 
 def _decimal(minor: int | None, currency: str) -> str:
@@ -877,7 +886,3 @@ def _error_lines(row: tuple, currency: str) -> list[list]:
         [line, kind, _cell(p["field"]), _cell(p["message"]), _cell(id_value), amount_text, label]
         for kind, p in problems
     ]
-
-
-def status_label(status: str) -> str:
-    return BATCH_STATUS_LABELS.get(BatchStatus(status), status)
