@@ -85,6 +85,8 @@ def test_history_counts_outcomes_in_one_query_and_paginates(app, client, login_a
         _set_rows(ids[-1], 2, status="COMPLETED")
         _set_rows(ids[-1], 3, status="COMPLETED")
         _set_rows(ids[-1], 4, status="FAILED")
+        db.session.execute(update(Batch).where(Batch.id.in_(ids[-3:])).values(status="PROCESSING"))
+        db.session.execute(update(Batch).where(Batch.id.in_(ids[:3])).values(status="COMPLETED"))
         db.session.commit()
     login_as(G1)
     statements: list[str] = []
@@ -127,10 +129,10 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
     login_as("superviseur@cnss.bj")
     page = _text(client.get(f"/batches/{batch_id}"))
     stats = page.split('id="batch-statistics"')[1].split("</div>\n</div>")[0]
-    assert "<span>Payées</span><strong>1</strong>" in stats
-    assert "<span>Échouées</span><strong>1</strong>" in stats
-    assert "<span>En attente</span><strong>58</strong>" in stats
     assert "<span>Taux de réussite</span><strong>50,0 %</strong>" in stats
+    assert "<span>Montant payé (1 ligne)</span><strong>100\u202fF CFA</strong>" in stats
+    assert "<span>Montant échoué (1 ligne)</span><strong>200\u202fF CFA</strong>" in stats
+    assert "<span>Reste à payer (58 lignes)</span><strong>182\u202f700\u202fF CFA</strong>" in stats
     assert "<span>Frais</span><strong>10\u202fF CFA</strong>" in stats
     assert "Page 1 sur 3" in page
     assert "Lot approuvé" in page and "Lot soumis pour approbation." in page and "importé : 60 lignes" in page
@@ -166,7 +168,7 @@ def test_reconciliation_export(app, client, login_as, demo):
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="{reference}-rapprochement.csv"' in response.headers["Content-Disposition"]
     lines = _csv(response)
-    assert lines[0][5] == "montant (MRU, en unités : 1500.50)"
+    assert lines[0][5:7] == ["montant (MRU, en unités, point décimal)", "frais (MRU, en unités, point décimal)"]
     assert lines[1] == [
         "2",
         "MSISDN",

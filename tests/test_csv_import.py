@@ -164,6 +164,13 @@ def test_windows_1252_semicolons_crlf_quotes_and_french_amounts(app, demo):
         assert all(r.status == "PENDING" for r in rows)
 
 
+def test_utf16_from_excel_unicode_text_with_tabs(app, demo):
+    content = "\n\n\n\n\n\n\n\n\n\nphone_number\tamount\r\n22233344\t1500,50\r\n".encode("utf-16")
+    with app.app_context():
+        rows = rows_of(import_bytes(demo, content, "ACC-NEXT-001", "gestionnaire@next.mr"))
+        assert [(r.line_number, r.party_id_value, r.amount) for r in rows] == [(12, "22233344", 150_050)]
+
+
 def test_utf8_bom_any_order_extra_columns_blank_lines_and_no_final_newline(app, demo):
     content = (
         "\ufeffPartyIdentifier,Currency,Extra,AMOUNT,TransferId,PartyIdType\n"
@@ -274,6 +281,7 @@ BROKEN_FILES = [
     ("header-only", b"phone_number,amount\n", "aucune ligne de paiement"),
     ("binary", bytes(range(256)) * 4, "n'est pas un fichier texte CSV"),
     ("excel", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 100, "classeur Excel"),
+    ("huge-field", b"phone_number,amount\n22990000001,1" + b"0" * 200_000 + b"\n", "Ligne 2 illisible"),
 ]
 
 
@@ -327,3 +335,25 @@ def test_upload_form_checks_the_account_and_the_label(app, client, login_as, dem
         assert db.session.scalar(db.select(db.func.count()).select_from(Batch)) == 0
         with pytest.raises(FileRejected, match="Le fichier est vide"):
             import_bytes(demo, b"")
+
+
+def test_awkward_text_survives_the_bulk_insert(app, demo):
+    """Values that mean something to COPY or to CSV come back exactly as they were."""
+    content = (
+        "type_id,valeur_id,devise,montant,nom_complet\n"
+        "PERSONAL_ID,1,XOF,10,\\N\n"
+        "PERSONAL_ID,2,XOF,10,\n"
+        'PERSONAL_ID,3,XOF,10,"a\tb ""c"" \\\\ d"\n'
+        'PERSONAL_ID,4,XOF,10,"deux\nlignes"\n'
+        'PERSONAL_ID,5,XOF,10,"é, ü; €"\n'
+    ).encode()
+    with app.app_context():
+        rows = rows_of(import_bytes(demo, content))
+        assert [(r.line_number, r.name) for r in rows] == [
+            (2, "\\N"),
+            (3, ""),
+            (4, 'a\tb "c" \\\\ d'),
+            (5, "deux\nlignes"),
+            (7, "é, ü; €"),
+        ]
+        assert all(r.errors is None and r.warnings is None and r.amount == 10 for r in rows)

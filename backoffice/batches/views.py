@@ -54,7 +54,7 @@ def index():
     page = db.paginate(
         batch_service.history_query(current_user.organisation_id, filters), per_page=_page_size(), error_out=False
     )
-    counts = batch_service.outcome_counts([b.id for b in page.items])
+    counts = batch_service.outcome_counts(page.items)
     return render_template(
         "batches/index.html",
         page=page,
@@ -98,14 +98,20 @@ def detail(batch_id: int):
     batch = get_for_org(Batch, batch_id)
     row_status = request.args.get("status", "").strip().upper()
     q = request.args.get("q", "").strip()
-    rows = db.paginate(batch_service.rows_query(batch, row_status, q), per_page=_page_size(), error_out=False)
-    errors = db.session.scalars(batch_service.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
-    warnings = db.session.scalars(batch_service.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
+    stats = batch_service.statistics(batch)
+    page = request.args.get("page", 1, type=int) or 1
+    rows = batch_service.rows_page(batch, stats, row_status, q, page, _page_size())
+    # The import counted errors and warnings: no query at all for a clean file.
+    errors = warnings = []
+    if batch.invalid_count:
+        errors = db.session.scalars(batch_service.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
+    if batch.warning_count:
+        warnings = db.session.scalars(batch_service.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
     actor = _actor()
     return render_template(
         "batches/detail.html",
         batch=batch,
-        stats=batch_service.statistics(batch),
+        stats=stats,
         rows=rows,
         row_status=row_status,
         q=q,

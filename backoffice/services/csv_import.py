@@ -112,10 +112,13 @@ def measure(stream: BinaryIO, max_bytes: int) -> FileInfo:
     """First pass over the raw bytes: size limit, SHA-256, binary check, encoding.
 
     Reads in chunks so that a 20 MB file never sits in memory; leaves the stream rewound.
+    UTF-16 (Excel's "Unicode text") is recognised by its byte order mark; otherwise a file
+    that is not valid UTF-8 is read as Windows-1252.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8 = True
+    has_text = False
     size = 0
     first = b""
     stream.seek(0)
@@ -128,25 +131,33 @@ def measure(stream: BinaryIO, max_bytes: int) -> FileInfo:
                 f"Fichier trop volumineux : la limite est de {_human_size(max_bytes)} "
                 "(réglage IMPORT_MAX_BYTES). Découpez-le en plusieurs lots."
             )
+        digest.update(chunk)
+        if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            has_text = has_text or bool(chunk.replace(b"\x00", b"").strip(b" \t\r\n\xff\xfe"))
+            continue
         if b"\x00" in chunk:
-            if first.startswith(b"PK\x03\x04") or first.startswith(b"\xd0\xcf\x11\xe0"):
+            if first.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
                 raise FileRejected("Ce fichier est un classeur Excel : enregistrez-le au format CSV puis recommencez.")
             raise FileRejected("Ce fichier n'est pas un fichier texte CSV (contenu binaire).")
-        digest.update(chunk)
+        has_text = has_text or bool(chunk.strip())
         if utf8:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
                 utf8 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
     stream.seek(0)
-    if size == 0 or not first.strip():
+    if not has_text:
         raise FileRejected("Le fichier est vide.")
-    return FileInfo(size=size, sha256=digest.hexdigest(), encoding="utf-8-sig" if utf8 else "cp1252")
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+        encoding = "utf-8-sig" if utf8 else "cp1252"
+    return FileInfo(size=size, sha256=digest.hexdigest(), encoding=encoding)
 
 
 def _grouped(n: int) -> str:
@@ -244,8 +255,10 @@ def validate_rows(
     seen_references: dict[str, int] = {}
     seen_beneficiaries: dict[tuple[str, str], int] = {}
     count = 0
-    line_of = _line_counter(reader)
-    for record in reader:
+    # A record's line is where it starts (a quoted field may span several lines).
+    previous_end = reader.line_num
+    for record in _guarded(reader):
+        start_line, previous_end = previous_end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
             continue  # blank lines, trailing separators
         count += 1
@@ -259,7 +272,7 @@ def validate_rows(
             index = positions.get(key)
             return rec[index].strip() if index is not None and index < len(rec) else ""
 
-        row = CheckedRow(line_number=line_of())
+        row = CheckedRow(line_number=start_line)
         _read_fields(row, fmt, cell, account_currency)
         _check_party(row, display, fmt)
         _check_amount(row, cell, display, fmt, account_currency)
@@ -285,9 +298,19 @@ def validate_rows(
         yield row
 
 
-def _line_counter(reader: _Records):
-    """Line number of the record just read: the physical line where it ends (header = 1)."""
-    return lambda: reader.line_num
+def _guarded(reader: _Records) -> Iterator[list[str]]:
+    """The records, with a damaged one (a field too long, a stray quote) refusing the file clearly."""
+    iterator = iter(reader)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileRejected(
+                f"Ligne {reader.line_num} illisible ({exc}) : vérifiez les guillemets et les séparateurs."
+            ) from exc
+        yield record
 
 
 def _read_fields(row: CheckedRow, fmt: FileFormat, cell, account_currency: str) -> None:

@@ -112,7 +112,7 @@ def upgrade():
     sa.UniqueConstraint('transfer_id', name=op.f('uq_batch_rows_transfer_id'))
     )
     with op.batch_alter_table('batch_rows', schema=None) as batch_op:
-        batch_op.create_index('ix_batch_rows_batch_status', ['batch_id', 'status'], unique=False)
+        batch_op.create_index('ix_batch_rows_batch_status', ['batch_id', 'status'], unique=False, postgresql_include=['amount', 'fee'])
         batch_op.create_index('ix_batch_rows_status_sending', ['status', 'sending_since'], unique=False)
         batch_op.create_index('ix_batch_rows_error_code', ['error_code', 'batch_id'], unique=False)
         batch_op.create_index('ix_batch_rows_payee_fsp', ['payee_fsp_id', 'batch_id'], unique=False)
