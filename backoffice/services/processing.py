@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -373,10 +374,17 @@ def pay_rows(ctx: BatchContext, rows: list[RowWork], owner: str) -> dict[str, in
     counts: dict[str, int] = {}
     done_results: list[tuple[RowWork, TransferResult]] = []
     last_flush = time.monotonic()
-    remaining = set(futures)
+    finished_queue: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(finished_queue.put)
+    remaining = len(futures)
     while remaining:
-        finished, remaining = wait(remaining, timeout=flush_seconds, return_when=FIRST_COMPLETED)
+        try:
+            finished = [finished_queue.get(timeout=flush_seconds)]
+        except queue.Empty:
+            finished = []
         for future in finished:
+            remaining -= 1
             row = futures[future]
             try:
                 result = future.result()
@@ -432,7 +440,7 @@ def record_outcomes(ctx: BatchContext, results: list[tuple[RowWork, TransferResu
             ),
             unknown,
         )
-    settle_ledger(ctx)
+    settle_ledger(ctx, [row.id for row, _ in results])
     db.session.commit()
 
 
@@ -497,7 +505,7 @@ def _write_failed(params: list[dict], owner: str, from_status: RowStatus, now: d
     )
 
 
-def settle_ledger(ctx: BatchContext) -> tuple[int, int]:
+def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[int, int]:
     """Write the ledger share of the batch's final rows not settled yet; the caller commits.
 
     The account row lock comes first, so settlements of one account are serialised and each
@@ -506,13 +514,21 @@ def settle_ledger(ctx: BatchContext) -> tuple[int, int]:
     remaining reservation decreased, all in the caller's transaction.
     """
     ledger.lock_account(ctx.account_id)
-    rows = db.session.execute(
-        select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(
-            ROWS.c.batch_id == ctx.batch_id,
-            ROWS.c.settled.is_(False),
-            ROWS.c.status.in_((RowStatus.COMPLETED.value, RowStatus.FAILED.value)),
-        )
-    ).all()
+    where = [
+        ROWS.c.batch_id == ctx.batch_id,
+        ROWS.c.settled.is_(False),
+        ROWS.c.status.in_((RowStatus.COMPLETED.value, RowStatus.FAILED.value)),
+    ]
+    rows = []
+    if row_ids is None:  # the whole batch (its end): a scan, once
+        rows = db.session.execute(select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(*where)).all()
+    else:  # the group just written: by primary key, so the cost does not grow with the batch
+        for start in range(0, len(row_ids), 500):
+            rows += db.session.execute(
+                select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(
+                    *where, ROWS.c.id.in_(row_ids[start : start + 500])
+                )
+            ).all()
     if not rows:
         return 0, 0
     debit_total = sum(int(r.amount) + int(r.fee or 0) for r in rows if r.status == RowStatus.COMPLETED.value)
@@ -707,7 +723,7 @@ def _write_settlement(ctx, owner, completed, failed, later, review, resend, now)
             [{"b_id": r.id, "b_checks": checks} for r, checks in resend],
         )
     if completed or failed:
-        settle_ledger(ctx)
+        settle_ledger(ctx, [p["b_id"] for p in completed + failed])
     db.session.commit()
 
 
