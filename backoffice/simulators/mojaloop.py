@@ -401,6 +401,10 @@ def _validate(body: dict) -> str | None:
         party = body[side]
         if not isinstance(party, dict) or not party.get("idType") or not party.get("idValue"):
             return f"request.body.{side} should have required properties idType and idValue"
+    name = body["from"].get("displayName")
+    if name is not None and not re.match(r"^(?!\s*$)[A-Za-z0-9_ .,'-]{1,128}$", str(name)):
+        # The real adapter's schema: JavaScript's \w is ASCII, so "Bénin" is refused.
+        return 'request.body.from.displayName must match pattern "^(?!\\s*$)[\\w .,\'-]{1,128}$"'
     if not re.match(r"^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$", str(body["amount"])):
         return 'request.body.amount should match pattern "^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$"'
     return None
