@@ -57,6 +57,7 @@ CHUNKS_KEY = "backoffice:batch:{batch_id}:chunks"  # hash "first-last" → RQ jo
 SETTLE_KEY = "backoffice:batch:{batch_id}:settle"  # RQ job id of the pending settle job
 SWEEP_LOCK = "backoffice:sweep-lock"
 JOB_TIMEOUT = 6 * 3600
+APPROVED_START_GRACE_SECONDS = 60  # an APPROVED batch older than this was never started
 ROWS = BatchRow.__table__
 
 
@@ -931,7 +932,7 @@ def sweep() -> dict[str, int]:
     redis = _redis()
     if not redis.set(SWEEP_LOCK, os.getpid(), nx=True, px=int(max(float(cfg["BATCH_SWEEP_SECONDS"]), 5) * 1000)):
         return {}
-    report = {"taken_over": 0, "chunks_requeued": 0, "settle_jobs": 0, "finalised": 0}
+    report = {"taken_over": 0, "chunks_requeued": 0, "settle_jobs": 0, "finalised": 0, "started": 0}
     try:
         now = utcnow()
         owners = db.session.scalars(
@@ -969,6 +970,20 @@ def sweep() -> dict[str, int]:
         db.session.commit()
         if report["taken_over"]:
             log.warning("sweep: %s row(s) of dead jobs are now UNKNOWN", report["taken_over"])
+
+        # An approval committed but whose start was lost (the web process died in between).
+        stale = now - timedelta(seconds=APPROVED_START_GRACE_SECONDS)
+        approved = db.session.scalars(
+            select(Batch.id).where(
+                Batch.status == BatchStatus.APPROVED.value,
+                func.coalesce(Batch.approved_at, Batch.created_at) < stale,
+            )
+        ).all()
+        db.session.commit()
+        for batch_id in approved:
+            log.warning("sweep: batch %s approved but not started: starting it", batch_id)
+            start_processing(batch_id)
+            report["started"] += 1
 
         batch_ids = db.session.scalars(select(Batch.id).where(Batch.status == BatchStatus.PROCESSING.value)).all()
         db.session.commit()
