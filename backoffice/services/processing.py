@@ -827,6 +827,8 @@ def finalise_if_done(batch_id: int) -> bool:
         return False
     ctx = _context(batch_id)
     now = utcnow()
+    # Account first, then batch: the order every ledger settlement takes (no deadlock).
+    ledger.lock_account(ctx.account_id)
     # The conditional UPDATE makes the end happen once even when two jobs get here together.
     won = db.session.execute(
         update(Batch)

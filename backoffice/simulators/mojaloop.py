@@ -462,8 +462,11 @@ def serve(host: str = "127.0.0.1", port: int = 4001, **settings: Any) -> None:
 
 
 def _suffixes(values: tuple[str, ...], default: list[str]) -> list[str]:
+    """Comma-separated or repeated suffixes; `none` switches the fault off."""
     if not values:
         return default
+    if any(value.strip().lower() == "none" for value in values):
+        return []
     return [v for value in values for v in value.split(",") if v]
 
 
