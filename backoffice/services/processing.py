@@ -221,12 +221,19 @@ def chunk_ranges(batch_id: int, size: int | None = None) -> list[tuple[int, int]
 
 
 def enqueue_chunks(batch_id: int, ranges: list[tuple[int, int]]) -> list[str]:
-    """One RQ job per chunk; the chunk → job map in Redis lets the sweep find lost chunks."""
+    """One RQ job per chunk, in one Redis round trip per 500 chunks.
+
+    The chunk → job map kept in Redis lets the sweep find chunks whose job was lost.
+    """
+    from rq import Queue
+
     queue = current_app.get_queue()
-    ids = []
-    with queue.connection.pipeline() as pipe:
-        for first, last in ranges:
-            job = queue.enqueue_call(
+    key = CHUNKS_KEY.format(batch_id=batch_id)
+    ids: list[str] = []
+    for start in range(0, len(ranges), 500):
+        part = ranges[start : start + 500]
+        datas = [
+            Queue.prepare_data(
                 "backoffice.jobs.batches.process_chunk",
                 args=(batch_id, first, last),
                 timeout=JOB_TIMEOUT,
@@ -234,10 +241,14 @@ def enqueue_chunks(batch_id: int, ranges: list[tuple[int, int]]) -> list[str]:
                 failure_ttl=7 * 86400,
                 description=f"batch {batch_id} rows {first}-{last}",
             )
-            pipe.hset(CHUNKS_KEY.format(batch_id=batch_id), f"{first}-{last}", job.id)
-            ids.append(job.id)
-        pipe.expire(CHUNKS_KEY.format(batch_id=batch_id), 30 * 86400)
-        pipe.execute()
+            for first, last in part
+        ]
+        with queue.connection.pipeline() as pipe:
+            jobs = queue.enqueue_many(datas, pipeline=pipe)
+            pipe.hset(key, mapping={f"{first}-{last}": job.id for (first, last), job in zip(part, jobs, strict=True)})
+            pipe.expire(key, 30 * 86400)
+            pipe.execute()
+        ids += [job.id for job in jobs]
     return ids
 
 
