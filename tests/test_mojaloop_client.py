@@ -52,7 +52,7 @@ def test_transfer_body_carries_our_ids_and_mojaloop_amount():
     assert body["homeTransactionId"] == "LOT-1-22997000001"
     assert body["amount"] == "75.5"
     assert body["amountType"] == "SEND" and body["transactionType"] == "TRANSFER"
-    assert body["from"] == {"idType": "BUSINESS", "idValue": "CNSS-BJ", "displayName": "CNSS Bénin", "type": "BUSINESS"}
+    assert body["from"] == {"idType": "BUSINESS", "idValue": "CNSS-BJ", "displayName": "CNSS Benin", "type": "BUSINESS"}
     assert body["to"] == {"idType": "MSISDN", "idValue": "22997000001"}
 
 

@@ -279,3 +279,15 @@ def test_progress_fragment_of_another_organisation_is_404(ctx, login_as):
     batch_id = make_approved_batch(msisdns(1), amount=1000)
     client = login_as("gestionnaire@next.mr")
     assert client.get(f"/batches/{batch_id}/progress").status_code == 404
+
+
+def test_sweep_starts_an_approved_batch_whose_start_was_lost(ctx, sim):
+    from datetime import timedelta
+
+    batch_id = make_approved_batch(msisdns(2), amount=1000)
+    batch = _batch(batch_id)
+    batch.approved_at = processing.utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    assert processing.sweep()["started"] == 1
+    run_jobs(ctx)
+    assert _batch(batch_id).status == BatchStatus.COMPLETED

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -132,8 +135,15 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
             if counts.get(RowStatus.COMPLETED.value, 0) >= 30 and counts.get(RowStatus.SENDING.value, 0):
                 break
             time.sleep(0.05)
-        first.kill()  # SIGKILL: no cleanup at all
+        # SIGKILL, no cleanup at all; its RQ scheduler child dies with it, as on a lost machine.
+        children = subprocess.run(["pgrep", "-P", str(first.pid)], capture_output=True, text=True).stdout.split()
+        first.kill()
         first.wait()
+        for child in children:
+            try:
+                os.kill(int(child), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         counts = processing.status_counts(batch_id)
         db.session.commit()
         assert counts.get(RowStatus.SENDING.value, 0) > 0, counts

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,8 +251,9 @@ class _Waiting:
 def build_transfer_body(request: TransferRequest) -> dict:
     """The adapter's POST /transfers body for one row."""
     payer: dict[str, Any] = {"idType": request.payer.id_type, "idValue": request.payer.id_value}
-    if request.payer.display_name:
-        payer["displayName"] = request.payer.display_name[:128]
+    display_name = mojaloop_name(request.payer.display_name)
+    if display_name:
+        payer["displayName"] = display_name
     if request.payer.party_type:
         payer["type"] = request.payer.party_type
     body: dict[str, Any] = {
@@ -263,9 +266,24 @@ def build_transfer_body(request: TransferRequest) -> dict:
         "amount": to_mojaloop_amount(request.amount, request.currency),
         "transactionType": "TRANSFER",
     }
-    if request.note:
-        body["note"] = request.note[:128]
+    note = mojaloop_name(request.note)
+    if note:
+        body["note"] = note
     return body
+
+
+def mojaloop_name(text: str) -> str:
+    """A name the adapter accepts: `^(?!\\s*$)[\\w .,'-]{1,128}$` with ASCII \\w.
+
+    The adapter (18.0.2) answers 400 to `CNSS Bénin`: accents are folded (`CNSS Benin`),
+    other characters become spaces.
+    """
+    folded = (
+        unicodedata.normalize("NFKD", (text or "").replace("\u2019", "'")).encode("ascii", "ignore").decode("ascii")
+    )
+    cleaned = re.sub(r"[^A-Za-z0-9_ .,'-]", " ", folded)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    return cleaned[:128]
 
 
 def _json(response: requests.Response) -> dict | None:

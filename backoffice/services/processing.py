@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,6 +57,7 @@ CHUNKS_KEY = "backoffice:batch:{batch_id}:chunks"  # hash "first-last" → RQ jo
 SETTLE_KEY = "backoffice:batch:{batch_id}:settle"  # RQ job id of the pending settle job
 SWEEP_LOCK = "backoffice:sweep-lock"
 JOB_TIMEOUT = 6 * 3600
+APPROVED_START_GRACE_SECONDS = 60  # an APPROVED batch older than this was never started
 ROWS = BatchRow.__table__
 
 
@@ -219,12 +221,19 @@ def chunk_ranges(batch_id: int, size: int | None = None) -> list[tuple[int, int]
 
 
 def enqueue_chunks(batch_id: int, ranges: list[tuple[int, int]]) -> list[str]:
-    """One RQ job per chunk; the chunk → job map in Redis lets the sweep find lost chunks."""
+    """One RQ job per chunk, in one Redis round trip per 500 chunks.
+
+    The chunk → job map kept in Redis lets the sweep find chunks whose job was lost.
+    """
+    from rq import Queue
+
     queue = current_app.get_queue()
-    ids = []
-    with queue.connection.pipeline() as pipe:
-        for first, last in ranges:
-            job = queue.enqueue_call(
+    key = CHUNKS_KEY.format(batch_id=batch_id)
+    ids: list[str] = []
+    for start in range(0, len(ranges), 500):
+        part = ranges[start : start + 500]
+        datas = [
+            Queue.prepare_data(
                 "backoffice.jobs.batches.process_chunk",
                 args=(batch_id, first, last),
                 timeout=JOB_TIMEOUT,
@@ -232,10 +241,14 @@ def enqueue_chunks(batch_id: int, ranges: list[tuple[int, int]]) -> list[str]:
                 failure_ttl=7 * 86400,
                 description=f"batch {batch_id} rows {first}-{last}",
             )
-            pipe.hset(CHUNKS_KEY.format(batch_id=batch_id), f"{first}-{last}", job.id)
-            ids.append(job.id)
-        pipe.expire(CHUNKS_KEY.format(batch_id=batch_id), 30 * 86400)
-        pipe.execute()
+            for first, last in part
+        ]
+        with queue.connection.pipeline() as pipe:
+            jobs = queue.enqueue_many(datas, pipeline=pipe)
+            pipe.hset(key, mapping={f"{first}-{last}": job.id for (first, last), job in zip(part, jobs, strict=True)})
+            pipe.expire(key, 30 * 86400)
+            pipe.execute()
+        ids += [job.id for job in jobs]
     return ids
 
 
@@ -373,10 +386,17 @@ def pay_rows(ctx: BatchContext, rows: list[RowWork], owner: str) -> dict[str, in
     counts: dict[str, int] = {}
     done_results: list[tuple[RowWork, TransferResult]] = []
     last_flush = time.monotonic()
-    remaining = set(futures)
+    finished_queue: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(finished_queue.put)
+    remaining = len(futures)
     while remaining:
-        finished, remaining = wait(remaining, timeout=flush_seconds, return_when=FIRST_COMPLETED)
+        try:
+            finished = [finished_queue.get(timeout=flush_seconds)]
+        except queue.Empty:
+            finished = []
         for future in finished:
+            remaining -= 1
             row = futures[future]
             try:
                 result = future.result()
@@ -432,7 +452,7 @@ def record_outcomes(ctx: BatchContext, results: list[tuple[RowWork, TransferResu
             ),
             unknown,
         )
-    settle_ledger(ctx)
+    settle_ledger(ctx, [row.id for row, _ in results])
     db.session.commit()
 
 
@@ -497,7 +517,7 @@ def _write_failed(params: list[dict], owner: str, from_status: RowStatus, now: d
     )
 
 
-def settle_ledger(ctx: BatchContext) -> tuple[int, int]:
+def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[int, int]:
     """Write the ledger share of the batch's final rows not settled yet; the caller commits.
 
     The account row lock comes first, so settlements of one account are serialised and each
@@ -506,13 +526,21 @@ def settle_ledger(ctx: BatchContext) -> tuple[int, int]:
     remaining reservation decreased, all in the caller's transaction.
     """
     ledger.lock_account(ctx.account_id)
-    rows = db.session.execute(
-        select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(
-            ROWS.c.batch_id == ctx.batch_id,
-            ROWS.c.settled.is_(False),
-            ROWS.c.status.in_((RowStatus.COMPLETED.value, RowStatus.FAILED.value)),
-        )
-    ).all()
+    where = [
+        ROWS.c.batch_id == ctx.batch_id,
+        ROWS.c.settled.is_(False),
+        ROWS.c.status.in_((RowStatus.COMPLETED.value, RowStatus.FAILED.value)),
+    ]
+    rows = []
+    if row_ids is None:  # the whole batch (its end): a scan, once
+        rows = db.session.execute(select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(*where)).all()
+    else:  # the group just written: by primary key, so the cost does not grow with the batch
+        for start in range(0, len(row_ids), 500):
+            rows += db.session.execute(
+                select(ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee).where(
+                    *where, ROWS.c.id.in_(row_ids[start : start + 500])
+                )
+            ).all()
     if not rows:
         return 0, 0
     debit_total = sum(int(r.amount) + int(r.fee or 0) for r in rows if r.status == RowStatus.COMPLETED.value)
@@ -707,7 +735,7 @@ def _write_settlement(ctx, owner, completed, failed, later, review, resend, now)
             [{"b_id": r.id, "b_checks": checks} for r, checks in resend],
         )
     if completed or failed:
-        settle_ledger(ctx)
+        settle_ledger(ctx, [p["b_id"] for p in completed + failed])
     db.session.commit()
 
 
@@ -810,6 +838,8 @@ def finalise_if_done(batch_id: int) -> bool:
         return False
     ctx = _context(batch_id)
     now = utcnow()
+    # Account first, then batch: the order every ledger settlement takes (no deadlock).
+    ledger.lock_account(ctx.account_id)
     # The conditional UPDATE makes the end happen once even when two jobs get here together.
     won = db.session.execute(
         update(Batch)
@@ -915,7 +945,7 @@ def sweep() -> dict[str, int]:
     redis = _redis()
     if not redis.set(SWEEP_LOCK, os.getpid(), nx=True, px=int(max(float(cfg["BATCH_SWEEP_SECONDS"]), 5) * 1000)):
         return {}
-    report = {"taken_over": 0, "chunks_requeued": 0, "settle_jobs": 0, "finalised": 0}
+    report = {"taken_over": 0, "chunks_requeued": 0, "settle_jobs": 0, "finalised": 0, "started": 0}
     try:
         now = utcnow()
         owners = db.session.scalars(
@@ -953,6 +983,20 @@ def sweep() -> dict[str, int]:
         db.session.commit()
         if report["taken_over"]:
             log.warning("sweep: %s row(s) of dead jobs are now UNKNOWN", report["taken_over"])
+
+        # An approval committed but whose start was lost (the web process died in between).
+        stale = now - timedelta(seconds=APPROVED_START_GRACE_SECONDS)
+        approved = db.session.scalars(
+            select(Batch.id).where(
+                Batch.status == BatchStatus.APPROVED.value,
+                func.coalesce(Batch.approved_at, Batch.created_at) < stale,
+            )
+        ).all()
+        db.session.commit()
+        for batch_id in approved:
+            log.warning("sweep: batch %s approved but not started: starting it", batch_id)
+            start_processing(batch_id)
+            report["started"] += 1
 
         batch_ids = db.session.scalars(select(Batch.id).where(Batch.status == BatchStatus.PROCESSING.value)).all()
         db.session.commit()

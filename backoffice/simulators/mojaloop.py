@@ -153,6 +153,9 @@ class SimulatorState:
 
 class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the client's pooled connections are reused
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
+    # delayed ACK add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     state: SimulatorState  # set on the subclass built by make_server()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
@@ -398,6 +401,10 @@ def _validate(body: dict) -> str | None:
         party = body[side]
         if not isinstance(party, dict) or not party.get("idType") or not party.get("idValue"):
             return f"request.body.{side} should have required properties idType and idValue"
+    name = body["from"].get("displayName")
+    if name is not None and not re.match(r"^(?!\s*$)[A-Za-z0-9_ .,'-]{1,128}$", str(name)):
+        # The real adapter's schema: JavaScript's \w is ASCII, so "Bénin" is refused.
+        return 'request.body.from.displayName must match pattern "^(?!\\s*$)[\\w .,\'-]{1,128}$"'
     if not re.match(r"^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$", str(body["amount"])):
         return 'request.body.amount should match pattern "^([0]|([1-9][0-9]{0,17}))([.][0-9]{0,3}[1-9])?$"'
     return None
@@ -455,8 +462,11 @@ def serve(host: str = "127.0.0.1", port: int = 4001, **settings: Any) -> None:
 
 
 def _suffixes(values: tuple[str, ...], default: list[str]) -> list[str]:
+    """Comma-separated or repeated suffixes; `none` switches the fault off."""
     if not values:
         return default
+    if any(value.strip().lower() == "none" for value in values):
+        return []
     return [v for value in values for v in value.split(",") if v]
 
 
