@@ -99,22 +99,23 @@ def api_create_payment():
                 ],
             )
         payment, created = fines_service.submit_payment(client, payment_request, key, config["FINES_BUDGET_SECONDS"])
+        # Read what the answer needs before the commit expires it (no extra SELECT).
+        lien = f"/amendes/payments/{payment.id}/"
+        body = {
+            "id": payment.id,
+            "reference": payment.reference,
+            "statut": payment.status if payment.is_final else "EN_COURS",
+            "lien": lien,
+        }
         db.session.commit()
     except fines_service.ApiError as error:
         db.session.rollback()
         return _api_error(error)
     if created:
         try:
-            fines_jobs.enqueue_payment(payment.id)
+            fines_jobs.enqueue_payment(body["id"])
         except Exception:  # noqa: BLE001 - Redis down: the sweep enqueues it later, the answer stands
-            log.exception("fines payment %s stored but not enqueued", payment.id)
-    lien = f"/amendes/payments/{payment.id}/"
-    body = {
-        "id": payment.id,
-        "reference": payment.reference,
-        "statut": payment.status if payment.is_final else "EN_COURS",
-        "lien": lien,
-    }
+            log.exception("fines payment %s stored but not enqueued", body["id"])
     response = current_app.json.response(body)
     response.status_code = 202 if created else 200
     response.headers["Location"] = lien

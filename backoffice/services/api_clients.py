@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from backoffice.extensions import db
 from backoffice.models import Organisation, User
@@ -35,7 +36,9 @@ def authenticate(authorization: str | None) -> ApiClient | None:
     key = authorization[len("Bearer ") :].strip()
     if not key or len(key) > 200:
         return None
-    client = db.session.scalar(select(ApiClient).where(ApiClient.key_hash == hash_key(key)))
+    client = db.session.scalar(
+        select(ApiClient).options(joinedload(ApiClient.organisation)).where(ApiClient.key_hash == hash_key(key))
+    )
     if client is None or not client.active or not client.organisation.active:
         return None
     return client
