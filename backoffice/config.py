@@ -115,6 +115,7 @@ def load_settings(instance_path: str) -> dict:
         "FINES_CALLBACK_TIMEOUT_SECONDS": _float("FINES_CALLBACK_TIMEOUT_SECONDS", 10.0),
         "FINES_API_MAX_BODY_BYTES": _int("FINES_API_MAX_BODY_BYTES", 16 * 1024),
         "FINES_API_MAX_FINES": _int("FINES_API_MAX_FINES", 20),
+        "FINES_API_KEY_CACHE_SECONDS": _float("FINES_API_KEY_CACHE_SECONDS", 5.0),
         "FINES_CURRENCIES": [c.strip() for c in os.environ.get("FINES_CURRENCIES", "XOF").split(",") if c.strip()],
         # Bulk processing
         "BATCH_CHUNK_SIZE": _int("BATCH_CHUNK_SIZE", 200),

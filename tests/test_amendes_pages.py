@@ -10,7 +10,10 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.fines import ApiClient, FinePayment, PaymentStatus
+from tests import test_fines_fixtures as fixtures
 from tests.test_fines_fixtures import AUTH, body, post
+
+fresh_api_keys = fixtures.fresh_api_keys
 
 
 def _submit(client, i: int, **overrides) -> str:

@@ -18,6 +18,7 @@ from tests.test_fines_fixtures import AUTH, body, post
 # Fixtures shared by the fines tests.
 partner_services = fixtures.partner_services
 partners = fixtures.partners
+fresh_api_keys = fixtures.fresh_api_keys
 
 
 def _count(app) -> int:
@@ -45,6 +46,10 @@ def test_revoked_key_is_401(app, client, demo):
     with app.app_context():
         db.session.execute(ApiClient.__table__.update().values(active=False))
         db.session.commit()
+    # Revoked behind the app's back: other processes notice within the key cache's TTL.
+    from backoffice.services.api_clients import forget_cached_keys
+
+    forget_cached_keys()
     assert post(client, body(1)).status_code == 401
 
 

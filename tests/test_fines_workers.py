@@ -15,6 +15,7 @@ from tests.test_fines_fixtures import body, post, wait_until, worker_env
 
 partner_services = fixtures.partner_services
 partners = fixtures.partners
+fresh_api_keys = fixtures.fresh_api_keys
 
 FINAL = {"PAYE", "REJETE", "ECHEC", "REMBOURSE", "CLOTURE"}
 

@@ -67,10 +67,10 @@ def _unauthorized():
 @csrf.exempt
 def api_create_payment():
     """Accept a fines payment: 202 at once, the saga runs in a worker."""
-    client = client_service.authenticate(request.headers.get("Authorization"))
+    config = current_app.config
+    client = client_service.authenticate(request.headers.get("Authorization"), config["FINES_API_KEY_CACHE_SECONDS"])
     if client is None:
         return _unauthorized()
-    config = current_app.config
     max_bytes = config["FINES_API_MAX_BODY_BYTES"]
     try:
         if request.content_length is not None and request.content_length > max_bytes:
@@ -128,7 +128,9 @@ def api_create_payment():
 @api_route
 def api_payment(payment_id: str):
     """A payment of the client's organisation: status, amounts, fines and timeline."""
-    client = client_service.authenticate(request.headers.get("Authorization"))
+    client = client_service.authenticate(
+        request.headers.get("Authorization"), current_app.config["FINES_API_KEY_CACHE_SECONDS"]
+    )
     if client is None:
         return _unauthorized()
     payment = db.session.get(FinePayment, payment_id)
