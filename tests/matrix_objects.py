@@ -16,8 +16,10 @@ def _fine_payment(demo: dict) -> str:
     from backoffice.extensions import db
     from backoffice.models.fines import ApiClient
     from backoffice.services import fines as fines_service
+    from backoffice.services.api_clients import ApiIdentity
 
-    client = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    row = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    client = ApiIdentity(row.id, row.organisation_id, row.name)
     request = fines_service.PaymentRequest("MATRIX-1", "22997000001", ["AM-2025-000101"], 10000, "XOF", None)
     payment, _ = fines_service.submit_payment(client, request, None, 600)
     db.session.flush()

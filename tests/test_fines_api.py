@@ -18,6 +18,7 @@ from tests.test_fines_fixtures import AUTH, body, post
 # Fixtures shared by the fines tests.
 partner_services = fixtures.partner_services
 partners = fixtures.partners
+fresh_api_keys = fixtures.fresh_api_keys
 
 
 def _count(app) -> int:
@@ -45,6 +46,10 @@ def test_revoked_key_is_401(app, client, demo):
     with app.app_context():
         db.session.execute(ApiClient.__table__.update().values(active=False))
         db.session.commit()
+    # Revoked behind the app's back: other processes notice within the key cache's TTL.
+    from backoffice.services.api_clients import forget_cached_keys
+
+    forget_cached_keys()
     assert post(client, body(1)).status_code == 401
 
 
@@ -306,7 +311,9 @@ def test_50_concurrent_identical_requests_make_one_payment_and_one_debit(
 
 @pytest.mark.postgres_only
 def test_50_concurrent_requests_for_the_same_fines_one_wins(app, demo, live_server):
-    payloads = [body(1, reference=f"APP-C{i:02d}") for i in range(50)]
+    fines = body(1)["amendes"]
+    # Half list the fines in the other order: claims still lock in one order (no deadlock).
+    payloads = [body(1, reference=f"APP-C{i:02d}", amendes=fines if i % 2 else fines[::-1]) for i in range(50)]
     responses = _burst(f"{live_server}/amendes/payments/", payloads, AUTH)
     statuses = [r.status_code for r in responses]
     assert statuses.count(202) == 1 and statuses.count(409) == 49, statuses

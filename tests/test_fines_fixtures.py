@@ -39,6 +39,16 @@ FAST_SAGA = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fresh_api_keys():
+    """API keys are cached per process for a few seconds; tables are emptied between tests."""
+    from backoffice.services.api_clients import forget_cached_keys
+
+    forget_cached_keys()
+    yield
+    forget_cached_keys()
+
+
 class Partner:
     """A running simulator and its admin endpoints."""
 

@@ -23,6 +23,7 @@ from tests.test_fines_fixtures import body, post
 # Fixtures shared by the fines tests.
 partner_services = fixtures.partner_services
 partners = fixtures.partners
+fresh_api_keys = fixtures.fresh_api_keys
 
 
 def _submit(app, client, i: int = 1, **overrides) -> str:

@@ -67,10 +67,10 @@ def _unauthorized():
 @csrf.exempt
 def api_create_payment():
     """Accept a fines payment: 202 at once, the saga runs in a worker."""
-    client = client_service.authenticate(request.headers.get("Authorization"))
+    config = current_app.config
+    client = client_service.authenticate(request.headers.get("Authorization"), config["FINES_API_KEY_CACHE_SECONDS"])
     if client is None:
         return _unauthorized()
-    config = current_app.config
     max_bytes = config["FINES_API_MAX_BODY_BYTES"]
     try:
         if request.content_length is not None and request.content_length > max_bytes:
@@ -99,22 +99,23 @@ def api_create_payment():
                 ],
             )
         payment, created = fines_service.submit_payment(client, payment_request, key, config["FINES_BUDGET_SECONDS"])
+        # Read what the answer needs before the commit expires it (no extra SELECT).
+        lien = f"/amendes/payments/{payment.id}/"
+        body = {
+            "id": payment.id,
+            "reference": payment.reference,
+            "statut": payment.status if payment.is_final else "EN_COURS",
+            "lien": lien,
+        }
         db.session.commit()
     except fines_service.ApiError as error:
         db.session.rollback()
         return _api_error(error)
     if created:
         try:
-            fines_jobs.enqueue_payment(payment.id)
+            fines_jobs.enqueue_payment(body["id"])
         except Exception:  # noqa: BLE001 - Redis down: the sweep enqueues it later, the answer stands
-            log.exception("fines payment %s stored but not enqueued", payment.id)
-    lien = f"/amendes/payments/{payment.id}/"
-    body = {
-        "id": payment.id,
-        "reference": payment.reference,
-        "statut": payment.status if payment.is_final else "EN_COURS",
-        "lien": lien,
-    }
+            log.exception("fines payment %s stored but not enqueued", body["id"])
     response = current_app.json.response(body)
     response.status_code = 202 if created else 200
     response.headers["Location"] = lien
@@ -127,7 +128,9 @@ def api_create_payment():
 @api_route
 def api_payment(payment_id: str):
     """A payment of the client's organisation: status, amounts, fines and timeline."""
-    client = client_service.authenticate(request.headers.get("Authorization"))
+    client = client_service.authenticate(
+        request.headers.get("Authorization"), current_app.config["FINES_API_KEY_CACHE_SECONDS"]
+    )
     if client is None:
         return _unauthorized()
     payment = db.session.get(FinePayment, payment_id)

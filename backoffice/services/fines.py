@@ -22,7 +22,6 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.fines import (
-    ApiClient,
     FinePayment,
     FinePaymentEvent,
     FinePaymentItem,
@@ -30,6 +29,7 @@ from backoffice.models.fines import (
     new_payment_id,
 )
 from backoffice.services import PermissionDenied, ServiceError, audit
+from backoffice.services.api_clients import ApiIdentity
 
 # The saga's allowed transitions, in one place (DESIGN.md, "Fines payment saga").
 TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
@@ -238,20 +238,19 @@ def validate_request(data: dict, currencies: list[str], max_fines: int) -> Payme
 
 
 def submit_payment(
-    client: ApiClient, req: PaymentRequest, idempotency_key: str | None, budget_seconds: float
+    client: ApiIdentity, req: PaymentRequest, idempotency_key: str | None, budget_seconds: float
 ) -> tuple[FinePayment, bool]:
     """The payment for this request: the existing one for a repeat, or a new one (created=True).
 
-    Raises ApiError 409 when the reference/key was used with another body, or when a fine is
-    already being paid or paid by another payment here. The caller commits, then enqueues.
+    Optimistic: a new request is simply inserted (payment, fine claims, first timeline line,
+    one flush); the unique indexes on (organisation, reference), (organisation, key) and the
+    active fine claims refuse a duplicate, even 50 arriving at once, and only then do we read
+    what is already there. Raises ApiError 409 when the reference/key was used with another
+    body, or when a fine is already being paid or paid by another payment here.
+    The caller commits, then enqueues.
     """
     organisation_id = client.organisation_id
     fingerprint = req.fingerprint()
-    existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
-    if existing is not None:
-        return existing, False
-    _check_claims(req.amendes)
-
     payment_id = new_payment_id()
     now = utcnow()
     payment = FinePayment(
@@ -273,22 +272,16 @@ def submit_payment(
         created_at=now,
         updated_at=now,
     )
-    payment.items = [
-        FinePaymentItem(position=i, numero=n, active_numero=n, mark_id=f"{payment_id}-{n}")
-        for i, n in enumerate(req.amendes)
-    ]
+    # Claims are inserted in numero order, so two requests sharing fines lock the unique
+    # index entries in the same order (one waits and gets 409; no deadlock).
+    payment.items = sorted(
+        (
+            FinePaymentItem(position=i, numero=n, active_numero=n, mark_id=f"{payment_id}-{n}")
+            for i, n in enumerate(req.amendes)
+        ),
+        key=lambda item: item.numero,
+    )
     db.session.add(payment)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Someone else stored the same reference/key, or claimed one of these fines, first:
-        # nothing else was written in this transaction, so roll it back and read theirs.
-        db.session.rollback()
-        existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
-        if existing is not None:
-            return existing, False
-        _check_claims(req.amendes)
-        raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
     add_event(
         payment,
         "RECU",
@@ -303,7 +296,19 @@ def submit_payment(
             "idempotency_key": idempotency_key,
         },
     )
-    audit.record(None, "fines.payment_received", payment, reference=req.reference, client=client.name)
+    # No audit row here: the payment's own timeline records the receipt (one write less on
+    # the hot path); people's actions on payments (re-run, close) are audited.
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # A repeat, or someone else claimed one of these fines first: nothing else was
+        # written in this transaction, so roll it back and read what is there.
+        db.session.rollback()
+        existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+        _check_claims(req.amendes)
+        raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
     return payment, True
 
 
