@@ -107,4 +107,8 @@ def load_settings(instance_path: str) -> dict:
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),
+        # Notification emails: seconds between the retries of a send that failed (5 tries).
+        "NOTIFICATION_RETRY_SECONDS": [
+            int(v) for v in os.environ.get("NOTIFICATION_RETRY_SECONDS", "10,30,60,180,300").split(",") if v.strip()
+        ],
     }

@@ -161,11 +161,18 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
         (date(2026, 8, 1), date(2026, 12, 31)),
     ],
 )
-def test_figures_equal_python_computation(app, dashboard_data, start, end):
-    from backoffice.services.dashboard import Period, dashboard_figures
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["rows", "rollups"])
+def test_figures_equal_python_computation(app, dashboard_data, start, end, rolled_up):
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch
+    from backoffice.services.dashboard import Period, dashboard_figures, rollup_batch
 
     with app.app_context():
         org = dashboard_data["orgs"]["CNSS"]
+        if rolled_up:  # final batches summed once, the others still read live
+            done = [rollup_batch(b.id) for b in db.session.query(Batch).all()]
+            db.session.commit()
+            assert any(done) and not all(done)
         figures = dashboard_figures(org, Period(start, end))
         expected = expected_figures(org, start, end)
     assert expected["completed"] > 0 or start == end
@@ -189,6 +196,33 @@ def test_figures_equal_python_computation(app, dashboard_data, start, end):
     assert descriptions.get("3204", "Party not found") == "Party not found"
     if figures.completed + figures.failed:
         assert figures.success_rate == pytest.approx(figures.completed / (figures.completed + figures.failed))
+
+
+def test_rollup_is_refreshed_when_a_final_batch_changes(app, dashboard_data):
+    """A row of a final batch decided later (NEEDS_REVIEW → COMPLETED): rolling up again counts it."""
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch, BatchRow
+    from backoffice.services.dashboard import Period, dashboard_figures, rollup_batch
+
+    period = Period(date(2026, 9, 1), date(2026, 10, 31))
+    with app.app_context():
+        org = dashboard_data["orgs"]["CNSS"]
+        batch = db.session.query(Batch).filter_by(organisation_id=org, status="COMPLETED").first()
+        assert rollup_batch(batch.id)
+        db.session.commit()
+        before = dashboard_figures(org, period)
+        row = db.session.query(BatchRow).filter_by(batch_id=batch.id, status="PENDING").first() or (
+            db.session.query(BatchRow).filter_by(batch_id=batch.id, status="SKIPPED").first()
+        )
+        row.status, row.completed_at = "COMPLETED", datetime(2026, 10, 15, 12)
+        db.session.commit()
+        assert dashboard_figures(org, period).completed == before.completed  # the rollup still holds
+        rollup_batch(batch.id)
+        db.session.commit()
+        after = dashboard_figures(org, period)
+        assert after.completed == before.completed + 1
+        assert after.amounts["XOF"] == before.amounts["XOF"] + row.amount
+        assert after.beneficiaries == expected_figures(org, period.start, period.end)["beneficiaries"]
 
 
 def test_page_shows_the_figures_of_the_period(app, client, dashboard_data):
