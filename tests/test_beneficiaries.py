@@ -240,7 +240,11 @@ def test_entries_added_edited_deactivated_with_history_and_audit(app, client, lo
         ).all()
         assert [e.action for e in events] == ["created", "entry_added", "entry_updated", "entry_deactivated"]
         assert "montant « 25\u202f000\u202fF CFA » → « 30\u202f000\u202fF CFA »" in events[2].message
-        actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "BeneficiaryList")).all()
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.object_type == "BeneficiaryList", AuditEvent.object_id == str(lst.id)
+            )
+        ).all()
         assert sorted(actions) == sorted(f"beneficiary_list.{e.action}" for e in events)
     history = client.get(f"{base}/historique").get_data(as_text=True)
     assert "Bénéficiaire MSISDN 22997111111 désactivé." in history

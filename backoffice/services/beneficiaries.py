@@ -645,3 +645,38 @@ def parse_beneficiary_file(data: bytes, currency: str) -> ParsedFile:
             }
         )
     return result
+
+
+# Demo ---------------------------------------------------------------------------------------
+
+DEMO_LIST = "Pensions mensuelles (démo)"
+DEMO_ENTRIES = [
+    ("PERSONAL_ID", "8884191054", "Abdou Kpangon", 20_000),
+    ("PERSONAL_ID", "0231397586", "Émile Djegui", 15_000),
+    ("PERSONAL_ID", "6934235077", "Sylvie Lokossou", 25_000),
+    ("MSISDN", "22997123456", "Gildas Houénou", 30_000),
+    ("MSISDN", "22996543210", "Blandine Hounsa", 12_500),
+]
+
+
+def seed_demo_list(orgs: dict) -> list[str]:
+    """A CNSS beneficiary list for the demo (idempotent; registered in DEMO_EXTENSIONS)."""
+    org = orgs.get("CNSS")
+    if org is None:
+        return []
+    exists = db.session.scalar(
+        select(BeneficiaryList.id).where(BeneficiaryList.organisation_id == org.id, BeneficiaryList.name == DEMO_LIST)
+    )
+    if exists:
+        return []
+    lst = BeneficiaryList(
+        organisation_id=org.id, name=DEMO_LIST, currency="XOF", description="Données de démonstration"
+    )
+    db.session.add(lst)
+    db.session.flush()
+    _insert_entries(
+        lst,
+        [{"party_id_type": t, "party_id_value": v, "name": n, "amount": a, "note": ""} for t, v, n, a in DEMO_ENTRIES],
+    )
+    _event(None, lst, "created", f"Liste créée pour la démonstration ({len(DEMO_ENTRIES)} bénéficiaires).")
+    return [f"liste de bénéficiaires « {DEMO_LIST} »"]
