@@ -319,3 +319,15 @@ def test_fines_summary_is_zero_until_the_fines_area_exists(app, demo):
     with app.app_context():
         summary = fines_summary(demo["orgs"]["CNSS"], this_month())
     assert summary == {"collected_count": 0, "collected": 0, "refunded_count": 0, "refunded": 0}
+
+
+def test_final_batches_without_rollup_are_queued_once(app, dashboard_data):
+    from backoffice.services.dashboard import Period, dashboard_figures
+
+    with app.app_context():
+        queue = app.get_queue()
+        dashboard_figures(dashboard_data["orgs"]["CNSS"], Period(date(2026, 9, 1), date(2026, 9, 30)))
+        first = queue.count
+        dashboard_figures(dashboard_data["orgs"]["CNSS"], Period(date(2026, 9, 1), date(2026, 9, 30)))
+        assert first > 0 and queue.count == first
+        assert all(job_id.startswith("dashboard-rollup-") for job_id in queue.job_ids)

@@ -225,7 +225,11 @@ def schedule_rollups(batch_ids: list[int]) -> None:
     try:
         queue = current_app.get_queue()
         for batch_id in batch_ids[:50]:
-            queue.enqueue(rollup_batch_job, batch_id, job_id=f"dashboard-rollup-{batch_id}", job_timeout=300)
+            job_id = f"dashboard-rollup-{batch_id}"
+            waiting = queue.fetch_job(job_id)
+            if waiting is not None and waiting.get_status(refresh=False) in ("queued", "started", "scheduled"):
+                continue  # already on its way: do not pile up copies while no worker runs
+            queue.enqueue(rollup_batch_job, batch_id, job_id=job_id, job_timeout=300)
     except Exception:  # noqa: BLE001 - the figures are right without it, only slower
         import logging
 
