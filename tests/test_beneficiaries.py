@@ -338,3 +338,38 @@ def test_superviseur_reads_lists_but_cannot_change_them(app, client, login_as):
     assert "Lecture" not in client.get("/tableau-de-bord/listes").get_data(as_text=True)
     assert client.get(f"/tableau-de-bord/listes/{lst.id}").status_code == 404
     assert client.get(f"/tableau-de-bord/listes/{lst.id}/historique").status_code == 404
+
+
+def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
+    from backoffice.services import beneficiaries as service
+
+    records = [
+        {
+            "party_id_type": "MSISDN",
+            "party_id_value": "22201234",
+            "amount": 150_050,
+            "currency": "MRU",
+            "name": "Ould, Ahmed",
+            "note": "",
+        },
+        {
+            "party_id_type": "PERSONAL_ID",
+            "party_id_value": "X1",
+            "amount": 2_000,
+            "currency": "MRU",
+            "name": "",
+            "note": "",
+        },
+    ]
+    data = service.records_to_csv(records)
+    assert data.decode().splitlines()[:2] == [
+        "type_id,valeur_id,devise,montant,nom_complet",
+        'MSISDN,22201234,MRU,1500.5,"Ould, Ahmed"',
+    ]
+    with app.app_context():
+        parsed = service.parse_beneficiary_file(data, "MRU")
+    assert parsed.format == "payment_list" and not parsed.errors
+    assert [(e["party_id_value"], e["amount"], e["name"]) for e in parsed.entries] == [
+        ("22201234", 150_050, "Ould, Ahmed"),
+        ("X1", 2_000, ""),
+    ]

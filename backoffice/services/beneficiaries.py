@@ -542,10 +542,17 @@ def create_batch_from_list(
         batch_service = importlib.import_module("backoffice.services.batches")
     except ModuleNotFoundError:
         batch_service = None
-    create = getattr(batch_service, "create_batch_from_records", None)
-    if create is None:
+    from_records = getattr(batch_service, "create_batch_from_records", None)
+    from_upload = getattr(batch_service, "create_from_upload", None)
+    if from_records is not None:
+        batch = from_records(actor, account=account, label=label, records=records, source=f"liste « {lst.name} »")
+    elif from_upload is not None:
+        # The bulk area's own upload path: the same checks, duplicate warnings and approval
+        # as a file a person sends, fed with the list written in the payment-list format.
+        file_name = f"liste-{lst.id}-{utcnow():%Y%m%d-%H%M%S}.csv"
+        batch = from_upload(actor, account.id, label, io.BytesIO(records_to_csv(records)), file_name)
+    else:
         raise ServiceError("La création d'un lot depuis une liste n'est pas encore disponible sur cette installation.")
-    batch = create(actor, account=account, label=label, records=records, source=f"liste « {lst.name} »")
     _event(
         actor,
         lst,
@@ -557,6 +564,26 @@ def create_batch_from_list(
         overridden=len(amounts_override),
     )
     return batch
+
+
+def records_to_csv(records: list[dict]) -> bytes:
+    """Records as a payment-list file (`type_id,valeur_id,devise,montant,nom_complet`), UTF-8."""
+    from backoffice.services.money import to_mojaloop_amount
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["type_id", "valeur_id", "devise", "montant", "nom_complet"])
+    for r in records:
+        writer.writerow(
+            [
+                r["party_id_type"],
+                r["party_id_value"],
+                r["currency"],
+                to_mojaloop_amount(r["amount"], r["currency"]),
+                r.get("name") or "",
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
 
 
 # CSV import (the bulk upload's formats, in a simple way) ------------------------------------
