@@ -64,7 +64,9 @@ def generate_batches(org_id: int, account_id: int, user_id: int, currency: str, 
                     "fee": rng.randint(0, 50) if row_status == RowStatus.COMPLETED else 0,
                     "error_code": code,
                     "error_description": description,
-                    "completed_at": completed_at,
+                    # Like the processing: a failed row may only carry the time it was written.
+                    "completed_at": None if row_status == RowStatus.FAILED and line % 2 else completed_at,
+                    "updated_at": completed_at,
                 }
             )
         db.session.execute(BatchRow.__table__.insert(), rows)
@@ -118,7 +120,8 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
     per_provider = defaultdict(lambda: [0, 0, 0])
     for row in db.session.query(BatchRow).all():
         batch = db.session.get(Batch, row.batch_id)
-        if batch.organisation_id != org_id or row.completed_at is None or not (lo <= row.completed_at < hi):
+        settled_at = row.completed_at or row.updated_at
+        if batch.organisation_id != org_id or settled_at is None or not (lo <= settled_at < hi):
             continue
         provider = per_provider[row.payee_fsp_id or ""]
         if row.status == "COMPLETED":
@@ -132,7 +135,7 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
         elif row.status == "FAILED":
             failed += 1
             failures[row.error_code] += 1
-            per_day_failed[row.completed_at.date()] += 1
+            per_day_failed[settled_at.date()] += 1
             provider[1] += 1
     batches = Counter(
         b.status

@@ -1,7 +1,8 @@
 """Figures of an organisation's dashboard for a period, aggregated in SQL, and CSV helpers.
 
-Rows count in the period in which they were settled (`completed_at`, naive UTC), whatever
-the day their batch was uploaded. Amounts are never summed across currencies.
+Rows count in the period in which they were settled (naive UTC), whatever the day their
+batch was uploaded: `completed_at` for a completed row, and for a failed row the same or,
+when the processing leaves it empty, `updated_at` (the time the failure was written). Amounts are never summed across currencies.
 """
 
 from __future__ import annotations
@@ -132,9 +133,24 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def settled_at():
+    """When a row was settled (see the module docstring)."""
+    return func.coalesce(BatchRow.completed_at, BatchRow.updated_at)
+
+
 def _settled_rows_filter(organisation_id: int, period: Period):
     return and_(
         Batch.organisation_id == organisation_id,
+        settled_at() >= period.start_at,
+        settled_at() < period.end_before,
+    )
+
+
+def _completed_rows_filter(organisation_id: int, period: Period):
+    """Completed rows always carry `completed_at`: this one can use the (batch_id, completed_at) index."""
+    return and_(
+        Batch.organisation_id == organisation_id,
+        BatchRow.status == RowStatus.COMPLETED.value,
         BatchRow.completed_at >= period.start_at,
         BatchRow.completed_at < period.end_before,
     )
@@ -161,7 +177,7 @@ def rollup_batch(batch_id: int) -> bool:
     db.session.execute(delete(BatchRollup).where(BatchRollup.batch_id == batch_id))
     db.session.add(BatchRollup(batch_id=batch_id, organisation_id=batch.organisation_id))
     db.session.flush()
-    day = func.date(BatchRow.completed_at)
+    day = func.date(settled_at())
     db.session.execute(
         insert(BatchDayStats).from_select(
             [
@@ -193,7 +209,7 @@ def rollup_batch(batch_id: int) -> bool:
             .where(
                 BatchRow.batch_id == batch_id,
                 BatchRow.status.in_(SETTLED),
-                BatchRow.completed_at.is_not(None),
+                settled_at().is_not(None),
             )
             .group_by(day, BatchRow.status, BatchRow.error_code, BatchRow.payee_fsp_id),
         )
@@ -267,7 +283,7 @@ def _grouped_figures(organisation_id: int, period: Period, live_ids: list[int]) 
     ).all()
     if not live_ids:
         return list(rolled)
-    day = func.date(BatchRow.completed_at)
+    day = func.date(settled_at())
     live = db.session.execute(
         select(
             day,
@@ -372,7 +388,7 @@ def beneficiaries_paid(organisation_id: int, period: Period, ttl: int = 0) -> in
     distinct = (
         select(BatchRow.party_id_type, BatchRow.party_id_value)
         .join(Batch, Batch.id == BatchRow.batch_id)
-        .where(_settled_rows_filter(organisation_id, period), BatchRow.status == RowStatus.COMPLETED.value)
+        .where(_completed_rows_filter(organisation_id, period))
         .distinct()
         .subquery()
     )
