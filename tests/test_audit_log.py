@@ -98,10 +98,35 @@ NEW_PASSWORD = "Nouveau-Mot-2027!"
 def _new_batch_wired() -> bool:
     if importlib.util.find_spec("backoffice.services.batches") is None:
         return False
-    return hasattr(importlib.import_module("backoffice.services.batches"), "create_batch_from_records")
+    service = importlib.import_module("backoffice.services.batches")
+    return hasattr(service, "create_batch_from_records") or hasattr(service, "create_from_upload")
 
 
-MUTATION_CASES: dict[str, tuple[str | None, object, str | None]] = {
+def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
+    """A CNSS batch uploaded (and submitted) by gestionnaire 1 through the bulk area's services."""
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services import batches
+
+    g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+    batch = batches.create_from_upload(g1, demo["accounts"]["ACC-CNSS-001"], "Audit", io.BytesIO(BATCH_FILE), "a.csv")
+    db.session.commit()
+    if submitted:
+        batches.submit_batch(g1, batch.id)
+    return {"batch_id": batch.id}
+
+
+def _list_with_an_entry(demo: dict) -> int:
+    from tests.matrix_objects import _cnss_entry
+
+    return _cnss_entry(demo).list_id
+
+
+BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
+
+# endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
+# a function of the demo ids that prepares the object and returns the URL values]).
+MUTATION_CASES: dict[str, tuple] = {
     "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.login"),
     "auth.logout": ("gestionnaire1@cnss.bj", {}, "auth.logout"),
     "auth.change_password": (
@@ -157,12 +182,32 @@ MUTATION_CASES: dict[str, tuple[str | None, object, str | None]] = {
     "dashboards.list_new_batch": (
         "gestionnaire1@cnss.bj",
         lambda d: {"label": "Lot", "account_id": d["accounts"]["ACC-CNSS-001"]},
-        # Refused cleanly (no change, no event) until the lead wires the batch creation.
+        # Refused cleanly (no change, no event) while the bulk area is not installed.
         "beneficiary_list.batch_created" if _new_batch_wired() else None,
+        lambda d: {"list_id": _list_with_an_entry(d)},
     ),
     "dashboards.provider_new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
     "dashboards.provider_edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
     "dashboards.provider_toggle": ("admin@demo.bj", {}, "provider.deactivated"),
+    # Bulk payments area (issue 4).
+    "batches.new": (
+        "gestionnaire1@cnss.bj",
+        lambda d: {
+            "account_id": d["accounts"]["ACC-CNSS-001"],
+            "label": "Audit",
+            "file": (io.BytesIO(BATCH_FILE), "a.csv"),
+        },
+        "batches.imported",
+    ),
+    "batches.submit": ("gestionnaire1@cnss.bj", {}, "batches.submitted", lambda d: _uploaded_batch(d)),
+    "batches.cancel": ("gestionnaire1@cnss.bj", {}, "batches.cancelled", lambda d: _uploaded_batch(d)),
+    "batches.approve": ("gestionnaire2@cnss.bj", {}, "batches.approved", lambda d: _uploaded_batch(d, True)),
+    "batches.reject": (
+        "gestionnaire2@cnss.bj",
+        {"reason": "Montants de septembre."},
+        "batches.rejected",
+        lambda d: _uploaded_batch(d, True),
+    ),
 }
 
 
@@ -196,13 +241,16 @@ def test_every_mutating_route_writes_an_audit_event(app, client):
         if rule.endpoint not in MUTATION_CASES:
             failures.append(f"add a case for {rule.endpoint} in MUTATION_CASES (tests/test_audit_log.py)")
             continue
-        actor, data, action = MUTATION_CASES[rule.endpoint]
+        actor, data, action, *prepare = MUTATION_CASES[rule.endpoint]
         _empty_tables(app)
         with app.app_context():
             seed_demo()
             db.session.commit()
             demo = _demo_ids()
-            values = {arg: BUILDERS[arg](demo) for arg in rule.arguments}
+            if prepare:
+                values = prepare[0](demo)
+            else:
+                values = {arg: BUILDERS[arg](demo) for arg in rule.arguments}
             db.session.commit()
         with app.test_request_context():
             url = url_for(rule.endpoint, **values)
