@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, func, select, text
 
 from backoffice.extensions import db
+from backoffice.models.base import utcnow
 from backoffice.models.batches import (
     BATCH_STATUS_LABELS,
     FINAL_BATCH_STATUSES,
@@ -54,7 +55,7 @@ class Period:
 
 
 def this_month(today: date | None = None) -> Period:
-    today = today or datetime.utcnow().date()
+    today = today or utcnow().date()
     return Period(today.replace(day=1), today)
 
 
@@ -757,7 +758,7 @@ def home_work(user) -> dict[str, list]:
     in_progress_states = (BatchStatus.APPROVED.value, BatchStatus.PROCESSING.value)
     submitter = func.coalesce(Batch.submitted_by_id, Batch.created_by_id)
     failed_states = (BatchStatus.FAILED.value, BatchStatus.PARTIALLY_COMPLETED.value)
-    week_ago = datetime.utcnow() - timedelta(days=7)
+    week_ago = utcnow() - timedelta(days=7)
     return {
         "to_approve": batches(Batch.status == BatchStatus.PENDING_APPROVAL.value, submitter != user.id)
         if user.is_gestionnaire
