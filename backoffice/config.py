@@ -142,4 +142,8 @@ def load_settings(instance_path: str) -> dict:
         # hops). 0 = none. Behind one proxy set 1, or every client shares the proxy's address
         # (sign-in lockout per IP, audit IPs).
         "PROXY_FIX_HOPS": _int("PROXY_FIX_HOPS", 0),
+        # Notification emails: seconds between the retries of a send that failed (5 tries).
+        "NOTIFICATION_RETRY_SECONDS": [
+            int(v) for v in os.environ.get("NOTIFICATION_RETRY_SECONDS", "10,30,60,180,300").split(",") if v.strip()
+        ],
     }

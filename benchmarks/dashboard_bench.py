@@ -113,6 +113,8 @@ def main() -> None:
     args = parser.parse_args()
 
     pg = None
+    redis = devservers.start_redis()
+    os.environ["REDIS_URL"] = redis.url
     if not os.environ.get("DATABASE_URL"):
         pg = devservers.start_postgres()
         os.environ["DATABASE_URL"] = pg.url
@@ -147,6 +149,22 @@ def main() -> None:
                 with db.engine.begin() as conn:
                     total = generate(conn, org.id, account.id, user.id, args.months, args.batches, args.rows)
                 print(f"Generated {total:,} rows in {time.perf_counter() - started:.0f} s")
+            else:  # a database generated before the rollup tables existed
+                from backoffice.models.extras import BatchDayStats, BatchRollup
+
+                db.metadata.create_all(db.engine, tables=[BatchRollup.__table__, BatchDayStats.__table__])
+            from backoffice.models.batches import Batch
+            from backoffice.services.dashboard import rollup_batch
+
+            ids = [b for (b,) in db.session.execute(db.select(Batch.id).order_by(Batch.id)).all()]
+            started = time.perf_counter()
+            for batch_id in ids:  # what each batch's finish job does, once
+                rollup_batch(batch_id)
+                db.session.commit()
+            elapsed = time.perf_counter() - started
+            print(
+                f"Rolled up {len(ids)} final batches in {elapsed:.1f} s ({elapsed / max(len(ids), 1) * 1000:.0f} ms each)"
+            )
             count = db.session.execute(db.text("SELECT count(*) FROM batch_rows")).scalar()
             print(
                 f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}"
@@ -165,17 +183,26 @@ def main() -> None:
             "CSV export, last month": f"/tableau-de-bord/export.csv?date_from={previous_month_end.replace(day=1)}"
             f"&date_to={previous_month_end}",
         }
-        print(f"\n{'page':<26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({args.iterations} requests each)")
+        print(
+            f"\n{'page':<26} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   "
+            f"(first = distinct-beneficiaries cache empty; then {args.iterations} requests)"
+        )
         for label, url in periods.items():
-            assert client.get(url).status_code == 200  # warm-up (plans, template cache)
+            started = time.perf_counter()
+            assert client.get(url).status_code == 200  # cold: fills the distinct count cache
+            first = (time.perf_counter() - started) * 1000
             timings = []
             for _ in range(args.iterations):
                 started = time.perf_counter()
                 response = client.get(url)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200
-            print(f"{label:<26} {statistics.median(timings):8.1f} {percentile(timings, 0.95):8.1f} {max(timings):8.1f}")
+            print(
+                f"{label:<26} {first:9.1f} {statistics.median(timings):8.1f} "
+                f"{percentile(timings, 0.95):8.1f} {max(timings):8.1f}"
+            )
     finally:
+        redis.stop()
         if pg is not None:
             pg.stop()
 

@@ -240,7 +240,11 @@ def test_entries_added_edited_deactivated_with_history_and_audit(app, client, lo
         ).all()
         assert [e.action for e in events] == ["created", "entry_added", "entry_updated", "entry_deactivated"]
         assert "montant « 25\u202f000\u202fF CFA » → « 30\u202f000\u202fF CFA »" in events[2].message
-        actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "BeneficiaryList")).all()
+        actions = db.session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.object_type == "BeneficiaryList", AuditEvent.object_id == str(lst.id)
+            )
+        ).all()
         assert sorted(actions) == sorted(f"beneficiary_list.{e.action}" for e in events)
     history = client.get(f"{base}/historique").get_data(as_text=True)
     assert "Bénéficiaire MSISDN 22997111111 désactivé." in history
@@ -310,8 +314,9 @@ def test_new_batch_page_has_editable_amounts_and_refuses_cleanly_until_wired(app
     text = response.get_data(as_text=True)
     import importlib.util
 
-    wired = importlib.util.find_spec("backoffice.services.batches") is not None and hasattr(
-        importlib.import_module("backoffice.services.batches"), "create_batch_from_records"
+    wired = importlib.util.find_spec("backoffice.services.batches") is not None and any(
+        hasattr(importlib.import_module("backoffice.services.batches"), name)
+        for name in ("create_batch_from_records", "create_from_upload")
     )
     if not wired:
         assert response.status_code == 200
@@ -334,3 +339,38 @@ def test_superviseur_reads_lists_but_cannot_change_them(app, client, login_as):
     assert "Lecture" not in client.get("/tableau-de-bord/listes").get_data(as_text=True)
     assert client.get(f"/tableau-de-bord/listes/{lst.id}").status_code == 404
     assert client.get(f"/tableau-de-bord/listes/{lst.id}/historique").status_code == 404
+
+
+def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
+    from backoffice.services import beneficiaries as service
+
+    records = [
+        {
+            "party_id_type": "MSISDN",
+            "party_id_value": "22201234",
+            "amount": 150_050,
+            "currency": "MRU",
+            "name": "Ould, Ahmed",
+            "note": "",
+        },
+        {
+            "party_id_type": "PERSONAL_ID",
+            "party_id_value": "X1",
+            "amount": 2_000,
+            "currency": "MRU",
+            "name": "",
+            "note": "",
+        },
+    ]
+    data = service.records_to_csv(records)
+    assert data.decode().splitlines()[:2] == [
+        "type_id,valeur_id,devise,montant,nom_complet",
+        'MSISDN,22201234,MRU,1500.5,"Ould, Ahmed"',
+    ]
+    with app.app_context():
+        parsed = service.parse_beneficiary_file(data, "MRU")
+    assert parsed.format == "payment_list" and not parsed.errors
+    assert [(e["party_id_value"], e["amount"], e["name"]) for e in parsed.entries] == [
+        ("22201234", 150_050, "Ould, Ahmed"),
+        ("X1", 2_000, ""),
+    ]

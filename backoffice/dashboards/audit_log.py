@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
 from flask_login import current_user
+from sqlalchemy import select
 
 from backoffice.dashboards.views import bp, csv_response
 from backoffice.extensions import db
+from backoffice.models import Organisation
 from backoffice.security import signed_in
 from backoffice.services import dashboard as dashboard_service
 
@@ -47,6 +49,7 @@ def audit():
         filters=filters,
         choices=dashboard_service.audit_filter_choices(scope),
         all_organisations=scope is None,
+        org_codes=dict(db.session.execute(select(Organisation.id, Organisation.code)).all()) if scope is None else {},
     )
 
 

@@ -11,6 +11,17 @@ from backoffice.services import dashboard as dashboard_service
 
 bp = Blueprint("dashboards", __name__)
 
+
+def _register_demo() -> None:
+    from backoffice.services.beneficiaries import seed_demo_list
+    from backoffice.services.demo import DEMO_EXTENSIONS
+
+    if seed_demo_list not in DEMO_EXTENSIONS:
+        DEMO_EXTENSIONS.append(seed_demo_list)
+
+
+_register_demo()
+
 # The gestionnaire's "what waits for me" block on the landing page (main.index includes it).
 bp.record_once(lambda state: state.app.extensions.setdefault("home_sections", []).append("dashboards/_home_work.html"))
 bp.record_once(lambda state: _register_home_context(state.app))

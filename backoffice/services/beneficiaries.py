@@ -542,10 +542,17 @@ def create_batch_from_list(
         batch_service = importlib.import_module("backoffice.services.batches")
     except ModuleNotFoundError:
         batch_service = None
-    create = getattr(batch_service, "create_batch_from_records", None)
-    if create is None:
+    from_records = getattr(batch_service, "create_batch_from_records", None)
+    from_upload = getattr(batch_service, "create_from_upload", None)
+    if from_records is not None:
+        batch = from_records(actor, account=account, label=label, records=records, source=f"liste « {lst.name} »")
+    elif from_upload is not None:
+        # The bulk area's own upload path: the same checks, duplicate warnings and approval
+        # as a file a person sends, fed with the list written in the payment-list format.
+        file_name = f"liste-{lst.id}-{utcnow():%Y%m%d-%H%M%S}.csv"
+        batch = from_upload(actor, account.id, label, io.BytesIO(records_to_csv(records)), file_name)
+    else:
         raise ServiceError("La création d'un lot depuis une liste n'est pas encore disponible sur cette installation.")
-    batch = create(actor, account=account, label=label, records=records, source=f"liste « {lst.name} »")
     _event(
         actor,
         lst,
@@ -557,6 +564,26 @@ def create_batch_from_list(
         overridden=len(amounts_override),
     )
     return batch
+
+
+def records_to_csv(records: list[dict]) -> bytes:
+    """Records as a payment-list file (`type_id,valeur_id,devise,montant,nom_complet`), UTF-8."""
+    from backoffice.services.money import to_mojaloop_amount
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["type_id", "valeur_id", "devise", "montant", "nom_complet"])
+    for r in records:
+        writer.writerow(
+            [
+                r["party_id_type"],
+                r["party_id_value"],
+                r["currency"],
+                to_mojaloop_amount(r["amount"], r["currency"]),
+                r.get("name") or "",
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
 
 
 # CSV import (the bulk upload's formats, in a simple way) ------------------------------------
@@ -645,3 +672,38 @@ def parse_beneficiary_file(data: bytes, currency: str) -> ParsedFile:
             }
         )
     return result
+
+
+# Demo ---------------------------------------------------------------------------------------
+
+DEMO_LIST = "Pensions mensuelles (démo)"
+DEMO_ENTRIES = [
+    ("PERSONAL_ID", "8884191054", "Abdou Kpangon", 20_000),
+    ("PERSONAL_ID", "0231397586", "Émile Djegui", 15_000),
+    ("PERSONAL_ID", "6934235077", "Sylvie Lokossou", 25_000),
+    ("MSISDN", "22997123456", "Gildas Houénou", 30_000),
+    ("MSISDN", "22996543210", "Blandine Hounsa", 12_500),
+]
+
+
+def seed_demo_list(orgs: dict) -> list[str]:
+    """A CNSS beneficiary list for the demo (idempotent; registered in DEMO_EXTENSIONS)."""
+    org = orgs.get("CNSS")
+    if org is None:
+        return []
+    exists = db.session.scalar(
+        select(BeneficiaryList.id).where(BeneficiaryList.organisation_id == org.id, BeneficiaryList.name == DEMO_LIST)
+    )
+    if exists:
+        return []
+    lst = BeneficiaryList(
+        organisation_id=org.id, name=DEMO_LIST, currency="XOF", description="Données de démonstration"
+    )
+    db.session.add(lst)
+    db.session.flush()
+    _insert_entries(
+        lst,
+        [{"party_id_type": t, "party_id_value": v, "name": n, "amount": a, "note": ""} for t, v, n, a in DEMO_ENTRIES],
+    )
+    _event(None, lst, "created", f"Liste créée pour la démonstration ({len(DEMO_ENTRIES)} bénéficiaires).")
+    return [f"liste de bénéficiaires « {DEMO_LIST} »"]

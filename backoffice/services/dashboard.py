@@ -1,7 +1,8 @@
 """Figures of an organisation's dashboard for a period, aggregated in SQL, and CSV helpers.
 
-Rows count in the period in which they were settled (`completed_at`, naive UTC), whatever
-the day their batch was uploaded. Amounts are never summed across currencies.
+Rows count in the period in which they were settled (naive UTC), whatever the day their
+batch was uploaded: `completed_at` for a completed row, and for a failed row the same or,
+when the processing leaves it empty, `updated_at` (the time the failure was written). Amounts are never summed across currencies.
 """
 
 from __future__ import annotations
@@ -13,14 +14,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 
 from backoffice.extensions import db
-from backoffice.models.batches import BATCH_STATUS_LABELS, Batch, BatchRow, BatchStatus, RowStatus
+from backoffice.models.base import utcnow
+from backoffice.models.batches import (
+    BATCH_STATUS_LABELS,
+    FINAL_BATCH_STATUSES,
+    Batch,
+    BatchRow,
+    BatchStatus,
+    RowStatus,
+)
 from backoffice.services.money import CURRENCIES
 from backoffice.services.providers import provider_names
 
 SETTLED = (RowStatus.COMPLETED.value, RowStatus.FAILED.value)
+FINAL_STATUS_VALUES = {status.value for status in FINAL_BATCH_STATUSES}
+LIVE_CACHE_SECONDS = 60  # how long "beneficiaries paid" may lag while a batch is being paid
 MAX_PERIOD_DAYS = 366 * 2
 
 
@@ -44,7 +55,7 @@ class Period:
 
 
 def this_month(today: date | None = None) -> Period:
-    today = today or datetime.utcnow().date()
+    today = today or utcnow().date()
     return Period(today.replace(day=1), today)
 
 
@@ -123,18 +134,158 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def settled_at():
+    """When a row was settled (see the module docstring)."""
+    return func.coalesce(BatchRow.completed_at, BatchRow.updated_at)
+
+
 def _settled_rows_filter(organisation_id: int, period: Period):
     return and_(
         Batch.organisation_id == organisation_id,
+        settled_at() >= period.start_at,
+        settled_at() < period.end_before,
+    )
+
+
+def _completed_rows_filter(organisation_id: int, period: Period):
+    """Completed rows always carry `completed_at`: this one can use the (batch_id, completed_at) index."""
+    return and_(
+        Batch.organisation_id == organisation_id,
+        BatchRow.status == RowStatus.COMPLETED.value,
         BatchRow.completed_at >= period.start_at,
         BatchRow.completed_at < period.end_before,
     )
 
 
-def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
-    """Every figure of the dashboard in three grouped queries (rows, beneficiaries, batches)."""
-    day = func.date(BatchRow.completed_at)
-    grouped = db.session.execute(
+# Rollups: a final batch's settled rows summed once, so that a year of data stays fast ----
+
+
+def rollup_batch(batch_id: int) -> bool:
+    """(Re)compute a final batch's day stats; returns False for a batch still in progress.
+
+    Idempotent: run when a batch finishes (notifications.batch_finished queues it), by the
+    dashboard for final batches it finds without one, and again whenever a settled row of a
+    final batch changes (e.g. a NEEDS_REVIEW row decided by a person). The caller commits.
+    """
+    from sqlalchemy import delete, insert, literal
+
+    from backoffice.models.extras import BatchDayStats, BatchRollup
+
+    batch = db.session.get(Batch, batch_id)
+    if batch is None or not batch.is_final:
+        return False
+    db.session.execute(delete(BatchDayStats).where(BatchDayStats.batch_id == batch_id))
+    db.session.execute(delete(BatchRollup).where(BatchRollup.batch_id == batch_id))
+    db.session.add(BatchRollup(batch_id=batch_id, organisation_id=batch.organisation_id))
+    db.session.flush()
+    day = func.date(settled_at())
+    db.session.execute(
+        insert(BatchDayStats).from_select(
+            [
+                "batch_id",
+                "organisation_id",
+                "day",
+                "status",
+                "error_code",
+                "payee_fsp_id",
+                "currency",
+                "row_count",
+                "amount",
+                "fee",
+                "error_description",
+            ],
+            select(
+                literal(batch_id),
+                literal(batch.organisation_id),
+                day,
+                BatchRow.status,
+                BatchRow.error_code,
+                BatchRow.payee_fsp_id,
+                literal(batch.currency),
+                func.count(),
+                func.coalesce(func.sum(BatchRow.amount), 0),
+                func.coalesce(func.sum(BatchRow.fee), 0),
+                func.max(BatchRow.error_description),
+            )
+            .where(
+                BatchRow.batch_id == batch_id,
+                BatchRow.status.in_(SETTLED),
+                settled_at().is_not(None),
+            )
+            .group_by(day, BatchRow.status, BatchRow.error_code, BatchRow.payee_fsp_id),
+        )
+    )
+    return True
+
+
+def _unrolled_batches(organisation_id: int) -> list[tuple[int, str]]:
+    """(id, status) of the organisation's batches whose rows are read live (no rollup yet)."""
+    from backoffice.models.extras import BatchRollup
+
+    return list(
+        db.session.execute(
+            select(Batch.id, Batch.status)
+            .outerjoin(BatchRollup, BatchRollup.batch_id == Batch.id)
+            .where(Batch.organisation_id == organisation_id, BatchRollup.batch_id.is_(None))
+        ).all()
+    )
+
+
+def schedule_rollups(batch_ids: list[int]) -> None:
+    """Queue the rollup of final batches met without one (a queue that is down is not an error)."""
+    if not batch_ids:
+        return
+    from flask import current_app
+
+    from backoffice.jobs.dashboard import rollup_batch_job
+
+    try:
+        queue = current_app.get_queue()
+        for batch_id in batch_ids[:50]:
+            job_id = f"dashboard-rollup-{batch_id}"
+            waiting = queue.fetch_job(job_id)
+            if waiting is not None and waiting.get_status(refresh=False) in ("queued", "started", "scheduled"):
+                continue  # already on its way: do not pile up copies while no worker runs
+            queue.enqueue(rollup_batch_job, batch_id, job_id=job_id, job_timeout=300)
+    except Exception:  # noqa: BLE001 - the figures are right without it, only slower
+        import logging
+
+        logging.getLogger(__name__).warning("could not queue dashboard rollups", exc_info=True)
+
+
+def _grouped_figures(organisation_id: int, period: Period, live_ids: list[int]) -> list[tuple]:
+    """(day, status, code, fsp, currency, count, amount, fee, description) from rollups + live rows."""
+    from backoffice.models.extras import BatchDayStats
+
+    rolled = db.session.execute(
+        select(
+            BatchDayStats.day,
+            BatchDayStats.status,
+            BatchDayStats.error_code,
+            BatchDayStats.payee_fsp_id,
+            BatchDayStats.currency,
+            func.sum(BatchDayStats.row_count),
+            func.sum(BatchDayStats.amount),
+            func.sum(BatchDayStats.fee),
+            func.max(BatchDayStats.error_description),
+        )
+        .where(
+            BatchDayStats.organisation_id == organisation_id,
+            BatchDayStats.day >= period.start,
+            BatchDayStats.day <= period.end,
+        )
+        .group_by(
+            BatchDayStats.day,
+            BatchDayStats.status,
+            BatchDayStats.error_code,
+            BatchDayStats.payee_fsp_id,
+            BatchDayStats.currency,
+        )
+    ).all()
+    if not live_ids:
+        return list(rolled)
+    day = func.date(settled_at())
+    live = db.session.execute(
         select(
             day,
             BatchRow.status,
@@ -147,9 +298,22 @@ def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
             func.max(BatchRow.error_description),
         )
         .join(Batch, Batch.id == BatchRow.batch_id)
-        .where(_settled_rows_filter(organisation_id, period), BatchRow.status.in_(SETTLED))
+        .where(
+            _settled_rows_filter(organisation_id, period),
+            BatchRow.batch_id.in_(live_ids),
+            BatchRow.status.in_(SETTLED),
+        )
         .group_by(day, BatchRow.status, BatchRow.error_code, BatchRow.payee_fsp_id, Batch.currency)
     ).all()
+    return [*rolled, *live]
+
+
+def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
+    """Every figure of the dashboard: final batches from their rollups, the others from their rows."""
+    unrolled = _unrolled_batches(organisation_id)
+    live_ids = [batch_id for batch_id, _ in unrolled]
+    schedule_rollups([batch_id for batch_id, status in unrolled if status in FINAL_STATUS_VALUES])
+    grouped = _grouped_figures(organisation_id, period, live_ids)
 
     amounts: dict[str, int] = defaultdict(int)
     fees: dict[str, int] = defaultdict(int)
@@ -158,16 +322,17 @@ def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
     providers: dict[str, ProviderFigures] = {}
     days = {d: DayFigures(d) for d in period.days()}
     for raw_day, status, code, fsp, currency, count, amount, fee, description in grouped:
+        count, amount, fee = int(count), int(amount or 0), int(fee or 0)
         the_day = days.setdefault(_as_date(raw_day), DayFigures(_as_date(raw_day)))
         provider = providers.setdefault(fsp or "", ProviderFigures(fsp or "", ""))
         if status == RowStatus.COMPLETED:
             completed += count
-            amounts[currency] += int(amount)
-            fees[currency] += int(fee)
+            amounts[currency] += amount
+            fees[currency] += fee
             the_day.completed += count
-            the_day.amounts[currency] = the_day.amounts.get(currency, 0) + int(amount)
+            the_day.amounts[currency] = the_day.amounts.get(currency, 0) + amount
             provider.completed += count
-            provider.amounts[currency] = provider.amounts.get(currency, 0) + int(amount)
+            provider.amounts[currency] = provider.amounts.get(currency, 0) + amount
         else:
             failed += count
             the_day.failed += count
@@ -181,13 +346,14 @@ def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
     for provider in providers.values():
         provider.name = names.get(provider.fsp_id, "") if provider.fsp_id else "Non renseigné"
 
+    in_progress = any(status not in FINAL_STATUS_VALUES for _, status in unrolled)
     return DashboardFigures(
         period=period,
         amounts=dict(amounts),
         fees=dict(fees),
         completed=completed,
         failed=failed,
-        beneficiaries=beneficiaries_paid(organisation_id, period),
+        beneficiaries=beneficiaries_paid(organisation_id, period, ttl=LIVE_CACHE_SECONDS if in_progress else 24 * 3600),
         batches_by_status=batches_by_status(organisation_id, period),
         failures=sorted(failures.values(), key=lambda r: (-r.count, r.code)),
         providers=sorted(providers.values(), key=lambda p: (-(p.completed + p.failed), p.fsp_id)),
@@ -196,16 +362,67 @@ def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
     )
 
 
-def beneficiaries_paid(organisation_id: int, period: Period) -> int:
-    """Distinct beneficiaries (id type and value) with at least one completed payment."""
+def beneficiaries_paid(organisation_id: int, period: Period, ttl: int = 0) -> int:
+    """Distinct beneficiaries (id type and value) with at least one completed payment.
+
+    A distinct count cannot be summed from rollups, so it reads the rows. With `ttl`, the
+    result is kept in Redis under the organisation's rollup version (a new or refreshed
+    rollup changes the key); the dashboard keeps it a day when every batch is final, a
+    minute while one is being paid (the figure then lags by at most that minute).
+    """
+    key = None
+    if ttl:
+        from backoffice.models.extras import BatchRollup
+
+        count, latest = db.session.execute(
+            select(func.count(), func.max(BatchRollup.computed_at)).where(
+                BatchRollup.organisation_id == organisation_id
+            )
+        ).one()
+        key = f"dashboard:beneficiaries:{organisation_id}:{period.start}:{period.end}:{count}:{latest}"
+        cached = _cache_get(key)
+        if cached is not None:
+            return int(cached)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A big one-off aggregate: JIT compilation costs more than it saves here.
+        db.session.execute(text("SET LOCAL jit = off"))
     distinct = (
         select(BatchRow.party_id_type, BatchRow.party_id_value)
         .join(Batch, Batch.id == BatchRow.batch_id)
-        .where(_settled_rows_filter(organisation_id, period), BatchRow.status == RowStatus.COMPLETED.value)
+        .where(_completed_rows_filter(organisation_id, period))
         .distinct()
         .subquery()
     )
-    return db.session.scalar(select(func.count()).select_from(distinct)) or 0
+    value = db.session.scalar(select(func.count()).select_from(distinct)) or 0
+    if key is not None:
+        _cache_set(key, value, ttl)
+    return value
+
+
+def _redis():
+    from flask import current_app
+
+    try:
+        return current_app.get_queue().connection
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _cache_get(key: str):
+    try:
+        connection = _redis()
+        return connection.get(key) if connection is not None else None
+    except Exception:  # noqa: BLE001 - a cache that is down only makes the page slower
+        return None
+
+
+def _cache_set(key: str, value: int, ttl: int) -> None:
+    try:
+        connection = _redis()
+        if connection is not None:
+            connection.set(key, value, ex=ttl)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def batches_by_status(organisation_id: int, period: Period) -> dict[str, int]:
@@ -541,7 +758,7 @@ def home_work(user) -> dict[str, list]:
     in_progress_states = (BatchStatus.APPROVED.value, BatchStatus.PROCESSING.value)
     submitter = func.coalesce(Batch.submitted_by_id, Batch.created_by_id)
     failed_states = (BatchStatus.FAILED.value, BatchStatus.PARTIALLY_COMPLETED.value)
-    week_ago = datetime.utcnow() - timedelta(days=7)
+    week_ago = utcnow() - timedelta(days=7)
     return {
         "to_approve": batches(Batch.status == BatchStatus.PENDING_APPROVAL.value, submitter != user.id)
         if user.is_gestionnaire

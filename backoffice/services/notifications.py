@@ -21,9 +21,6 @@ from backoffice.services.money import format_amount
 
 log = logging.getLogger(__name__)
 
-# Seconds between attempts when SMTP (or the database) refuses: 5 tries over about 10 minutes.
-RETRY_INTERVALS = [10, 30, 60, 180, 300]
-
 KINDS = ("submitted", "approved", "rejected", "finished")
 
 
@@ -43,12 +40,18 @@ def batch_rejected(batch_id: int) -> None:
 
 
 def batch_finished(batch_id: int) -> None:
-    """Tell the uploader that their batch is finished, with its counts."""
+    """Tell the uploader that their batch is finished, with its counts (and sum its figures
+    once for the dashboard)."""
     _enqueue("finished", batch_id)
+    from backoffice.services.dashboard import schedule_rollups
+
+    schedule_rollups([batch_id])
 
 
 def retry_policy() -> Retry:
-    return Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
+    """Retries when SMTP (or the database) refuses: by default 5, over about ten minutes."""
+    intervals = current_app.config["NOTIFICATION_RETRY_SECONDS"] or [10]
+    return Retry(max=len(intervals), interval=intervals)
 
 
 def _enqueue(kind: str, batch_id: int) -> None:

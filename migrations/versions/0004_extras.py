@@ -77,9 +77,50 @@ def upgrade():
     with op.batch_alter_table('batch_rows', schema=None) as batch_op:
         batch_op.create_index('ix_batch_rows_batch_completed', ['batch_id', 'completed_at'], unique=False)
 
+    op.create_table('batch_rollups',
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('computed_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_batch_rollups_batch_id_batches'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_batch_rollups_organisation_id_organisations')),
+    sa.PrimaryKeyConstraint('batch_id', name=op.f('pk_batch_rollups'))
+    )
+    with op.batch_alter_table('batch_rollups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_batch_rollups_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('batch_day_stats',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error_code', sa.String(length=16), nullable=True),
+    sa.Column('error_description', sa.String(length=500), nullable=True),
+    sa.Column('payee_fsp_id', sa.String(length=64), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('row_count', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('fee', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch_rollups.batch_id'], name=op.f('fk_batch_day_stats_batch_id_batch_rollups'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_batch_day_stats_organisation_id_organisations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_day_stats'))
+    )
+    with op.batch_alter_table('batch_day_stats', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_batch_day_stats_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index('ix_batch_day_stats_org_day', ['organisation_id', 'day'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('batch_day_stats', schema=None) as batch_op:
+        batch_op.drop_index('ix_batch_day_stats_org_day')
+        batch_op.drop_index(batch_op.f('ix_batch_day_stats_batch_id'))
+
+    op.drop_table('batch_day_stats')
+    with op.batch_alter_table('batch_rollups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_batch_rollups_organisation_id'))
+
+    op.drop_table('batch_rollups')
+
     with op.batch_alter_table('batch_rows', schema=None) as batch_op:
         batch_op.drop_index('ix_batch_rows_batch_completed')
 

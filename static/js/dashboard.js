@@ -21,6 +21,8 @@
         maintainAspectRatio: false,
         animation: false,
         indexAxis: horizontal ? "y" : "x",
+        // A bar chart answers anywhere in a bar's column (thin or short bars stay clickable).
+        interaction: spec.type === "bar" ? { mode: "index", intersect: false } : { mode: "nearest", intersect: true },
         plugins: { legend: { display: spec.type === "doughnut" || datasets.length > 1 } },
         onClick: (event, elements) => {
           if (!elements.length) { return; }

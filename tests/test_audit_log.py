@@ -1,0 +1,281 @@
+"""The audit log page, and a walk through every mutating route expecting an audit event."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import _demo_ids, _empty_tables, login
+from tests.matrix_objects import BUILDERS
+
+AUDIT = "/tableau-de-bord/audit"
+
+
+def _events(app, demo):
+    """A few events in each organisation, one of them last year."""
+    from backoffice.extensions import db
+    from backoffice.models import AuditEvent, Organisation, User
+    from backoffice.services import audit
+
+    with app.app_context():
+        g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+        g_next = db.session.get(User, demo["users"]["gestionnaire@next.mr"])
+        cnss = db.session.get(Organisation, demo["orgs"]["CNSS"])
+        audit.record(g1, "batch.submitted", cnss, note="secret-cnss")
+        audit.record(g_next, "batch.submitted", g_next, note="secret-next")
+        old = audit.record(g1, "batch.approved", cnss, note="=1+1")
+        db.session.flush()
+        old.created_at = datetime(2025, 3, 1, 12, 0)
+        db.session.commit()
+        return db.session.query(AuditEvent).count()
+
+
+def test_admin_sees_every_organisation(app, client, demo):
+    _events(app, demo)
+    assert login(client, "admin@demo.bj").status_code == 302
+    page = client.get(AUDIT).get_data(as_text=True)
+    assert "secret-cnss" in page and "secret-next" in page
+    assert "Toutes les organisations." in page
+
+
+def test_superviseur_sees_only_their_organisation_page_and_export(app, client, demo):
+    _events(app, demo)
+    assert login(client, "superviseur@cnss.bj").status_code == 302
+    page = client.get(AUDIT).get_data(as_text=True)
+    assert "secret-cnss" in page and "secret-next" not in page
+    assert "gestionnaire@next.mr" not in page  # nor in the user filter
+    export = client.get(f"{AUDIT}/export.csv").data
+    assert export.startswith(b"\xef\xbb\xbf")
+    text = export.decode("utf-8-sig")
+    assert "secret-cnss" in text and "secret-next" not in text
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][0] == "Date (UTC)"
+    assert not any(c.startswith(("=", "+", "-", "@")) for r in rows for c in r)
+    client.delete_cookie("session")
+    assert login(client, "gestionnaire@next.mr").status_code == 302
+    assert "secret-cnss" not in client.get(AUDIT).get_data(as_text=True)
+    assert "secret-cnss" not in client.get(f"{AUDIT}/export.csv").data.decode("utf-8-sig")
+
+
+def test_filters_and_pagination(app, client, demo):
+    _events(app, demo)
+    assert login(client, "admin@demo.bj").status_code == 302
+    g1 = demo["users"]["gestionnaire1@cnss.bj"]
+    by_user = client.get(f"{AUDIT}?user={g1}").get_data(as_text=True)
+    assert "secret-cnss" in by_user and "secret-next" not in by_user
+    by_action = client.get(f"{AUDIT}?action=batch.approved").get_data(as_text=True)
+    assert "=1+1" in by_action and "secret-cnss" not in by_action
+    by_object = client.get(f"{AUDIT}?object_type=User&action=batch").get_data(as_text=True)
+    assert "secret-next" in by_object and "secret-cnss" not in by_object
+    by_date = client.get(f"{AUDIT}?date_from=2025-01-01&date_to=2025-12-31").get_data(as_text=True)
+    assert "=1+1" in by_date and "secret-cnss" not in by_date
+    export = client.get(f"{AUDIT}/export.csv?date_from=2025-01-01&date_to=2025-12-31").data.decode("utf-8-sig")
+    assert len(export.strip().splitlines()) == 2 and '""note"": ""=1+1""' in export
+
+    from backoffice.extensions import db
+    from backoffice.services import audit
+
+    with app.app_context():
+        for i in range(60):
+            audit.record(None, "test.filler", None, organisation_id=demo["orgs"]["CNSS"], n=i)
+        db.session.commit()
+    page = client.get(f"{AUDIT}?action=test.filler").get_data(as_text=True)
+    assert "Page 1 sur 3" in page
+    assert "Page 3 sur 3" in client.get(f"{AUDIT}?action=test.filler&page=3").get_data(as_text=True)
+
+
+# Every mutating route writes an audit event ------------------------------------------------
+#
+# endpoint → (who posts, form data, the audit action expected). Form data may be a function of
+# the demo ids. An area that adds a POST route adds its case here.
+NEW_PASSWORD = "Nouveau-Mot-2027!"
+
+
+def _new_batch_wired() -> bool:
+    if importlib.util.find_spec("backoffice.services.batches") is None:
+        return False
+    service = importlib.import_module("backoffice.services.batches")
+    return hasattr(service, "create_batch_from_records") or hasattr(service, "create_from_upload")
+
+
+def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
+    """A CNSS batch uploaded (and submitted) by gestionnaire 1 through the bulk area's services."""
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services import batches
+
+    g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+    batch = batches.create_from_upload(g1, demo["accounts"]["ACC-CNSS-001"], "Audit", io.BytesIO(BATCH_FILE), "a.csv")
+    db.session.commit()
+    if submitted:
+        batches.submit_batch(g1, batch.id)
+    return {"batch_id": batch.id}
+
+
+def _list_with_an_entry(demo: dict) -> int:
+    from tests.matrix_objects import _cnss_entry
+
+    return _cnss_entry(demo).list_id
+
+
+BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
+
+# endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
+# a function of the demo ids that prepares the object and returns the URL values]).
+MUTATION_CASES: dict[str, tuple] = {
+    "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.login"),
+    "auth.logout": ("gestionnaire1@cnss.bj", {}, "auth.logout"),
+    "auth.change_password": (
+        "gestionnaire1@cnss.bj",
+        {"current": "Demo-2026!", "new": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        "user.password_changed",
+    ),
+    "admin.organisation_new": ("admin@demo.bj", {"code": "CNAS", "name": "CNAS Niger"}, "organisation.created"),
+    "admin.organisation_edit": ("admin@demo.bj", {"code": "CNSS", "name": "CNSS du Bénin"}, "organisation.updated"),
+    "admin.organisation_toggle": ("admin@demo.bj", {}, "organisation.deactivated"),
+    "admin.user_new": (
+        "admin@demo.bj",
+        lambda d: {
+            "email": "nouveau@cnss.bj",
+            "first_name": "Nouveau",
+            "last_name": "Agent",
+            "organisation_id": d["orgs"]["CNSS"],
+            "role": "GESTIONNAIRE",
+        },
+        "user.created",
+    ),
+    "admin.user_toggle": ("admin@demo.bj", {}, "user.deactivated"),
+    "admin.user_reset_password": ("admin@demo.bj", {}, "user.password_reset"),
+    "admin.user_role": ("admin@demo.bj", {"role": "SUPERVISEUR"}, "user.role_changed"),
+    "admin.account_new": (
+        "admin@demo.bj",
+        lambda d: {
+            "organisation_id": d["orgs"]["CNSS"],
+            "account_id": "ACC-CNSS-002",
+            "currency": "XOF",
+            "party_id_type": "BUSINESS",
+            "party_id_value": "CNSS-BJ-2",
+        },
+        "account.created",
+    ),
+    "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.topped_up"),
+    "dashboards.list_new": (
+        "gestionnaire1@cnss.bj",
+        {"name": "Nouvelle", "currency": "XOF", "source": "empty"},
+        "beneficiary_list.created",
+    ),
+    "dashboards.entry_new": (
+        "gestionnaire1@cnss.bj",
+        {"party_id_type": "MSISDN", "party_id_value": "22997123456", "default_amount": "1000"},
+        "beneficiary_list.entry_added",
+    ),
+    "dashboards.entry_edit": (
+        "gestionnaire1@cnss.bj",
+        {"party_id_type": "MSISDN", "party_id_value": "22997000001", "name": "Autre nom", "active": "y"},
+        "beneficiary_list.entry_updated",
+    ),
+    "dashboards.entry_toggle": ("gestionnaire1@cnss.bj", {}, "beneficiary_list.entry_deactivated"),
+    "dashboards.list_new_batch": (
+        "gestionnaire1@cnss.bj",
+        lambda d: {"label": "Lot", "account_id": d["accounts"]["ACC-CNSS-001"]},
+        # Refused cleanly (no change, no event) while the bulk area is not installed.
+        "beneficiary_list.batch_created" if _new_batch_wired() else None,
+        lambda d: {"list_id": _list_with_an_entry(d)},
+    ),
+    "dashboards.provider_new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
+    "dashboards.provider_edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
+    "dashboards.provider_toggle": ("admin@demo.bj", {}, "provider.deactivated"),
+    # Bulk payments area (issue 4).
+    "batches.new": (
+        "gestionnaire1@cnss.bj",
+        lambda d: {
+            "account_id": d["accounts"]["ACC-CNSS-001"],
+            "label": "Audit",
+            "file": (io.BytesIO(BATCH_FILE), "a.csv"),
+        },
+        "batches.imported",
+    ),
+    "batches.submit": ("gestionnaire1@cnss.bj", {}, "batches.submitted", lambda d: _uploaded_batch(d)),
+    "batches.cancel": ("gestionnaire1@cnss.bj", {}, "batches.cancelled", lambda d: _uploaded_batch(d)),
+    "batches.approve": ("gestionnaire2@cnss.bj", {}, "batches.approved", lambda d: _uploaded_batch(d, True)),
+    "batches.reject": (
+        "gestionnaire2@cnss.bj",
+        {"reason": "Montants de septembre."},
+        "batches.rejected",
+        lambda d: _uploaded_batch(d, True),
+    ),
+}
+
+
+def _mutating_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
+            if app.view_functions[rule.endpoint].access_rule == "api":
+                continue  # API routes authenticate clients, not users: their area tests them
+            yield rule, method
+
+
+def test_every_mutating_route_has_a_case(app):
+    missing = sorted({rule.endpoint for rule, _ in _mutating_routes(app) if rule.endpoint not in MUTATION_CASES})
+    assert not missing, "\n".join(
+        f"add a case for {endpoint} in MUTATION_CASES (tests/test_audit_log.py)" for endpoint in missing
+    )
+
+
+def test_every_mutating_route_writes_an_audit_event(app, client):
+    from flask import url_for
+    from sqlalchemy import func, select
+
+    from backoffice.extensions import db
+    from backoffice.models import AuditEvent
+    from backoffice.services.demo import seed_demo
+
+    failures = []
+    for rule, method in _mutating_routes(app):
+        if rule.endpoint not in MUTATION_CASES:
+            failures.append(f"add a case for {rule.endpoint} in MUTATION_CASES (tests/test_audit_log.py)")
+            continue
+        actor, data, action, *prepare = MUTATION_CASES[rule.endpoint]
+        _empty_tables(app)
+        with app.app_context():
+            seed_demo()
+            db.session.commit()
+            demo = _demo_ids()
+            if prepare:
+                values = prepare[0](demo)
+            else:
+                values = {arg: BUILDERS[arg](demo) for arg in rule.arguments}
+            db.session.commit()
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **values)
+        client.delete_cookie("session")
+        with client.session_transaction() as session:
+            session.clear()
+        if actor is not None:
+            assert login(client, actor).status_code == 302
+        with app.app_context():
+            before = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+        form = data(demo) if callable(data) else data
+        response = client.open(url, method=method, data=form)
+        with app.app_context():
+            actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.id > before)).all()
+        if response.status_code >= 400:
+            failures.append(f"{method} {url}: status {response.status_code}")
+        elif action is None:
+            if actions:
+                failures.append(f"{method} {url}: expected no change, got {actions}")
+        elif action not in actions:
+            failures.append(f"{method} {url}: expected audit event {action!r}, got {actions}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("path", [AUDIT, f"{AUDIT}/export.csv"])
+def test_anonymous_is_sent_to_sign_in(client, demo, path):
+    response = client.get(path)
+    assert response.status_code == 302 and "/connexion" in response.headers["Location"]

@@ -1,0 +1,168 @@
+"""Batch notifications: queued by the services, sent by a real worker process into the outbox."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+
+import pytest
+
+from backoffice import devservers
+
+
+def _batch(app, demo, **fields):
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch, BatchRow
+
+    with app.app_context():
+        g1 = demo["users"]["gestionnaire1@cnss.bj"]
+        batch = Batch(
+            organisation_id=demo["orgs"]["CNSS"],
+            account_id=demo["accounts"]["ACC-CNSS-001"],
+            reference=f"LOT-20261125-{uuid.uuid4().hex[:4]}",
+            label="Pensions de novembre",
+            currency="XOF",
+            created_by_id=g1,
+            submitted_by_id=g1,
+            total_amount=150_000,
+            valid_count=3,
+            **fields,
+        )
+        db.session.add(batch)
+        db.session.flush()
+        for i, status in enumerate(["COMPLETED", "COMPLETED", "FAILED"]):
+            db.session.add(
+                BatchRow(
+                    batch_id=batch.id,
+                    line_number=i + 2,
+                    status=status,
+                    party_id_type="MSISDN",
+                    party_id_value=f"2299700000{i}",
+                    amount=50_000,
+                    currency="XOF",
+                    transfer_id=str(uuid.uuid4()),
+                    completed_at=datetime(2026, 11, 20, 10, i),
+                )
+            )
+        db.session.commit()
+        return batch.id
+
+
+def _outbox(app):
+    from backoffice.services.mail import outbox_messages
+
+    with app.app_context():
+        return outbox_messages()
+
+
+def _run_worker(start_process, **env):
+    process = start_process("worker", "--burst", env=env)
+    assert process.wait(timeout=60) == 0
+
+
+@pytest.mark.slow
+def test_each_event_reaches_the_right_people_through_a_worker(app, demo, start_process):
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services import notifications
+
+    submitted = _batch(app, demo, status="PENDING_APPROVAL")
+    rejected = _batch(app, demo, status="REJECTED", rejection_reason="Montants de septembre, pas d'octobre.")
+    finished = _batch(app, demo, status="PARTIALLY_COMPLETED")
+    with app.app_context():
+        # An inactive colleague is not told.
+        inactive = User(
+            email="ancien@cnss.bj",
+            first_name="Ancien",
+            last_name="Agent",
+            organisation_id=demo["orgs"]["CNSS"],
+            password_hash="x",
+            active=False,
+        )
+        db.session.add(inactive)
+        db.session.commit()
+        notifications.batch_submitted(submitted)
+        notifications.batch_approved(submitted)
+        notifications.batch_rejected(rejected)
+        notifications.batch_finished(finished)
+    assert _outbox(app) == []  # nothing is sent by the request itself
+    _run_worker(start_process)
+    messages = {(m["To"], m["Subject"]): m.get_content() for m in _outbox(app)}
+    recipients = sorted(to for to, _ in messages)
+    assert recipients == ["gestionnaire1@cnss.bj"] * 3 + ["gestionnaire2@cnss.bj"]
+    [(to, subject)] = [k for k in messages if k[0] == "gestionnaire2@cnss.bj"]
+    assert subject.startswith("Lot LOT-") and subject.endswith("à approuver")
+    assert "Koffi Agossou a soumis un lot" in messages[(to, subject)]
+    assert "150\u202f000\u202fF CFA" in messages[(to, subject)]
+    bodies = {subject: body for (to, subject), body in messages.items() if to == "gestionnaire1@cnss.bj"}
+    rejected_body = next(b for s, b in bodies.items() if "rejeté" in s)
+    assert "Motif : Montants de septembre, pas d'octobre." in rejected_body
+    finished_subject, finished_body = next((s, b) for s, b in bodies.items() if "terminé" in s)
+    assert "partiellement terminé" in finished_subject
+    assert "Payé : 2" in finished_body and "Échoué : 1" in finished_body
+    assert any("approuvé" in s for s in bodies)
+    with app.app_context():  # the finish also rolled the batch up for the dashboard
+        from backoffice.models.extras import BatchDayStats, BatchRollup
+
+        assert db.session.get(BatchRollup, finished) is not None
+        assert db.session.query(BatchDayStats).filter_by(batch_id=finished).count() == 2
+
+
+@pytest.mark.slow
+def test_a_failed_send_is_retried_and_sent_once(app, demo, start_process):
+    from backoffice.services import notifications
+
+    batch = _batch(app, demo, status="APPROVED")
+    with app.app_context():
+        notifications.batch_approved(batch)
+    # SMTP refuses (nothing listens): the send fails and is scheduled again, one second later.
+    closed = str(devservers.free_port())
+    _run_worker(start_process, MAIL_SERVER="127.0.0.1", MAIL_PORT=closed, NOTIFICATION_RETRY_SECONDS="1,1,1")
+    assert _outbox(app) == []
+    with app.app_context():
+        from rq.registry import ScheduledJobRegistry
+
+        queue = app.get_queue()
+        scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
+        assert len(scheduled) == 1
+        job = queue.fetch_job(scheduled[0])
+        assert job.func_name == "backoffice.jobs.notifications.send_mail" and job.retries_left == 2
+    time.sleep(1.5)
+    _run_worker(start_process)  # SMTP back (the outbox): the retry is sent
+    messages = _outbox(app)
+    assert [m["To"] for m in messages] == ["gestionnaire1@cnss.bj"]
+
+
+def test_queue_down_never_fails_the_request(app, demo):
+    from redis import Redis
+    from rq import Queue
+
+    from backoffice.services import notifications
+
+    batch = _batch(app, demo, status="PENDING_APPROVAL")
+    with app.app_context():
+        saved = app.extensions.get("queue")
+        app.extensions["queue"] = Queue(
+            "down", connection=Redis(port=devservers.free_port(), socket_connect_timeout=0.2)
+        )
+        try:
+            notifications.batch_submitted(batch)  # logged, not raised
+        finally:
+            app.extensions["queue"] = saved
+
+
+def test_messages_are_composed_in_french(app, demo):
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.batches import Batch
+    from backoffice.services import notifications
+
+    batch_id = _batch(app, demo, status="PENDING_APPROVAL")
+    with app.app_context():
+        batch = db.session.get(Batch, batch_id)
+        users = notifications.recipients("submitted", batch)
+        assert [u.email for u in users] == ["gestionnaire2@cnss.bj"]
+        subject, body = notifications.compose("approved", batch, db.session.get(User, batch.created_by_id))
+        assert subject == f"Lot {batch.reference} approuvé"
+        assert body.startswith("Bonjour Koffi,") and f"/batches/{batch_id}" in body
