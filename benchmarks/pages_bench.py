@@ -216,6 +216,8 @@ def explain(app, client, urls: list[str]) -> None:
                 plan = conn.exec_driver_sql("EXPLAIN ANALYZE " + statement, parameters).fetchall()
                 total = plan[-1][0]
                 print(f"  {total:28} {' '.join(statement.split())[:150]}")
+                if os.environ.get("PLANS") and float(total.split()[2]) > 5:
+                    print("\n".join("      " + line for (line,) in plan))
     event.remove(engine, "before_cursor_execute", record)
 
 

@@ -230,3 +230,18 @@ def test_error_report(app, client, login_as, demo):
     assert lines[2][3].startswith("Montant illisible")
     assert lines[3][3] == "Même bénéficiaire que la ligne 2 (MSISDN 22990000001)."
     assert "Rapport d'erreurs (CSV)" in _text(client.get(f"/batches/{batch_id}"))
+
+
+def test_details_page_at_every_stage(app, client, login_as, demo):
+    from backoffice.models.batches import BATCH_STATUS_LABELS
+
+    with app.app_context():
+        batch_id = import_bytes(demo, PAYMENT_LIST)
+    login_as("superviseur@cnss.bj")
+    for status, label in BATCH_STATUS_LABELS.items():
+        with app.app_context():
+            db.session.execute(update(Batch).where(Batch.id == batch_id).values(status=status.value))
+            db.session.commit()
+        page = _text(client.get(f"/batches/{batch_id}"))
+        assert f'id="batch-status">{label}</span>' in page, status
+        assert ('id="batch-statistics"' in page) == (status.value in batch_service.PAID_STATUSES), status

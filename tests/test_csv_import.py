@@ -260,6 +260,16 @@ def test_same_file_uploaded_again_warns_on_the_batch(app, client, login_as, demo
         second = import_bytes(demo, PAYMENT_LIST)
         other_file = import_bytes(demo, PAYMENT_LIST + b"PERSONAL_ID,5,XOF,1,Z\n")
         first_ref = batch(first).reference
+        from backoffice.models import AuditEvent
+        from backoffice.models.batches import BatchEvent
+
+        imported = db.session.scalar(db.select(BatchEvent).where(BatchEvent.batch_id == second))
+        assert imported.details["same_file_as"] == [first_ref]
+        assert f"Ce fichier a déjà été importé ({first_ref})." in imported.message
+        audit_details = db.session.scalars(
+            db.select(AuditEvent.details).where(AuditEvent.action == "batches.imported").order_by(AuditEvent.id)
+        ).all()
+        assert [d["same_file_as"] for d in audit_details] == [[], [first_ref], []]
     login_as("gestionnaire1@cnss.bj")
     assert "déjà été importé" not in client.get(f"/batches/{first}").get_data(as_text=True)
     page = _text(client.get(f"/batches/{second}"))

@@ -14,7 +14,9 @@ class UploadForm(FlaskForm):
     account_id = SelectField(
         "Compte payeur", coerce=int, validate_choice=False, validators=[DataRequired("Choisissez un compte payeur.")]
     )
-    label = StringField("Libellé du lot", validators=[DataRequired(REQUIRED), Length(max=200)])
+    label = StringField(
+        "Libellé du lot", validators=[DataRequired(REQUIRED), Length(max=200, message="200 caractères au plus.")]
+    )
     submit = SubmitField("Importer et vérifier")
 
 
@@ -25,6 +27,10 @@ class SubmitBatchForm(FlaskForm):
 
 class RejectForm(FlaskForm):
     reason = TextAreaField(
-        "Motif du rejet", validators=[DataRequired("Le motif du rejet est obligatoire."), Length(max=2000)]
+        "Motif du rejet",
+        validators=[
+            DataRequired("Le motif du rejet est obligatoire."),
+            Length(max=2000, message="2 000 caractères au plus."),
+        ],
     )
     submit = SubmitField("Rejeter le lot")
