@@ -161,7 +161,6 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
         # were settled by status first; those the switch never saw were then sent (attempt 2,
         # first real send); none was sent twice.
         assert set(stats["home_hits"].values()) == {1}, stats["home_hits"]
-        assert resent, "some claimed rows had never been sent when the worker died"
         for row in rows.values():
             if row.attempts > 1:
                 assert stats["status_checks"].get(row.transfer_id), "resent without a status check"
