@@ -156,7 +156,6 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
         rows = row_map(batch_id)
         stats = sim.stats()
         assert len(stats["home_hits"]) == count
-        resent = {r.home_transaction_id for r in rows.values() if r.attempts > 1}
         # Every row reached the simulator exactly once: the rows the dead worker had claimed
         # were settled by status first; those the switch never saw were then sent (attempt 2,
         # first real send); none was sent twice.
