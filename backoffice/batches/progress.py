@@ -10,7 +10,7 @@ import click
 from flask import render_template
 
 from backoffice.batches.views import bp
-from backoffice.models.batches import Batch
+from backoffice.models.batches import Batch, BatchStatus
 from backoffice.security import get_for_org, member_required
 from backoffice.services import processing
 
@@ -21,10 +21,11 @@ STOP_POLLING = 286
 @bp.get("/<int:batch_id>/progress", endpoint="progress")
 @member_required
 def progress_fragment(batch_id: int):
-    """Counts by status, a bar, throughput and time left; 286 once the batch is final."""
+    """Counts by status, a bar, throughput and time left; 286 once there is nothing to follow."""
     batch = get_for_org(Batch, batch_id)
     html = render_template("batches/_progress.html", batch=batch)
-    return html, STOP_POLLING if batch.is_final else 200
+    moving = batch.status in (BatchStatus.APPROVED.value, BatchStatus.PROCESSING.value)
+    return html, 200 if moving else STOP_POLLING
 
 
 @bp.app_template_global("batch_progress")

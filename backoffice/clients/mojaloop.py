@@ -165,9 +165,9 @@ class MojaloopClient:
         if status >= 400:
             code, description = _error_of(data)
             return StatusResult(TransferState.UNREACHABLE, transfer_id, code, description, status, f"HTTP {status}")
+        # Only the switch's word counts: the adapter's `currentState` is COMPLETED as soon as
+        # the GET itself completed, whatever the transfer's state (seen with 18.0.2).
         state = _dig(data, "fulfil", "body", "transferState") or _dig(data, "fulfil", "transferState")
-        if state is None and data.get("currentState") == "COMPLETED":
-            state = "COMMITTED"
         if state == "COMMITTED":
             return StatusResult(TransferState.COMMITTED, transfer_id, http_status=status)
         if state == "ABORTED":

@@ -390,25 +390,33 @@ def pay_rows(ctx: BatchContext, rows: list[RowWork], owner: str) -> dict[str, in
     for future in futures:
         future.add_done_callback(finished_queue.put)
     remaining = len(futures)
-    while remaining:
-        try:
-            finished = [finished_queue.get(timeout=flush_seconds)]
-        except queue.Empty:
-            finished = []
-        for future in finished:
-            remaining -= 1
-            row = futures[future]
+    try:
+        while remaining:
             try:
-                result = future.result()
-            except Exception as exc:  # a bug in the client: the call may have gone out
-                log.exception("transfer %s raised", row.transfer_id)
-                result = TransferResult(Outcome.UNKNOWN, row.transfer_id, detail=f"client error: {exc!r}"[:200])
-            done_results.append((row, result))
-            counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-        if done_results and (len(done_results) >= flush_rows or time.monotonic() - last_flush >= flush_seconds):
-            record_outcomes(ctx, done_results, owner)
-            done_results = []
-            last_flush = time.monotonic()
+                finished = [finished_queue.get(timeout=flush_seconds)]
+            except queue.Empty:
+                finished = []
+            for future in finished:
+                remaining -= 1
+                row = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # a bug in the client: the call may have gone out
+                    log.exception("transfer %s raised", row.transfer_id)
+                    result = TransferResult(Outcome.UNKNOWN, row.transfer_id, detail=f"client error: {exc!r}"[:200])
+                done_results.append((row, result))
+                counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+            if done_results and (len(done_results) >= flush_rows or time.monotonic() - last_flush >= flush_seconds):
+                record_outcomes(ctx, done_results, owner)
+                done_results = []
+                last_flush = time.monotonic()
+    except BaseException:
+        # Never leave a call of ours in flight behind rows we give up: calls not started
+        # are cancelled, running ones are waited for (bounded by the client's timeout).
+        for future in futures:
+            future.cancel()
+        wait(list(futures), timeout=client.timeout + 5)
+        raise
     if done_results:
         record_outcomes(ctx, done_results, owner)
     return counts

@@ -346,7 +346,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             200,
             {
                 "transferId": transfer_id,
-                "currentState": "COMPLETED" if transfer_state == "COMMITTED" else "WAITING_FOR_TRANSFER",
+                "currentState": "COMPLETED",  # like the adapter: the GET completed, not the transfer
                 "fulfil": fulfil,
             },
         )
