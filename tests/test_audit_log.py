@@ -122,6 +122,17 @@ def _list_with_an_entry(demo: dict) -> int:
     return _cnss_entry(demo).list_id
 
 
+def _payment_to_review(demo: dict) -> dict:
+    """A fines payment that spent its retry budget (A_VERIFIER), set directly for the test."""
+    from backoffice.extensions import db
+    from backoffice.models.fines import FinePayment
+
+    payment = db.session.get(FinePayment, BUILDERS["payment_id"](demo))
+    payment.status, payment.paused_status = "A_VERIFIER", "RECU"
+    db.session.commit()
+    return {"payment_id": payment.id}
+
+
 BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
 
 # endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
@@ -189,6 +200,20 @@ MUTATION_CASES: dict[str, tuple] = {
     "dashboards.provider_new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
     "dashboards.provider_edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
     "dashboards.provider_toggle": ("admin@demo.bj", {}, "provider.deactivated"),
+    # Fines area.
+    "amendes.api_client_new": (
+        "admin@demo.bj",
+        lambda d: {"name": "Application citoyenne", "organisation_id": d["orgs"]["CNSS"]},
+        "api_client.created",
+    ),
+    "amendes.api_client_revoke": ("admin@demo.bj", {}, "api_client.revoked"),
+    "amendes.review_rerun": ("admin@demo.bj", {}, "fines.payment_rerun", lambda d: _payment_to_review(d)),
+    "amendes.review_close": (
+        "admin@demo.bj",
+        {"note": "Vérifié auprès de l'opérateur."},
+        "fines.payment_closed",
+        lambda d: _payment_to_review(d),
+    ),
     # Bulk payments area (issue 4).
     "batches.new": (
         "gestionnaire1@cnss.bj",

@@ -321,7 +321,7 @@ def test_fines_summary_is_zero_until_the_fines_area_exists(app, demo):
 
     with app.app_context():
         summary = fines_summary(demo["orgs"]["CNSS"], this_month())
-    assert summary == {"collected_count": 0, "collected": 0, "refunded_count": 0, "refunded": 0}
+    assert summary == {"collected_count": 0, "collected": {}, "refunded_count": 0, "refunded": {}}
 
 
 def test_final_batches_without_rollup_are_queued_once(app, dashboard_data):

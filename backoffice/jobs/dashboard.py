@@ -16,5 +16,4 @@ def rollup_batch_job(batch_id: int) -> bool:
     if done and batch is not None:
         dashboard.dashboard_figures(batch.organisation_id, dashboard.this_month())
         db.session.commit()
-    db.session.remove()
     return done

@@ -27,7 +27,7 @@ def notify_batch(kind: str, batch_id: int) -> int:
         subject, body = notifications.compose(kind, batch, user)
         queue.enqueue(send_mail, user.email, subject, body, retry=notifications.retry_policy(), job_timeout=60)
         queued += 1
-    db.session.remove()
+    db.session.commit()  # end the read transaction; the worker's session stays usable
     return queued
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, literal_column, select, text
 
 from backoffice.extensions import db
 from backoffice.models.base import utcnow
@@ -441,34 +441,39 @@ def batches_by_status(organisation_id: int, period: Period) -> dict[str, int]:
     return {status.value: counts.get(status.value, 0) for status in BatchStatus}
 
 
-def fines_summary(organisation_id: int, period: Period) -> dict[str, int]:
-    """Fines collected and refunded in the period, in minor units of the payments' currency.
+def fines_summary(organisation_id: int, period: Period) -> dict:
+    """Fines paid (collected) and refunded in the period: counts, and amounts per currency.
 
-    The fines area is built in parallel: until `backoffice.models.fines` has a payment model
-    with `organisation_id`, `amount`, `status` and `created_at`, this returns zeros.
+    Reads the fines area's `FinePayment` (status PAYE / REMBOURSE; `collected_amount` and
+    `refund_amount` when it has them, else `amount`; the period on `completed_at`, else
+    `created_at`). Until that model exists on this installation, everything is zero.
     """
     from backoffice.models import fines as fines_models
 
-    empty = {"collected_count": 0, "collected": 0, "refunded_count": 0, "refunded": 0}
-    model = getattr(fines_models, "FinePayment", None) or getattr(fines_models, "Payment", None)
-    needed = ("organisation_id", "amount", "status", "created_at")
-    if model is None or not all(hasattr(model, name) for name in needed):
-        return empty
-    rows = db.session.execute(
-        select(model.status, func.count(), func.coalesce(func.sum(model.amount), 0))
-        .where(
-            model.organisation_id == organisation_id,
-            model.created_at >= period.start_at,
-            model.created_at < period.end_before,
-            model.status.in_(("PAYE", "REMBOURSE")),
-        )
-        .group_by(model.status)
-    ).all()
-    result = dict(empty)
-    for status, count, amount in rows:
-        key = "collected" if status == "PAYE" else "refunded"
-        result[f"{key}_count"] = count
-        result[key] = int(amount)
+    result: dict = {"collected_count": 0, "refunded_count": 0, "collected": {}, "refunded": {}}
+    model = getattr(fines_models, "FinePayment", None)
+    if model is None or not all(hasattr(model, n) for n in ("organisation_id", "amount", "status", "created_at")):
+        return result
+    when = func.coalesce(model.completed_at, model.created_at) if hasattr(model, "completed_at") else model.created_at
+    currency = model.currency if hasattr(model, "currency") else literal_column("''")
+    amounts = {
+        "PAYE": getattr(model, "collected_amount", model.amount),
+        "REMBOURSE": getattr(model, "refund_amount", model.amount),
+    }
+    for status, key in (("PAYE", "collected"), ("REMBOURSE", "refunded")):
+        rows = db.session.execute(
+            select(currency, func.count(), func.coalesce(func.sum(amounts[status]), 0))
+            .where(
+                model.organisation_id == organisation_id,
+                model.status == status,
+                when >= period.start_at,
+                when < period.end_before,
+            )
+            .group_by(currency)
+        ).all()
+        for cur, count, amount in rows:
+            result[f"{key}_count"] += count
+            result[key][cur] = int(amount)
     return result
 
 
@@ -577,9 +582,15 @@ def figures_csv_rows(figures: DashboardFigures, organisation_name: str, decimal_
         ["Taux de réussite (%)", "", "" if rate is None else f"{rate * 100:.1f}".replace(".", decimal_mark)],
         ["Bénéficiaires payés", "", figures.beneficiaries],
         ["Amendes encaissées (nombre)", "", figures.fines["collected_count"]],
-        ["Amendes encaissées (montant)", "", figures.fines["collected"]],
+        *[
+            ["Amendes encaissées (montant)", c, csv_amount(a, c, decimal_mark)]
+            for c, a in sorted(figures.fines["collected"].items())
+        ],
         ["Amendes remboursées (nombre)", "", figures.fines["refunded_count"]],
-        ["Amendes remboursées (montant)", "", figures.fines["refunded"]],
+        *[
+            ["Amendes remboursées (montant)", c, csv_amount(a, c, decimal_mark)]
+            for c, a in sorted(figures.fines["refunded"].items())
+        ],
         [],
         ["Lots par état", "État", "Nombre"],
     ]
