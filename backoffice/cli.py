@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 import click
 from flask import Flask, current_app
@@ -98,11 +99,32 @@ def worker(burst: bool, name: str | None) -> None:
     from rq import SimpleWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid))
     queue = current_app.get_queue()
     for hook in current_app.extensions.get("worker_startup", []):
         hook(current_app._get_current_object())
     rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
     rq_worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A process forked by the worker (RQ's scheduler) dies with it.
+
+    The child inherits the worker's database sockets; if it outlived a worker killed with
+    SIGKILL it would keep that worker's open transaction, and its row locks, alive forever.
+    """
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(0)
+    except (OSError, AttributeError):  # not Linux: nothing to arm
+        pass
 
 
 @click.command("outbox")
