@@ -124,10 +124,11 @@ def test_a_failed_send_is_retried_and_sent_once(app, demo, start_process):
         from rq.registry import ScheduledJobRegistry
 
         queue = app.get_queue()
-        scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
-        assert len(scheduled) == 1
-        job = queue.fetch_job(scheduled[0])
-        assert job.func_name == "backoffice.jobs.notifications.send_mail" and job.retries_left == 2
+        # Other areas' sweeps may schedule their own jobs: look at the mail jobs only.
+        scheduled = [queue.fetch_job(i) for i in ScheduledJobRegistry(queue=queue).get_job_ids()]
+        mails = [j for j in scheduled if j.func_name == "backoffice.jobs.notifications.send_mail"]
+        assert len(mails) == 1, [j.func_name for j in scheduled]
+        assert mails[0].retries_left == 2
     time.sleep(1.5)
     _run_worker(start_process)  # SMTP back (the outbox): the retry is sent
     messages = _outbox(app)

@@ -267,6 +267,11 @@ def test_progress_fragment_polls_then_stops_with_286(ctx, sim, login_as):
     assert 'hx-trigger="every 1s"' in html and "style=" not in html
     assert 'data-status="PENDING">4<' in html
     run_jobs(ctx)
+    # The requests share this test's app context, so Flask-Login's cached user would be the
+    # one loaded before the jobs ended their sessions: load it afresh like a new request does.
+    from flask import g
+
+    g.pop("_login_user", None)
     response = client.get(f"/batches/{batch_id}/progress", headers={"HX-Request": "true"})
     assert response.status_code == 286
     html = response.get_data(as_text=True)
