@@ -7,7 +7,7 @@ Also wires the processing area into the worker: the sweep starts with every work
 from __future__ import annotations
 
 import click
-from flask import render_template
+from flask import render_template, request
 
 from backoffice.batches.views import bp
 from backoffice.models.batches import Batch, BatchStatus
@@ -25,7 +25,15 @@ def progress_fragment(batch_id: int):
     batch = get_for_org(Batch, batch_id)
     html = render_template("batches/_progress.html", batch=batch)
     moving = batch.status in (BatchStatus.APPROVED.value, BatchStatus.PROCESSING.value)
-    return html, 200 if moving else STOP_POLLING
+    if moving:
+        return html, 200
+    headers = {}
+    if request.headers.get("HX-Request"):
+        # The batch just ended under a polling page: reload it, so that the status, the
+        # statistics, the rows and the timeline around the bar show the final outcome too
+        # (the reloaded page renders this fragment without polling, so it happens once).
+        headers["HX-Refresh"] = "true"
+    return html, STOP_POLLING, headers
 
 
 @bp.app_template_global("batch_progress")
