@@ -128,6 +128,11 @@ class Saga:
         if not self.acquire():
             return None
         started = time.monotonic()
+        # This job alone works on the payment (lease), so loaded state need not be expired at
+        # each commit: nothing is lazily re-read after renew(), so no transaction stays open
+        # (holding locks and a snapshot) while a partner takes its 10 s.
+        session = db.session()
+        expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
         try:
             while True:
                 payment = db.session.get(FinePayment, self.payment_id, populate_existing=True)
@@ -151,6 +156,7 @@ class Saga:
             log.warning("fines payment %s: lease lost, another job continues", self.payment_id)
             return None
         finally:
+            session.expire_on_commit = expire_on_commit
             self.release()
 
     def _budget_spent(self, payment: FinePayment) -> bool:
