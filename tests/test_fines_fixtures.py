@@ -6,6 +6,7 @@ unless it asks for worse.
 
 from __future__ import annotations
 
+import atexit
 import json
 import time
 
@@ -66,14 +67,19 @@ class Partner:
         requests.post(f"{self.url}/_admin/reset", timeout=5).raise_for_status()
 
 
+_STARTED: dict = {}
+
+
 @pytest.fixture(scope="session")
 def partner_services(services):
-    options = ["--latency-min", "0.002", "--latency-max", "0.01", "--fail-rate", "0", "--seed", "7"]
-    fines = devservers.start_simulator("fines", options=options)
-    momo = devservers.start_simulator("momo", options=options)
-    yield {"fines": Partner(fines), "momo": Partner(momo)}
-    fines.stop()
-    momo.stop()
+    """Started once per session, whichever test module asks first (each module imports it)."""
+    if not _STARTED:
+        options = ["--latency-min", "0.002", "--latency-max", "0.01", "--fail-rate", "0", "--seed", "7"]
+        for name in ("fines", "momo"):
+            service = devservers.start_simulator(name, options=options)
+            _STARTED[name] = Partner(service)
+            atexit.register(service.stop)
+    return dict(_STARTED)
 
 
 @pytest.fixture

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -115,7 +119,13 @@ def test_worker_killed_between_debit_and_fines_update_resumes_without_a_second_d
         return status == "DEBITE"
 
     wait_until(debited, timeout=60, interval=0.05, message="payment DEBITE")
-    first.kill()  # SIGKILL: no cleanup, the lease stays until it expires
+    # SIGKILL the worker and the scheduler process it forked (a machine-level crash):
+    # no cleanup, the lease stays until it expires.
+    children = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
+    first.kill()
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
     first.wait()
     assert partners["momo"].stats()["debits"][f"{payment_id}-debit"]["posts"] == 1
 

@@ -251,6 +251,11 @@ def review_close(payment_id: str):
             attach_error(form, exc, "note")
         else:
             db.session.commit()
+            if payment.callback_url:
+                try:
+                    current_app.get_queue().enqueue(fines_jobs.run_callback, payment.id)
+                except Exception:  # noqa: BLE001 - the sweep sends it later
+                    log.exception("callback of fines payment %s not enqueued", payment.id)
             flash(f"Paiement {payment.reference} clos.", "success")
             return redirect(url_for("amendes.review_queue"))
     for error in form.note.errors:

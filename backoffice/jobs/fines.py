@@ -3,9 +3,9 @@
 Waiting strategy: a job sleeps inline only for short waits (FINES_INLINE_WAIT_SECONDS);
 a longer wait (status checks with backoff after a 504, a late partner write) is handed to
 RQ's scheduler with `enqueue_in`, so no worker is parked for 10 s × many on one payment.
-`flask worker` runs with_scheduler=True. A periodic sweep re-enqueues payments whose job
-was lost (worker killed, Redis emptied): their lease has expired and their next attempt
-is overdue.
+`flask worker` runs with_scheduler=True. A sweeper thread in each worker re-enqueues
+payments whose job was lost (worker killed, Redis emptied, scheduler stalled): their
+lease has expired and their next attempt is overdue.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
+import threading
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -23,7 +23,7 @@ from backoffice.services import fines_saga
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 900
-SWEEP_KEY = "fines:sweep-chain"
+SWEEP_LOCK = "fines:sweep-lock"
 
 
 def _owner() -> str:
@@ -54,35 +54,44 @@ def run_callback(payment_id: str) -> None:
         current_app.get_queue().enqueue_in(timedelta(seconds=delay), run_callback, payment_id)
 
 
-def sweep(chain_token: str | None = None) -> int:
-    """Re-enqueue payments and callbacks that nobody is working on; keeps its own periodic chain."""
+def sweep() -> int:
+    """Re-enqueue payments and callbacks that nobody is working on (their job was lost)."""
     config = current_app.config
     interval = config["FINES_SWEEP_SECONDS"]
     queue = current_app.get_queue()
-    payment_ids = fines_saga.overdue_payments(grace_seconds=interval)
+    # Overdue by three sweep intervals: a job that is merely queued behind others is left alone.
+    payment_ids = fines_saga.overdue_payments(grace_seconds=3 * interval)
+    fines_saga.mark_requeued(payment_ids)
     for payment_id in payment_ids:
         queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT)
-    fines_saga.mark_requeued(payment_ids, config["FINES_LEASE_SECONDS"])
-    for payment_id in fines_saga.overdue_callbacks(grace_seconds=interval):
+    for payment_id in fines_saga.overdue_callbacks(grace_seconds=3 * interval):
         queue.enqueue(run_callback, payment_id)
     if payment_ids:
         log.info("fines sweep: %d payment(s) re-enqueued", len(payment_ids))
-    if chain_token is not None:
-        # Only the chain whose token is in Redis goes on, so there is one chain at a time.
-        redis = queue.connection
-        current = redis.get(SWEEP_KEY)
-        if current is not None and current.decode() == chain_token:
-            redis.set(SWEEP_KEY, chain_token, ex=int(interval * 4) + 5)
-            queue.enqueue_in(timedelta(seconds=interval), sweep, chain_token)
     return len(payment_ids)
 
 
+def _sweep_forever(app: Flask, stop: threading.Event) -> None:
+    """A worker's sweeper thread; one sweep per interval across all workers (Redis lock)."""
+    interval = app.config["FINES_SWEEP_SECONDS"]
+    while not stop.wait(interval):
+        try:
+            with app.app_context():
+                if app.get_queue().connection.set(SWEEP_LOCK, _owner(), nx=True, px=int(interval * 900)):
+                    sweep()
+        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+            log.exception("fines sweep failed")
+
+
 def on_worker_startup(app: Flask) -> None:
-    """Before a worker starts: pick up payments left behind, and make sure the sweep chain runs."""
+    """Before a worker starts: pick up payments left behind, and start its sweeper thread.
+
+    The sweeper does not depend on RQ's scheduler: after a worker is killed, the scheduler
+    lock it held blocks delayed jobs for about a minute, while the sweeper re-enqueues the
+    payments whose lease expired at once.
+    """
     with app.app_context():
         sweep()
-        queue = app.get_queue()
-        token = uuid.uuid4().hex
-        interval = app.config["FINES_SWEEP_SECONDS"]
-        if queue.connection.set(SWEEP_KEY, token, nx=True, ex=int(interval * 4) + 5):
-            queue.enqueue_in(timedelta(seconds=interval), sweep, token)
+    stop = threading.Event()
+    app.extensions["fines_sweeper_stop"] = stop
+    threading.Thread(target=_sweep_forever, args=(app, stop), name="fines-sweeper", daemon=True).start()

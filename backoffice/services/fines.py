@@ -30,6 +30,7 @@ from backoffice.models.fines import (
 )
 from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.api_clients import ApiIdentity
+from backoffice.services.money import format_amount
 
 # The saga's allowed transitions, in one place (DESIGN.md, "Fines payment saga").
 TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
@@ -285,7 +286,7 @@ def submit_payment(
     add_event(
         payment,
         "RECU",
-        f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), {req.montant} {req.devise}.",
+        f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), {format_amount(req.montant, req.devise)}.",
         request={
             "reference": req.reference,
             "telephone": req.telephone,
@@ -539,5 +540,8 @@ def close_payment(actor: User, payment: FinePayment, note: str) -> None:
     payment.reason_code = "CLOS_MANUELLEMENT"
     payment.reason = f"Clos par {actor.full_name} : {note[:300]}"
     release_claims(payment)
+    if payment.callback_url:
+        payment.callback_status = "EN_ATTENTE"
+        payment.callback_next_at = utcnow()
     add_event(payment, "CLOTURE", f"Clos par {actor.full_name} : {note[:400]}", user=actor)
     audit.record(actor, "fines.payment_closed", payment, reference=payment.reference, note=note[:500])

@@ -41,6 +41,7 @@ from backoffice.models.fines import FinePayment, FinePaymentItem, PaymentStatus
 from backoffice.services import ledger
 from backoffice.services.api_clients import sign
 from backoffice.services.fines import add_event, as_json, release_claims, transition
+from backoffice.services.money import format_amount
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ class Saga:
         if not self.acquire():
             return None
         started = time.monotonic()
+        # This job alone works on the payment (lease), so loaded state need not be expired at
+        # each commit: nothing is lazily re-read after renew(), so no transaction stays open
+        # (holding locks and a snapshot) while a partner takes its 10 s.
+        session = db.session()
+        expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
         try:
             while True:
                 payment = db.session.get(FinePayment, self.payment_id, populate_existing=True)
@@ -150,6 +156,7 @@ class Saga:
             log.warning("fines payment %s: lease lost, another job continues", self.payment_id)
             return None
         finally:
+            session.expire_on_commit = expire_on_commit
             self.release()
 
     def _budget_spent(self, payment: FinePayment) -> bool:
@@ -209,7 +216,11 @@ class Saga:
             return
         ledger.credit(account.id, amount, f"AMENDES {payment.reference}", note=f"Amendes {', '.join(payment.numeros)}")
         payment.collected_amount = amount
-        add_event(payment, "ENCAISSEMENT", f"{amount} {payment.currency} crédités au compte {account.account_id}.")
+        add_event(
+            payment,
+            "ENCAISSEMENT",
+            f"{format_amount(amount, payment.currency)} crédités au compte {account.account_id}.",
+        )
 
     # Step 1: verify the fines -----------------------------------------------------------------
 
@@ -240,12 +251,13 @@ class Saga:
                 payment,
                 PaymentStatus.REJETE,
                 "MONTANT_INCORRECT",
-                f"Le montant demandé ({payment.amount}) ne correspond pas au total des amendes ({total}).",
+                f"Le montant demandé ({format_amount(payment.amount, payment.currency)}) ne correspond pas "
+                f"au total des amendes ({format_amount(total, payment.currency)}).",
             )
             return None
         payment.checks = 0
         transition(payment, PaymentStatus.VERIFIE)
-        add_event(payment, "VERIFIE", f"Amendes vérifiées : total {total} {payment.currency}.")
+        add_event(payment, "VERIFIE", f"Amendes vérifiées : total {format_amount(total, payment.currency)}.")
         return None
 
     def _verification_problem(self, payment: FinePayment, item: FinePaymentItem, reply: PartnerReply):
@@ -324,7 +336,11 @@ class Saga:
             payment.debit_outcome = "REUSSI"
             payment.checks = 0
             transition(payment, PaymentStatus.DEBITE)
-            add_event(payment, "DEBITE", f"Abonné {payment.telephone} débité de {payment.amount} {payment.currency}.")
+            add_event(
+                payment,
+                "DEBITE",
+                f"Abonné {payment.telephone} débité de {format_amount(payment.amount, payment.currency)}.",
+            )
             return None
         if statut == "ECHOUE":
             raison = body.get("raison") or "ECHOUE"
@@ -432,7 +448,7 @@ class Saga:
         add_event(
             payment,
             "REMBOURSEMENT_EN_COURS",
-            f"{len(unpaid)} amende(s) non enregistrée(s) : remboursement de {payment.refund_amount} {payment.currency}.",
+            f"{len(unpaid)} amende(s) non enregistrée(s) : remboursement de {format_amount(payment.refund_amount, payment.currency)}.",
         )
         return None
 
@@ -492,7 +508,7 @@ class Saga:
                 PaymentStatus.REMBOURSE,
                 first.mark_outcome,
                 f"Amende(s) {', '.join(i.numero for i in unpaid)} {MARK_REASONS.get(first.mark_outcome or '', '')} : "
-                f"{payment.refund_amount} {payment.currency} remboursés à l'abonné{partial}.",
+                f"{format_amount(payment.refund_amount, payment.currency)} remboursés à l'abonné{partial}.",
             )
             return None
         if statut == "ECHOUE":
@@ -638,12 +654,8 @@ def overdue_callbacks(grace_seconds: float, limit: int = 500) -> list[str]:
     )
 
 
-def mark_requeued(payment_ids: list[str], seconds: float) -> None:
-    """Push next_attempt_at ahead so the next sweep does not enqueue them again meanwhile."""
+def mark_requeued(payment_ids: list[str]) -> None:
+    """Their next attempt is now: a later sweep enqueues them again only if still untouched."""
     if payment_ids:
-        db.session.execute(
-            update(FinePayment)
-            .where(FinePayment.id.in_(payment_ids))
-            .values(next_attempt_at=utcnow() + timedelta(seconds=seconds))
-        )
+        db.session.execute(update(FinePayment).where(FinePayment.id.in_(payment_ids)).values(next_attempt_at=utcnow()))
         db.session.commit()
