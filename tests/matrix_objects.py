@@ -56,10 +56,19 @@ def _cnss_draft_batch(demo: dict) -> int:
     """A CNSS draft batch of two rows, uploaded by gestionnaire 1 through the real service."""
     import io
 
+    from sqlalchemy import select
+
     from backoffice.extensions import db
     from backoffice.models import User
+    from backoffice.models.batches import Batch
     from backoffice.services.batches import create_from_upload
 
+    # Get or create: batch_id and row_id name the same batch when a route has both.
+    existing = db.session.scalar(
+        select(Batch.id).where(Batch.organisation_id == demo["orgs"]["CNSS"], Batch.label == "Matrice")
+    )
+    if existing is not None:
+        return existing
     actor = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
     content = (
         b"type_id,valeur_id,devise,montant,nom_complet\n"
@@ -69,8 +78,23 @@ def _cnss_draft_batch(demo: dict) -> int:
     return batch.id
 
 
+def _cnss_batch_row(demo: dict) -> int:
+    """The first row of the batch that the batch_id builder returns."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models.batches import BatchRow
+
+    batch_id = _cnss_draft_batch(demo)
+    return db.session.scalar(
+        select(BatchRow.id).where(BatchRow.batch_id == batch_id).order_by(BatchRow.line_number).limit(1)
+    )
+
+
 BUILDERS["batch_id"] = _cnss_draft_batch
+BUILDERS["row_id"] = _cnss_batch_row
 ORG_SCOPED_PARAMS.add("batch_id")
+ORG_SCOPED_PARAMS.add("row_id")
 ORG_SCOPED_PARAMS.add("payment_id")
 
 

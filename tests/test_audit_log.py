@@ -133,6 +133,22 @@ def _payment_to_review(demo: dict) -> dict:
     return {"payment_id": payment.id}
 
 
+def _row_to_review(demo: dict) -> dict:
+    """A finished CNSS batch whose only row is "À vérifier" (its amount still reserved), set directly."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
+    from tests.processing_support import make_approved_batch
+
+    batch_id = make_approved_batch(["22997000504"], amount=1000)
+    row = db.session.scalar(select(BatchRow).where(BatchRow.batch_id == batch_id))
+    row.status, row.status_checks = RowStatus.NEEDS_REVIEW.value, 3
+    db.session.get(Batch, batch_id).status = BatchStatus.FAILED.value
+    db.session.commit()
+    return {"batch_id": batch_id, "row_id": row.id}
+
+
 BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
 
 # endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
@@ -232,6 +248,14 @@ MUTATION_CASES: dict[str, tuple] = {
         {"reason": "Montants de septembre."},
         "batches.rejected",
         lambda d: _uploaded_batch(d, True),
+    ),
+    # Rows "À vérifier": a person rechecks with the switch (unreachable here) or decides.
+    "batches.recheck_row": ("gestionnaire1@cnss.bj", {}, "batch.row_rechecked", lambda d: _row_to_review(d)),
+    "batches.resolve_row": (
+        "gestionnaire2@cnss.bj",
+        {"outcome": "FAILED", "note": "L'opérateur confirme : non reçu."},
+        "batch.row_resolved",
+        lambda d: _row_to_review(d),
     ),
 }
 

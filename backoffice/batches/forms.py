@@ -34,3 +34,13 @@ class RejectForm(FlaskForm):
         ],
     )
     submit = SubmitField("Rejeter le lot")
+
+
+class ResolveRowForm(FlaskForm):
+    """A person's decision on a row "À vérifier"; the service checks the outcome and the note."""
+
+    outcome = StringField("Décision")
+    note = StringField(
+        "Note (comment l'issue a été vérifiée)",
+        validators=[Length(max=500, message="500 caractères au plus.")],
+    )

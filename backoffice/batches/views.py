@@ -15,14 +15,15 @@ from flask import (
 )
 from flask_login import current_user
 
-from backoffice.batches.forms import RejectForm, SubmitBatchForm, UploadForm
+from backoffice.batches.forms import RejectForm, ResolveRowForm, SubmitBatchForm, UploadForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models import User
-from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchStatus
+from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import batches as batch_service
+from backoffice.services import review as review_service
 from backoffice.services.money import CURRENCIES
 
 bp = Blueprint("batches", __name__)
@@ -128,6 +129,8 @@ def detail(batch_id: int):
         can_cancel=batch_service.can_cancel(actor, batch),
         submit_form=SubmitBatchForm(),
         reject_form=RejectForm(),
+        resolve_form=ResolveRowForm(),
+        can_review=actor.is_gestionnaire,
         form=EmptyForm(),
     )
 
@@ -177,6 +180,53 @@ def cancel(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     return _transition(batch_id, batch_service.cancel_batch, "Lot annulé.")
+
+
+def _review_row(batch_id: int, row_id: int) -> BatchRow:
+    """The row of a batch of the user's organisation, else 404."""
+    batch = get_for_org(Batch, batch_id)
+    row = db.session.get(BatchRow, row_id)
+    if row is None or row.batch_id != batch.id:
+        abort(404)
+    return row
+
+
+@bp.route("/<int:batch_id>/rows/<int:row_id>/recheck", methods=["POST"])
+@gestionnaire_required
+def recheck_row(batch_id: int, row_id: int):
+    """Ask the switch again about a row "À vérifier"."""
+    row = _review_row(batch_id, row_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        result = review_service.recheck_row(_actor(), row.id)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        flash(result.message, "success" if result.outcome != "NEEDS_REVIEW" else "warning")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
+
+
+@bp.route("/<int:batch_id>/rows/<int:row_id>/resolve", methods=["POST"])
+@gestionnaire_required
+def resolve_row(batch_id: int, row_id: int):
+    """Record a person's decision on a row "À vérifier": paid or not paid, with a note."""
+    row = _review_row(batch_id, row_id)
+    form = ResolveRowForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        flash(" ".join(e for errors in form.errors.values() for e in errors) or "Formulaire invalide.", "danger")
+        return redirect(url_for("batches.detail", batch_id=batch_id))
+    try:
+        result = review_service.resolve_row(_actor(), row.id, form.outcome.data or "", form.note.data or "")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        flash(result.message, "success")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
 
 
 def _csv_response(report: str, batch_id: int, filename: str) -> Response:

@@ -830,6 +830,34 @@ def final_status(counts: dict[str, int]) -> BatchStatus | None:
     return BatchStatus.PARTIALLY_COMPLETED
 
 
+def release_beyond_review(ctx: BatchContext) -> tuple[int, int]:
+    """Release what a final batch still reserves beyond its NEEDS_REVIEW rows' share.
+
+    Returns (released, still reserved for review). The caller holds the account lock and
+    commits; used at the end of a batch and when a person decides a NEEDS_REVIEW row.
+    """
+    batch_id = ctx.batch_id
+    review_amount = int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(BatchRow.amount), 0)).where(
+                BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.NEEDS_REVIEW.value
+            )
+        )
+        or 0
+    )
+    left = int(db.session.scalar(select(Batch.reserved_amount).where(Batch.id == batch_id)) or 0)
+    extra = left - review_amount
+    if extra > 0:
+        ledger.release(ctx.account_id, extra, ctx.reference, note="Solde de la réservation du lot")
+        db.session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id)
+            .values(reserved_amount=Batch.reserved_amount - extra)
+            .execution_options(synchronize_session=False)
+        )
+    return max(extra, 0), review_amount
+
+
 def finalise_if_done(batch_id: int) -> bool:
     """End the batch when no row is PENDING/SENDING/UNKNOWN: the one place that does it.
 
@@ -859,24 +887,7 @@ def finalise_if_done(batch_id: int) -> bool:
         db.session.rollback()
         return False
     settle_ledger(ctx)  # normally a no-op: every final row was settled with its group
-    review_amount = int(
-        db.session.scalar(
-            select(func.coalesce(func.sum(BatchRow.amount), 0)).where(
-                BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.NEEDS_REVIEW.value
-            )
-        )
-        or 0
-    )
-    left = int(db.session.scalar(select(Batch.reserved_amount).where(Batch.id == batch_id)) or 0)
-    extra = left - review_amount
-    if extra > 0:
-        ledger.release(ctx.account_id, extra, ctx.reference, note="Solde de la réservation du lot")
-        db.session.execute(
-            update(Batch)
-            .where(Batch.id == batch_id)
-            .values(reserved_amount=Batch.reserved_amount - extra)
-            .execution_options(synchronize_session=False)
-        )
+    extra, review_amount = release_beyond_review(ctx)
     amounts = dict(
         db.session.execute(
             select(BatchRow.status, func.coalesce(func.sum(BatchRow.amount), 0))
