@@ -231,3 +231,36 @@ def test_superviseur_403_other_org_404_wrong_batch_404(app, demo, client, action
     with app.app_context():
         assert {r.status for r in row_map(batch_id).values()} == {RowStatus.NEEDS_REVIEW.value}
         assert {r.status for r in row_map(other_batch).values()} == {RowStatus.NEEDS_REVIEW.value}
+
+
+def test_recheck_aborted_fails_the_row_and_ends_a_processing_batch(ctx, sim):
+    """The switch says ABORTED: FAILED, its share released; the batch still PROCESSING ends."""
+    from backoffice.clients.mojaloop import Party, TransferRequest
+    from backoffice.models import User
+    from backoffice.models.batches import BatchRow
+
+    batch_id = make_approved_batch(["22997000500"], amount=5000)
+    row = db.session.scalar(select(BatchRow).where(BatchRow.batch_id == batch_id))
+    row.status, row.status_checks = RowStatus.NEEDS_REVIEW.value, 2
+    db.session.get(Batch, batch_id).status = BatchStatus.PROCESSING.value
+    db.session.commit()
+    # The payee rejects this transfer at the switch (as if our first send had got through).
+    payer = Party("BUSINESS", "CNSS-BJ", "CNSS", "BUSINESS")
+    request = TransferRequest(
+        row.transfer_id, row.home_transaction_id, payer, Party("MSISDN", "22997000500"), 5000, "XOF"
+    )
+    assert processing.get_client().transfer(request).outcome == "FAILED"
+
+    g1 = db.session.scalar(select(User).where(User.email == "gestionnaire1@cnss.bj"))
+    result = review.recheck_row(g1, row.id)
+    assert result.outcome == "FAILED"
+    row = row_map(batch_id)["22997000500"]
+    assert row.status == RowStatus.FAILED and row.settled and row.error_code
+    batch = _batch(batch_id)
+    assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 0
+    sums = entries(batch.reference)
+    assert sums["RELEASE"] == 5000 and "DEBIT" not in sums
+    ok, figures = _ledger_ok(batch)
+    assert ok and figures["reserved"] == 0, figures
+    actions = db.session.scalars(select(BatchEvent.action).where(BatchEvent.batch_id == batch_id)).all()
+    assert actions == ["row_rechecked", "processing_finished"]

@@ -13,7 +13,8 @@ money safe:
   transaction as the rows, which are marked `settled`;
 - a job keeps a lease alive in Redis while it holds rows; when a worker dies its lease
   expires and the sweep turns its SENDING rows into UNKNOWN, to be settled by status;
-- the batch's final state is decided in one place, `finalise_if_done`.
+- the batch's final state is decided in one place, `finalise_if_done` (its status derived by
+  `final_status`, which services/review.py also uses when a person decides a NEEDS_REVIEW row).
 """
 
 from __future__ import annotations
