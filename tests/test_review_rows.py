@@ -164,6 +164,19 @@ def test_recheck_still_unknown_stays_reserved_then_resolve_failed(ctx, sim, clie
     assert audit_event.details["outcome"] == "FAILED" and audit_event.details["note"].startswith("Opérateur")
     assert sim.stats()["posts"][row.transfer_id] == 1
 
+    # The dashboard's rollup of this final batch is queued again and now counts the row failed.
+    from backoffice.models.extras import BatchDayStats
+
+    job = ctx.get_queue().fetch_job(f"dashboard-rollup-{batch_id}")
+    assert job is not None and job.get_status() == "queued"
+    run_jobs(ctx)
+    db.session.expire_all()
+    stats = db.session.scalars(select(BatchDayStats).where(BatchDayStats.batch_id == batch_id)).all()
+    by_status = {}
+    for s in stats:
+        by_status[s.status] = by_status.get(s.status, 0) + s.amount
+    assert by_status == {"COMPLETED": 2000, "FAILED": 7000}
+
 
 def test_resolve_paid_on_a_batch_of_only_review_rows(ctx, sim):
     """FAILED batch (nothing completed) → a row confirmed paid makes it PARTIALLY_COMPLETED."""
