@@ -96,16 +96,30 @@ def worker(burst: bool, name: str | None) -> None:
     SimpleWorker runs jobs in this process (no fork per job), so the database pool and the
     HTTP sessions are reused across chunks; a crash loses at most the leases it held.
     """
-    from rq import SimpleWorker
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid))
-    queue = current_app.get_queue()
     for hook in current_app.extensions.get("worker_startup", []):
         hook(current_app._get_current_object())
-    rq_worker = SimpleWorker([queue], connection=queue.connection, name=name)
-    rq_worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+    build_worker(current_app._get_current_object(), name).work(burst=burst, logging_level="INFO", with_scheduler=True)
+
+
+def build_worker(app: Flask, name: str | None = None):
+    """The RQ worker, on a Redis connection of its own.
+
+    redis-py 8 reads with a 5 s socket timeout by default. RQ raises the timeout of the
+    connection it is given above its BLPOP wait, but a connection already in that pool (the
+    app's, used by the sweepers and by jobs that enqueue) keeps 5 s, and a BLPOP on it then
+    fails every 5 s and the worker stops taking jobs. A separate pool built with the long
+    timeout from the start avoids that; the web keeps the short one (fail fast).
+    """
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.defaults import DEFAULT_WORKER_TTL
+
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_timeout=DEFAULT_WORKER_TTL + 60)
+    queue = Queue(app.config["RQ_QUEUE"], connection=connection)
+    return SimpleWorker([queue], connection=connection, name=name)
 
 
 def _die_with_parent(parent_pid: int) -> None:

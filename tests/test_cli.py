@@ -127,3 +127,15 @@ def test_outbox_lists_the_latest_emails(app, demo):
     assert listed.returncode == 0, listed.stderr
     assert "à agent@cnss.bj · Votre accès au back-office" in listed.stdout
     assert password in listed.stdout and "Bonjour Sèna" in listed.stdout
+
+
+def test_the_worker_blocks_on_a_connection_whose_timeout_outlasts_its_wait(app):
+    """A 5 s read timeout (redis-py's default) under a 405 s BLPOP made workers spin on errors."""
+    from backoffice.cli import build_worker
+
+    with app.app_context():
+        app.get_queue().connection.ping()  # the app's pool already holds a 5 s connection
+        worker = build_worker(app, "timeout-check")
+        kwargs = worker.connection.connection_pool.connection_kwargs
+        assert worker.connection.connection_pool is not app.get_queue().connection.connection_pool
+        assert kwargs["socket_timeout"] > worker.dequeue_timeout
