@@ -42,7 +42,8 @@ from backoffice.models.batches import (
     RowStatus,
 )
 from backoffice.services import PermissionDenied, ServiceError, audit, csv_import, ledger, notifications, processing
-from backoffice.services.money import CURRENCIES
+from backoffice.services.money import CURRENCIES, plain_decimal
+from backoffice.services.spreadsheets import safe_cell
 
 INSERT_GROUP = 1000
 
@@ -750,18 +751,6 @@ def timeline(batch: Batch) -> list[BatchEvent]:
 EXPORT_PAGE = 2000
 
 
-def _decimal(minor: int | None, currency: str) -> str:
-    """Minor units as a plain decimal number in the currency's unit (1500.50, 15000)."""
-    if minor is None:
-        return ""
-    exp = CURRENCIES.get(currency, 2)
-    if exp == 0:
-        return str(minor)
-    sign = "-" if minor < 0 else ""
-    units, frac = divmod(abs(minor), 10**exp)
-    return f"{sign}{units}.{frac:0{exp}d}"
-
-
 def _write(rows: list[list], delimiter: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
@@ -841,16 +830,6 @@ def csv_page(report: str, batch_id: int, after_line: int, delimiter: str = ",") 
     return buffer.getvalue(), (last if len(rows) == EXPORT_PAGE else None)
 
 
-FORMULA_CHARACTERS = "=+-@\t\r"  # a cell starting with one of these is a formula in Excel
-
-
-def _cell(text: str | None) -> str:
-    """Text that came from a file or a partner: made safe from Excel formulas."""
-    if not text:
-        return ""
-    return "'" + text if text[0] in FORMULA_CHARACTERS else text
-
-
 def _export_line(row: tuple, currency: str) -> list:
     (line, id_type, id_value, name, payee_name, amount, fee, row_currency, status, transfer_id, home_id) = row[:11]
     error_code, description, completed_at, errors = row[11:15]
@@ -859,19 +838,19 @@ def _export_line(row: tuple, currency: str) -> list:
     unit_currency = row_currency if row_currency in CURRENCIES else currency
     return [
         line,
-        _cell(id_type),
-        _cell(id_value),
-        _cell(name),
-        _cell(payee_name),
-        _decimal(amount, unit_currency),
-        _decimal(fee, unit_currency),
-        _cell(row_currency),
+        safe_cell(id_type),
+        safe_cell(id_value),
+        safe_cell(name),
+        safe_cell(payee_name),
+        plain_decimal(amount, unit_currency),
+        plain_decimal(fee, unit_currency),
+        safe_cell(row_currency),
         status,
         _STATUS_TEXT.get(status, status),
         transfer_id,
-        _cell(home_id),
-        _cell(error_code),
-        _cell(description),
+        safe_cell(home_id),
+        safe_cell(error_code),
+        safe_cell(description),
         completed_at.strftime("%Y-%m-%d %H:%M:%S") if completed_at else "",
     ]
 
@@ -879,10 +858,10 @@ def _export_line(row: tuple, currency: str) -> list:
 def _error_lines(row: tuple, currency: str) -> list[list]:
     line, id_value, amount, row_currency, status = row[0], row[2], row[5], row[7], row[8]
     errors, warnings = row[14], row[15]
-    amount_text = _decimal(amount, row_currency if row_currency in CURRENCIES else currency)
+    amount_text = plain_decimal(amount, row_currency if row_currency in CURRENCIES else currency)
     label = _STATUS_TEXT.get(status, status)
     problems = [("erreur", e) for e in errors or []] + [("avertissement", w) for w in warnings or []]
     return [
-        [line, kind, _cell(p["field"]), _cell(p["message"]), _cell(id_value), amount_text, label]
+        [line, kind, safe_cell(p["field"]), safe_cell(p["message"]), safe_cell(id_value), amount_text, label]
         for kind, p in problems
     ]

@@ -26,8 +26,9 @@ from backoffice.models.batches import (
     BatchStatus,
     RowStatus,
 )
-from backoffice.services.money import CURRENCIES
+from backoffice.services.money import CURRENCIES, plain_decimal
 from backoffice.services.providers import provider_names
+from backoffice.services.spreadsheets import safe_cell
 
 SETTLED = (RowStatus.COMPLETED.value, RowStatus.FAILED.value)
 FINAL_STATUS_VALUES = {status.value for status in FINAL_BATCH_STATUSES}
@@ -531,27 +532,10 @@ def minor_to_major(minor: int, currency: str) -> float:
 
 # CSV ------------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """Text that a spreadsheet will not run as a formula."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
 
 def csv_amount(minor: int | None, currency: str, decimal_mark: str = ",") -> str:
     """Minor units as a plain decimal (no grouping) that Excel reads as a number."""
-    if minor is None:
-        return ""
-    exp = CURRENCIES.get(currency, 2)
-    if exp == 0:
-        return str(minor)
-    sign = "-" if minor < 0 else ""
-    units, frac = divmod(abs(minor), 10**exp)
-    return f"{sign}{units}{decimal_mark}{frac:0{exp}d}"
+    return plain_decimal(minor, currency, decimal_mark)
 
 
 def csv_bytes(rows: Iterable[Iterable], separator: str = ";") -> bytes:

@@ -100,3 +100,16 @@ def from_mojaloop_amount(text: str | None, currency: str) -> int:
     exp = CURRENCIES[currency]
     units, _, frac = str(text).partition(".")
     return int(units) * 10**exp + (int(frac.ljust(exp, "0")[:exp]) if exp else 0)
+
+
+def plain_decimal(minor: int | None, currency: str, decimal_mark: str = ".") -> str:
+    """Minor units as a plain decimal in the currency's unit, no grouping (`1500.50`, `15000`):
+    what spreadsheets read as a number in exports."""
+    if minor is None:
+        return ""
+    exp = CURRENCIES.get(currency, 2)
+    if exp == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    units, frac = divmod(abs(minor), 10**exp)
+    return f"{sign}{units}{decimal_mark}{frac:0{exp}d}"
