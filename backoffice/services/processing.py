@@ -484,13 +484,19 @@ def _failed_params(row_id: int, code: str | None, description: str | None, name:
     }
 
 
+def _update_held_row(owner: str, status: RowStatus):
+    """An executemany UPDATE of the row `b_id`, applied only while this job still holds it in
+    `status`: a row taken over by the sweep (lease lost) or already settled is left alone."""
+    return update(ROWS).where(
+        ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == status.value
+    )
+
+
 def _write_completed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:
     if not params:
         return
     db.session.execute(
-        update(ROWS)
-        .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value)
-        .values(
+        _update_held_row(owner, from_status).values(
             status=RowStatus.COMPLETED.value,
             payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
             payee_fsp_id=func.coalesce(bindparam("b_fsp"), ROWS.c.payee_fsp_id),
@@ -510,9 +516,7 @@ def _write_failed(params: list[dict], owner: str, from_status: RowStatus, now: d
     if not params:
         return
     db.session.execute(
-        update(ROWS)
-        .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value)
-        .values(
+        _update_held_row(owner, from_status).values(
             status=RowStatus.FAILED.value,
             error_code=bindparam("b_code"),
             error_description=bindparam("b_description"),
@@ -700,25 +704,21 @@ def _write_settlement(ctx, owner, completed, failed, later, review, resend, now)
     counted = [{"b_id": p["b_id"], "b_checks": p["b_checks"]} for p in completed + failed]
     if counted:
         db.session.execute(
-            update(ROWS)
-            .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == unknown.value)
-            .values(status_checks=bindparam("b_checks")),
+            _update_held_row(owner, unknown).values(status_checks=bindparam("b_checks")),
             counted,
         )
     _write_completed([{k: v for k, v in p.items() if k != "b_checks"} for p in completed], owner, unknown, now)
     _write_failed([{k: v for k, v in p.items() if k != "b_checks"} for p in failed], owner, unknown, now)
     if later:
         db.session.execute(
-            update(ROWS)
-            .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == unknown.value)
-            .values(status_checks=bindparam("b_checks"), next_check_at=bindparam("b_next"), updated_at=now),
+            _update_held_row(owner, unknown).values(
+                status_checks=bindparam("b_checks"), next_check_at=bindparam("b_next"), updated_at=now
+            ),
             later,
         )
     if review:
         db.session.execute(
-            update(ROWS)
-            .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == unknown.value)
-            .values(
+            _update_held_row(owner, unknown).values(
                 status=RowStatus.NEEDS_REVIEW.value,
                 status_checks=bindparam("b_checks"),
                 error_description=bindparam("b_description"),
@@ -731,9 +731,7 @@ def _write_settlement(ctx, owner, completed, failed, later, review, resend, now)
     if resend:
         # Saved before the resend, like the first send: SENDING again, same transferId.
         db.session.execute(
-            update(ROWS)
-            .where(ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == unknown.value)
-            .values(
+            _update_held_row(owner, unknown).values(
                 status=RowStatus.SENDING.value,
                 status_checks=bindparam("b_checks"),
                 sending_since=now,
