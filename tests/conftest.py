@@ -204,6 +204,26 @@ def live_server(app, start_process):
     return f"http://127.0.0.1:{port}"
 
 
+@pytest.fixture(scope="module")
+def simulator(services):
+    """The project's Mojaloop SDK adapter simulator, a real process over HTTP (one per module)."""
+    from tests.processing_support import start_mojaloop_simulator
+
+    service = start_mojaloop_simulator()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def sim(simulator):
+    """The simulator's admin controls, reset for the test (counts and fault settings)."""
+    from tests.processing_support import Sim
+
+    control = Sim(simulator.url)
+    control.reset()
+    return control
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright (no browser download)."""

@@ -17,13 +17,6 @@ processing_support = pytest.importorskip("tests.processing_support")
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 
-@pytest.fixture(scope="module")
-def simulator(services):
-    service = processing_support.start_mojaloop_simulator()
-    yield service
-    service.stop()
-
-
 def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
     from backoffice.extensions import db
     from backoffice.models import User

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from backoffice import devservers
 from backoffice.clients.mojaloop import (
     MojaloopClient,
@@ -16,23 +14,8 @@ from backoffice.clients.mojaloop import (
     TransferState,
     build_transfer_body,
 )
-from tests.processing_support import Sim, start_mojaloop_simulator
 
 PAYER = Party("BUSINESS", "CNSS-BJ", "CNSS Bénin", "BUSINESS")
-
-
-@pytest.fixture(scope="module")
-def simulator(services):
-    service = start_mojaloop_simulator()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    control = Sim(simulator.url)
-    control.reset()
-    return control
 
 
 def _request(identifier: str, amount: int = 5000, currency: str = "XOF", transfer_id: str | None = None):

@@ -18,13 +18,11 @@ from backoffice.models import AuditEvent
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import processing
 from tests.processing_support import (
-    Sim,
     entries,
     ledger_consistent,
     make_approved_batch,
     msisdns,
     row_map,
-    start_mojaloop_simulator,
 )
 
 FAST = {
@@ -41,20 +39,6 @@ FAST = {
     "MOJALOOP_TIMEOUT_SECONDS": 5,
     "MOJALOOP_AUTO_ACCEPT": True,
 }
-
-
-@pytest.fixture(scope="module")
-def simulator(services):
-    service = start_mojaloop_simulator()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    control = Sim(simulator.url)
-    control.reset()
-    return control
 
 
 @pytest.fixture

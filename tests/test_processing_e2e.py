@@ -14,13 +14,11 @@ from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services import processing
 from tests.processing_support import (
-    Sim,
     entries,
     ledger_consistent,
     make_approved_batch,
     msisdns,
     row_map,
-    start_mojaloop_simulator,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
@@ -39,20 +37,6 @@ WORKER_ENV = {
     "BATCH_SETTLE_INLINE_SECONDS": "20",
     "MOJALOOP_TIMEOUT_SECONDS": "5",
 }
-
-
-@pytest.fixture(scope="module")
-def simulator(services):
-    service = start_mojaloop_simulator()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    control = Sim(simulator.url)
-    control.reset()
-    return control
 
 
 @pytest.fixture

@@ -23,25 +23,10 @@ from tests.processing_support import (
     make_approved_batch,
     msisdns,
     row_map,
-    start_mojaloop_simulator,
 )
 from tests.test_processing import FAST, run_jobs
 
 REVIEW_FAST = {**FAST, "BATCH_STATUS_CHECK_BUDGET": 2, "BATCH_STATUS_BACKOFF_SECONDS": 0.05}
-
-
-@pytest.fixture(scope="module")
-def simulator(services):
-    service = start_mojaloop_simulator()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    control = Sim(simulator.url)
-    control.reset()
-    return control
 
 
 @pytest.fixture
