@@ -27,8 +27,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -287,17 +288,26 @@ def _context(batch_id: int) -> BatchContext:
 def process_chunk(batch_id: int, first_id: int, last_id: int) -> dict:
     """Pay the PENDING rows of one chunk; settle its unknown outcomes; maybe end the batch."""
     cfg = current_app.config
-    owner = new_owner()
-    lease_keeper.hold(owner, _redis(), float(cfg["BATCH_LEASE_SECONDS"]))
-    _note_owner(owner)
     counts: dict[str, int] = {}
-    try:
+    with _job_lease(batch_id) as owner:
         ctx = _context(batch_id)
         rows = claim_pending(batch_id, first_id, last_id, owner)
         if rows:
             counts = pay_rows(ctx, rows, owner)
         deadline = time.monotonic() + float(cfg["BATCH_SETTLE_INLINE_SECONDS"])
         settle_unknown(ctx, owner, deadline, (first_id, last_id))
+    return counts
+
+
+@contextmanager
+def _job_lease(batch_id: int) -> Iterator[str]:
+    """The life of one job's lease: held (and kept alive) while the body runs; on any error
+    its rows are given up to the sweep; released either way; then the batch may be ending."""
+    owner = new_owner()
+    lease_keeper.hold(owner, _redis(), float(current_app.config["BATCH_LEASE_SECONDS"]))
+    _note_owner(owner)
+    try:
+        yield owner
     except BaseException:
         db.session.rollback()
         _give_up_rows(owner)
@@ -306,7 +316,6 @@ def process_chunk(batch_id: int, first_id: int, last_id: int) -> dict:
         _release_lease(owner)
         lease_keeper.drop(owner)
     finalise_if_done(batch_id)
-    return counts
 
 
 def _note_owner(owner: str) -> None:
@@ -778,10 +787,7 @@ def _release_lease(owner: str) -> None:
 def settle_batch(batch_id: int) -> None:
     """Settle a batch's UNKNOWN rows that no job holds (queued by the sweep)."""
     cfg = current_app.config
-    owner = new_owner()
-    lease_keeper.hold(owner, _redis(), float(cfg["BATCH_LEASE_SECONDS"]))
-    _note_owner(owner)
-    try:
+    with _job_lease(batch_id) as owner:
         now = utcnow()
         db.session.execute(
             update(ROWS)
@@ -795,14 +801,6 @@ def settle_batch(batch_id: int) -> None:
         db.session.commit()
         ctx = _context(batch_id)
         settle_unknown(ctx, owner, time.monotonic() + float(cfg["BATCH_SETTLE_INLINE_SECONDS"]))
-    except BaseException:
-        db.session.rollback()
-        _give_up_rows(owner)
-        raise
-    finally:
-        _release_lease(owner)
-        lease_keeper.drop(owner)
-    finalise_if_done(batch_id)
 
 
 # --- the end of a batch ---------------------------------------------------------------
