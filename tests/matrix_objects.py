@@ -21,9 +21,7 @@ def _fine_payment(demo: dict) -> str:
     row = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
     client = ApiIdentity(row.id, row.organisation_id, row.name)
     request = fines_service.PaymentRequest("MATRIX-1", "22997000001", ["AM-2025-000101"], 10000, "XOF", None)
-    payment, _ = fines_service.submit_payment(client, request, None, 600)
-    db.session.flush()
-    return payment.id
+    return fines_service.submit_payment(client, request, None, 600).id
 
 
 def _api_client(demo: dict) -> int:

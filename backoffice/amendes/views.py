@@ -98,28 +98,21 @@ def api_create_payment():
                     }
                 ],
             )
-        payment, created = fines_service.submit_payment(client, payment_request, key, config["FINES_BUDGET_SECONDS"])
-        # Read what the answer needs before the commit expires it (no extra SELECT).
-        lien = f"/amendes/payments/{payment.id}/"
-        body = {
-            "id": payment.id,
-            "reference": payment.reference,
-            "statut": payment.status if payment.is_final else "EN_COURS",
-            "lien": lien,
-        }
-        db.session.commit()
+        receipt = fines_service.submit_payment(client, payment_request, key, config["FINES_BUDGET_SECONDS"])
     except fines_service.ApiError as error:
         db.session.rollback()
         return _api_error(error)
-    if created:
+    if receipt.created:
         try:
-            fines_jobs.enqueue_payment(body["id"])
+            fines_jobs.enqueue_payment(receipt.id)
         except Exception:  # noqa: BLE001 - Redis down: the sweep enqueues it later, the answer stands
-            log.exception("fines payment %s stored but not enqueued", body["id"])
+            log.exception("fines payment %s stored but not enqueued", receipt.id)
+    lien = f"/amendes/payments/{receipt.id}/"
+    body = {"id": receipt.id, "reference": receipt.reference, "statut": receipt.statut, "lien": lien}
     response = current_app.json.response(body)
-    response.status_code = 202 if created else 200
+    response.status_code = 202 if receipt.created else 200
     response.headers["Location"] = lien
-    if not created:
+    if not receipt.created:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 

@@ -28,6 +28,7 @@ from backoffice.models.fines import (
     PaymentStatus,
     new_payment_id,
 )
+from backoffice.models.writes import insert_together
 from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.money import format_amount
@@ -238,56 +239,67 @@ def validate_request(data: dict, currencies: list[str], max_fines: int) -> Payme
 # Recording a payment once -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What the API answers for a request: the payment it refers to and whether it is new."""
+
+    id: str
+    reference: str
+    statut: str  # EN_COURS, or the final status of an earlier payment
+    created: bool
+
+
 def submit_payment(
     client: ApiIdentity, req: PaymentRequest, idempotency_key: str | None, budget_seconds: float
-) -> tuple[FinePayment, bool]:
-    """The payment for this request: the existing one for a repeat, or a new one (created=True).
+) -> Receipt:
+    """Store a new payment for this request, or find the one a repeat refers to; commits.
 
-    Optimistic: a new request is simply inserted (payment, fine claims, first timeline line,
-    one flush); the unique indexes on (organisation, reference), (organisation, key) and the
-    active fine claims refuse a duplicate, even 50 arriving at once, and only then do we read
-    what is already there. Raises ApiError 409 when the reference/key was used with another
-    body, or when a fine is already being paid or paid by another payment here.
-    The caller commits, then enqueues.
+    Optimistic: a new request is simply inserted — payment, fine claims and first timeline
+    line in one transaction, one round trip on PostgreSQL (models/writes.py). The unique
+    indexes on (organisation, reference), (organisation, key) and the active fine claims
+    refuse a duplicate, even 50 arriving at once, and only then do we read what is already
+    there. Raises ApiError 409 when the reference/key was used with another body, or when a
+    fine is already being paid or paid by another payment here. The caller enqueues.
+    No audit row: the payment's own timeline records the receipt; people's actions on
+    payments (re-run, close) are audited.
     """
-    organisation_id = client.organisation_id
-    fingerprint = req.fingerprint()
     payment_id = new_payment_id()
     now = utcnow()
-    payment = FinePayment(
-        id=payment_id,
-        organisation_id=organisation_id,
-        api_client_id=client.id,
-        reference=req.reference,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        telephone=req.telephone,
-        amount=req.montant,
-        currency=req.devise,
-        callback_url=req.callback_url,
-        status=PaymentStatus.RECU.value,
-        debit_id=f"{payment_id}-debit",
-        refund_id=f"{payment_id}-refund",
-        deadline_at=now + timedelta(seconds=budget_seconds),
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
+    payment = {
+        "id": payment_id,
+        "organisation_id": client.organisation_id,
+        "api_client_id": client.id,
+        "reference": req.reference,
+        "idempotency_key": idempotency_key,
+        "request_hash": req.fingerprint(),
+        "telephone": req.telephone,
+        "amount": req.montant,
+        "currency": req.devise,
+        "callback_url": req.callback_url,
+        "status": PaymentStatus.RECU.value,
+        "debit_id": f"{payment_id}-debit",
+        "refund_id": f"{payment_id}-refund",
+        "deadline_at": now + timedelta(seconds=budget_seconds),
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
     # Claims are inserted in numero order, so two requests sharing fines lock the unique
     # index entries in the same order (one waits and gets 409; no deadlock).
-    payment.items = sorted(
+    claims = sorted(
         (
-            FinePaymentItem(position=i, numero=n, active_numero=n, mark_id=f"{payment_id}-{n}")
+            {"payment_id": payment_id, "position": i, "numero": n, "active_numero": n, "mark_id": f"{payment_id}-{n}"}
             for i, n in enumerate(req.amendes)
         ),
-        key=lambda item: item.numero,
+        key=lambda claim: claim["numero"],
     )
-    db.session.add(payment)
-    add_event(
-        payment,
-        "RECU",
-        f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), {format_amount(req.montant, req.devise)}.",
-        request={
+    event = {
+        "payment_id": payment_id,
+        "step": "RECU",
+        "message": f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), "
+        f"{format_amount(req.montant, req.devise)}.",
+        "status": PaymentStatus.RECU.value,
+        "request": {
             "reference": req.reference,
             "telephone": req.telephone,
             "amendes": req.amendes,
@@ -296,21 +308,28 @@ def submit_payment(
             "callback_url": req.callback_url,
             "idempotency_key": idempotency_key,
         },
-    )
-    # No audit row here: the payment's own timeline records the receipt (one write less on
-    # the hot path); people's actions on payments (re-run, close) are audited.
+        "created_at": now,
+    }
     try:
-        db.session.flush()
+        insert_together(
+            db.session.connection(),
+            [
+                (FinePayment.__table__, [payment]),
+                (FinePaymentItem.__table__, claims),
+                (FinePaymentEvent.__table__, [event]),
+            ],
+        )
+        db.session.commit()
     except IntegrityError:
-        # A repeat, or someone else claimed one of these fines first: nothing else was
-        # written in this transaction, so roll it back and read what is there.
+        # A repeat, or someone else claimed one of these fines first: nothing was written.
         db.session.rollback()
-        existing = _existing(organisation_id, req.reference, idempotency_key, fingerprint)
+        existing = _existing(client.organisation_id, req.reference, idempotency_key, payment["request_hash"])
         if existing is not None:
-            return existing, False
+            statut = existing.status if existing.is_final else "EN_COURS"
+            return Receipt(existing.id, existing.reference, statut, created=False)
         _check_claims(req.amendes)
         raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
-    return payment, True
+    return Receipt(payment_id, req.reference, "EN_COURS", created=True)
 
 
 def _existing(organisation_id: int, reference: str, key: str | None, fingerprint: str) -> FinePayment | None:
