@@ -8,10 +8,14 @@ import time
 
 import pytest
 import requests
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
+from backoffice.jobs import fines as fines_jobs
 from backoffice.models.fines import FinePayment
+from backoffice.services import fines_saga
 from tests import test_fines_fixtures as fixtures
 from tests.test_fines_fixtures import AUTH, body, post
 
@@ -162,8 +166,8 @@ def test_bad_idempotency_key(client, demo):
 # Acceptance ---------------------------------------------------------------------------------------
 
 
-def test_accepted_at_once_and_queued(app, client, demo):
-    """No partner runs in this test: the answer cannot depend on them."""
+def test_accepted_at_once_then_dispatched_once(app, client, demo):
+    """No partner runs in this test: the answer cannot depend on them, nor on Redis."""
     started = time.perf_counter()
     response = post(client, body(1, callback_url="https://appli.example/rappel"))
     elapsed = time.perf_counter() - started
@@ -175,6 +179,10 @@ def test_accepted_at_once_and_queued(app, client, demo):
     assert response.headers["Location"] == data["lien"]
     assert elapsed < 2.0  # generous: a partner call would take far longer (and fail: none runs)
     queue = app.get_queue()
+    assert queue.jobs == []  # the request only stores; a worker's dispatcher hands it to RQ
+    with app.app_context():
+        assert fines_jobs.dispatch() == 1
+        assert fines_jobs.dispatch() == 0
     assert [job.args for job in queue.jobs] == [(data["id"],)]
     shown = client.get(data["lien"], headers=AUTH).get_json()
     assert shown["statut"] == "RECU" and shown["montant"] == body(1)["montant"]
@@ -204,7 +212,22 @@ def test_same_reference_returns_the_same_payment(app, client, demo):
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert _count(app) == 1
+    with app.app_context():
+        assert fines_jobs.dispatch() == 1
     assert len(app.get_queue().jobs) == 1
+
+
+def test_accepted_while_redis_is_down_and_not_lost_by_a_failed_dispatch(app, client, demo, monkeypatch):
+    """The answer never waits on Redis; a payment taken but not enqueued is the sweep's."""
+    monkeypatch.setattr(app.get_queue(), "connection", Redis(port=1, socket_connect_timeout=0.2))  # nobody there
+    response = post(client, body(1))
+    assert response.status_code == 202
+    with app.app_context():
+        with pytest.raises(RedisConnectionError):
+            fines_jobs.dispatch()
+        assert fines_saga.take_new_payments() == []
+        # Overdue as soon as the sweep's grace has passed (here: none, and a clock a second ahead).
+        assert fines_saga.overdue_payments(grace_seconds=-1) == [response.get_json()["id"]]
 
 
 def test_same_reference_different_body_is_409(app, client, demo):

@@ -1,7 +1,8 @@
 """Fines area: the JSON API for client applications and the back-office pages.
 
-The API answers in milliseconds: it checks the key and the body, stores the payment once
-and enqueues the saga; partners are only ever called by workers.
+The API answers in milliseconds: it checks the key and the body and stores the payment
+once; a worker's dispatcher picks it up within a fraction of a second and runs the saga.
+Partners are only ever called by workers.
 """
 
 from __future__ import annotations
@@ -102,11 +103,6 @@ def api_create_payment():
     except fines_service.ApiError as error:
         db.session.rollback()
         return _api_error(error)
-    if receipt.created:
-        try:
-            fines_jobs.enqueue_payment(receipt.id)
-        except Exception:  # noqa: BLE001 - Redis down: the sweep enqueues it later, the answer stands
-            log.exception("fines payment %s stored but not enqueued", receipt.id)
     lien = f"/amendes/payments/{receipt.id}/"
     body = {"id": receipt.id, "reference": receipt.reference, "statut": receipt.statut, "lien": lien}
     response = current_app.json.response(body)

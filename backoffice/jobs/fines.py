@@ -3,9 +3,15 @@
 Waiting strategy: a job sleeps inline only for short waits (FINES_INLINE_WAIT_SECONDS);
 a longer wait (status checks with backoff after a 504, a late partner write) is handed to
 RQ's scheduler with `enqueue_in`, so no worker is parked for 10 s × many on one payment.
-`flask worker` runs with_scheduler=True. A sweeper thread in each worker re-enqueues
-payments whose job was lost (worker killed, Redis emptied, scheduler stalled): their
-lease has expired and their next attempt is overdue.
+`flask worker` runs with_scheduler=True.
+
+Two threads in each worker find work in the database:
+- the dispatcher (every FINES_DISPATCH_SECONDS) hands new payments to RQ: the API request
+  only stores a payment, so its answer never waits on Redis, and a payment accepted while
+  Redis is down is dispatched once it is back (a transactional outbox);
+- the sweeper (every FINES_SWEEP_SECONDS) re-enqueues payments whose job was lost (worker
+  killed, Redis emptied, scheduler stalled): their lease has expired and their next
+  attempt is overdue.
 """
 
 from __future__ import annotations
@@ -36,10 +42,20 @@ def enqueue_payment(payment_id: str, delay: float | None = None) -> None:
     if delay and delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), run_payment, payment_id, job_timeout=JOB_TIMEOUT)
     else:
-        # One Redis round trip instead of RQ's two (this runs on the API's request path).
+        queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT)
+
+
+def dispatch() -> int:
+    """Hand the payments the API stored since the last round to RQ (one Redis round trip)."""
+    payment_ids = fines_saga.take_new_payments()
+    if payment_ids:
+        queue = current_app.get_queue()
+        # Taken but not enqueued (Redis down right now): the sweep enqueues them once overdue.
         with queue.connection.pipeline() as pipe:
-            queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT, pipeline=pipe)
+            for payment_id in payment_ids:
+                queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT, pipeline=pipe)
             pipe.execute()
+    return len(payment_ids)
 
 
 def run_payment(payment_id: str) -> None:
@@ -86,15 +102,29 @@ def _sweep_forever(app: Flask, stop: threading.Event) -> None:
             log.exception("fines sweep failed")
 
 
+def _dispatch_forever(app: Flask, stop: threading.Event) -> None:
+    """A worker's dispatcher thread: new payments reach RQ within FINES_DISPATCH_SECONDS."""
+    interval = app.config["FINES_DISPATCH_SECONDS"]
+    while not stop.wait(interval):
+        try:
+            with app.app_context():
+                while dispatch() > 0:  # a backlog goes out in rounds of 500 without waiting
+                    pass
+        except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
+            log.exception("fines dispatch failed")
+
+
 def on_worker_startup(app: Flask) -> None:
-    """Before a worker starts: pick up payments left behind, and start its sweeper thread.
+    """Before a worker starts: pick up new and left-behind payments, then start its threads.
 
     The sweeper does not depend on RQ's scheduler: after a worker is killed, the scheduler
     lock it held blocks delayed jobs for about a minute, while the sweeper re-enqueues the
     payments whose lease expired at once.
     """
     with app.app_context():
+        dispatch()
         sweep()
     stop = threading.Event()
     app.extensions["fines_sweeper_stop"] = stop
+    threading.Thread(target=_dispatch_forever, args=(app, stop), name="fines-dispatcher", daemon=True).start()
     threading.Thread(target=_sweep_forever, args=(app, stop), name="fines-sweeper", daemon=True).start()

@@ -259,7 +259,8 @@ def submit_payment(
     indexes on (organisation, reference), (organisation, key) and the active fine claims
     refuse a duplicate, even 50 arriving at once, and only then do we read what is already
     there. Raises ApiError 409 when the reference/key was used with another body, or when a
-    fine is already being paid or paid by another payment here. The caller enqueues.
+    fine is already being paid or paid by another payment here. Nothing is enqueued here: a
+    worker's dispatcher takes new payments from the table (jobs/fines.py).
     No audit row: the payment's own timeline records the receipt; people's actions on
     payments (re-run, close) are audited.
     """
@@ -280,7 +281,7 @@ def submit_payment(
         "debit_id": f"{payment_id}-debit",
         "refund_id": f"{payment_id}-refund",
         "deadline_at": now + timedelta(seconds=budget_seconds),
-        "next_attempt_at": now,
+        "next_attempt_at": None,  # not handed to a worker yet: the dispatcher's (fines_saga.take_new_payments)
         "created_at": now,
         "updated_at": now,
     }

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 import requests
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from backoffice.clients.fines_registry import FinesRegistryClient
 from backoffice.clients.momo import MomoClient
@@ -611,11 +611,43 @@ def send_callback(payment_id: str) -> float | None:
 # Finding work that nobody is doing ------------------------------------------------------------
 
 
+def take_new_payments(limit: int = 500) -> list[str]:
+    """Payments the API stored and no worker was handed yet; marks them handed and commits.
+
+    The request only stores a payment (next attempt unset), so its answer never waits on
+    Redis and no payment can be accepted yet lost between the commit and an enqueue; the
+    worker's dispatcher takes them here, a few times a second. The UPDATE re-checks
+    "unset", so each payment goes to one dispatcher even when several run at once.
+    """
+    candidates = list(
+        db.session.scalars(
+            select(FinePayment.id)
+            .where(FinePayment.status == PaymentStatus.RECU.value, FinePayment.next_attempt_at.is_(None))
+            .order_by(FinePayment.created_at)
+            .limit(limit)
+        )
+    )
+    if not candidates:
+        db.session.rollback()
+        return []
+    taken = list(
+        db.session.scalars(
+            update(FinePayment)
+            .where(FinePayment.id.in_(candidates), FinePayment.next_attempt_at.is_(None))
+            .values(next_attempt_at=utcnow())
+            .returning(FinePayment.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    db.session.commit()
+    return taken
+
+
 def overdue_payments(grace_seconds: float, limit: int = 500) -> list[str]:
     """Unfinished payments whose next attempt is overdue and whose lease (if any) has expired.
 
-    They lost their job (worker killed, Redis emptied, enqueue failed after the request):
-    the sweep enqueues them again.
+    They lost their job (worker killed, Redis emptied, enqueue failed after dispatch): the
+    sweep enqueues them again. New payments (next attempt unset) are the dispatcher's.
     """
     now = utcnow()
     active = [
@@ -629,8 +661,8 @@ def overdue_payments(grace_seconds: float, limit: int = 500) -> list[str]:
             .where(
                 FinePayment.status.in_(active),
                 or_(
-                    FinePayment.next_attempt_at.is_(None),
                     FinePayment.next_attempt_at < now - timedelta(seconds=grace_seconds),
+                    and_(FinePayment.next_attempt_at.is_(None), FinePayment.status != PaymentStatus.RECU.value),
                 ),
                 or_(FinePayment.lease_until.is_(None), FinePayment.lease_until < now),
             )
