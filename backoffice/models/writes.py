@@ -4,9 +4,10 @@ The fines API stores a payment, its fine claims and its first timeline line for 
 request it accepts. Through the ORM that is three INSERT round trips plus the unit of
 work's bookkeeping, about 1.5 ms of CPU per request (benchmarks/RESULTS.md). Here the
 rows are plain dicts written with Core, and on PostgreSQL the INSERTs travel as one
-query (psycopg2 sends a statement string with its parameters interpolated, so several
-statements separated by ';' cost one round trip). A unique index that refuses a row
-raises IntegrityError as usual, and the transaction is the caller's.
+query (psycopg2 sends a statement string with its parameters interpolated), which the
+server runs as one implicit transaction ("a simple Query message with several statements
+is executed as a single transaction"): either every row is written or none is, and a
+unique index that refuses a row raises IntegrityError as usual.
 """
 
 from __future__ import annotations
@@ -16,23 +17,30 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
+
+from backoffice.extensions import db
 
 Inserts = Sequence[tuple[Table, Sequence[dict[str, Any]]]]
 
 
-def insert_together(connection: Connection, inserts: Inserts) -> None:
-    """Insert every (table, rows) pair, in order, inside the connection's transaction.
+def insert_together(inserts: Inserts) -> None:
+    """Insert every (table, rows) pair, in order, all or nothing, on a connection of its own.
 
     Columns left out of a row take their scalar Python default (as `Table.insert()` would).
-    A constraint that refuses a row raises sqlalchemy.exc.IntegrityError; the caller rolls back.
+    A constraint that refuses a row raises sqlalchemy.exc.IntegrityError and nothing is written.
     """
     inserts = [(table, [_with_defaults(table, row) for row in rows]) for table, rows in inserts if rows]
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(*_one_query(connection.dialect, inserts))
-    else:
-        for table, rows in inserts:
-            connection.execute(table.insert(), rows)
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # No BEGIN/COMMIT round trips: the server runs the statements of one query as
+            # one implicit transaction.
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            autocommit.exec_driver_sql(*_one_query(connection.dialect, inserts))
+        else:
+            with connection.begin():
+                for table, rows in inserts:
+                    connection.execute(table.insert(), rows)
 
 
 def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:

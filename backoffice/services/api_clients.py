@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from backoffice.extensions import db
 from backoffice.models import Organisation, User
@@ -62,12 +61,15 @@ def authenticate(authorization: str | None, cache_seconds: float = 0.0) -> ApiId
             cached = _cache.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
-    client = db.session.scalar(
-        select(ApiClient).options(joinedload(ApiClient.organisation)).where(ApiClient.key_hash == digest)
-    )
-    identity = None
-    if client is not None and client.active and client.organisation.active:
-        identity = ApiIdentity(client.id, client.organisation_id, client.name)
+    # Its own short connection, not the session's: the API's request path then never holds
+    # a session transaction while it inserts on another connection (models/writes.py).
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            select(ApiClient.id, ApiClient.organisation_id, ApiClient.name)
+            .join(Organisation, Organisation.id == ApiClient.organisation_id)
+            .where(ApiClient.key_hash == digest, ApiClient.active.is_(True), Organisation.active.is_(True))
+        ).first()
+    identity = ApiIdentity(row.id, row.organisation_id, row.name) if row is not None else None
     if cache_seconds > 0:
         with _cache_lock:
             if len(_cache) > 10_000:

@@ -252,10 +252,10 @@ class Receipt:
 def submit_payment(
     client: ApiIdentity, req: PaymentRequest, idempotency_key: str | None, budget_seconds: float
 ) -> Receipt:
-    """Store a new payment for this request, or find the one a repeat refers to; commits.
+    """Store a new payment for this request (committed), or find the one a repeat refers to.
 
     Optimistic: a new request is simply inserted — payment, fine claims and first timeline
-    line in one transaction, one round trip on PostgreSQL (models/writes.py). The unique
+    line, all or nothing, in one round trip on PostgreSQL (models/writes.py). The unique
     indexes on (organisation, reference), (organisation, key) and the active fine claims
     refuse a duplicate, even 50 arriving at once, and only then do we read what is already
     there. Raises ApiError 409 when the reference/key was used with another body, or when a
@@ -313,17 +313,14 @@ def submit_payment(
     }
     try:
         insert_together(
-            db.session.connection(),
             [
                 (FinePayment.__table__, [payment]),
                 (FinePaymentItem.__table__, claims),
                 (FinePaymentEvent.__table__, [event]),
-            ],
+            ]
         )
-        db.session.commit()
     except IntegrityError:
         # A repeat, or someone else claimed one of these fines first: nothing was written.
-        db.session.rollback()
         existing = _existing(client.organisation_id, req.reference, idempotency_key, payment["request_hash"])
         if existing is not None:
             statut = existing.status if existing.is_final else "EN_COURS"
