@@ -66,6 +66,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each paced and sustained phase")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--worker-class", default="gthread", help="gunicorn worker class (gthread keeps connections alive)"
+    )
     parser.add_argument("--serve", action="store_true", help="start everything, print the port and wait (for wrk …)")
     args = parser.parse_args()
 
@@ -104,7 +107,7 @@ def main() -> int:
             "--workers",
             str(args.gunicorn_workers),
             "--worker-class",
-            "gthread",
+            args.worker_class,
             "--threads",
             str(args.threads),
             "--backlog",
@@ -117,7 +120,10 @@ def main() -> int:
         devservers.wait_for_port(port, timeout=60)
         host = "127.0.0.1"
         next_request = requests_from(1)
-        print(f"gunicorn: {args.gunicorn_workers} workers × {args.threads} threads (gthread); {args.clients} clients")
+        print(
+            f"gunicorn: {args.gunicorn_workers} workers × {args.threads} threads ({args.worker_class}); "
+            f"{args.clients} clients"
+        )
         print("partners: every call 10 s, 10 % 504s; one RQ worker busy with them during the run\n", flush=True)
         if args.serve:
             print(f"serving on http://{host}:{port}/ — Ctrl-C to stop", flush=True)

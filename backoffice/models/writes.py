@@ -34,9 +34,15 @@ def insert_together(inserts: Inserts) -> None:
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # No BEGIN/COMMIT round trips: the server runs the statements of one query as
-            # one implicit transaction.
-            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-            autocommit.exec_driver_sql(*_one_query(connection.dialect, inserts))
+            # one implicit transaction. psycopg2's own autocommit switch, flipped back before
+            # the connection returns to the pool (SQLAlchemy's isolation_level="AUTOCOMMIT"
+            # would cost a server round trip to reset it, ~0.1 ms per request).
+            driver_connection = connection.connection.dbapi_connection
+            driver_connection.autocommit = True
+            try:
+                connection.exec_driver_sql(*_one_query(connection.dialect, inserts))
+            finally:
+                driver_connection.autocommit = False
         else:
             with connection.begin():
                 for table, rows in inserts:
@@ -68,26 +74,31 @@ def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Any]:
     return processors
 
 
-def _one_query(dialect: Dialect, inserts: Inserts) -> tuple[str, dict[str, Any]]:
-    """'INSERT …; INSERT …' with pyformat parameters, for a driver that sends it as one query."""
-    quote = dialect.identifier_preparer
-    statements: list[str] = []
-    params: dict[str, Any] = {}
-    for t, (table, rows) in enumerate(inserts):
-        processors = _bind_processors(table, dialect)
-        columns = list(rows[0])
-        tuples = []
-        for r, row in enumerate(rows):
-            if list(row) != columns:
+def _one_query(dialect: Dialect, inserts: Inserts) -> tuple[str, tuple[Any, ...]]:
+    """'INSERT …; INSERT …' with positional parameters, for a driver that sends it as one query."""
+    params: list[Any] = []
+    shape = []
+    for table, rows in inserts:
+        columns = tuple(rows[0])
+        processors = [_bind_processors(table, dialect).get(column) for column in columns]
+        for row in rows:
+            if tuple(row) != columns:
                 raise ValueError(f"rows for {table.name} must all have the same columns")
-            names = []
-            for c, column in enumerate(columns):
-                name = f"p{t}_{r}_{c}"
+            for column, processor in zip(columns, processors, strict=True):
                 value = row[column]
-                processor = processors.get(column)
-                params[name] = processor(value) if processor is not None and value is not None else value
-                names.append(f"%({name})s")
-            tuples.append(f"({', '.join(names)})")
+                params.append(processor(value) if processor is not None and value is not None else value)
+        shape.append((table, columns, len(rows)))
+    return _statement_text(dialect, tuple(shape)), tuple(params)  # a tuple: one set of parameters
+
+
+@cache
+def _statement_text(dialect: Dialect, shape: tuple[tuple[Table, tuple[str, ...], int], ...]) -> str:
+    quote = dialect.identifier_preparer
+    statements = []
+    for table, columns, count in shape:
         column_list = ", ".join(quote.quote(column) for column in columns)
-        statements.append(f"INSERT INTO {quote.format_table(table)} ({column_list}) VALUES {', '.join(tuples)}")
-    return ";\n".join(statements), params
+        one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        statements.append(
+            f"INSERT INTO {quote.format_table(table)} ({column_list}) VALUES {', '.join([one_row] * count)}"
+        )
+    return ";\n".join(statements)
