@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.jobs import fines as fines_jobs
-from backoffice.models.fines import FinePayment
+from backoffice.models.fines import FinePayment, FinePaymentEvent, FinePaymentItem
 from backoffice.services import fines_saga
 from tests import test_fines_fixtures as fixtures
 from tests.test_fines_fixtures import AUTH, body, post
@@ -260,7 +260,12 @@ def test_fine_already_being_paid_is_409_naming_it(app, client, demo):
     assert data["erreur"] == "AMENDE_DEJA_EN_PAIEMENT"
     assert other["amendes"][0] in data["message"]
     assert data["amendes"] == [{"numero": other["amendes"][0], "reference": "APP-000001", "statut": "EN_COURS"}]
+    # All or nothing: the refused claim (2nd INSERT of the one query) took the payment row
+    # (1st) with it, and the timeline line (3rd) was never written.
     assert _count(app) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FinePaymentEvent)) == 1
+        assert db.session.scalar(select(func.count()).select_from(FinePaymentItem)) == len(body(1)["amendes"])
 
 
 def test_fine_paid_here_is_409_and_a_released_fine_is_free(app, client, demo):
