@@ -3,8 +3,8 @@
 The fines API stores a payment, its fine claims and its first timeline line for every
 request it accepts. Through the ORM that is three INSERT round trips plus the unit of
 work's bookkeeping, about 1.5 ms of CPU per request (benchmarks/RESULTS.md). Here the
-rows are plain dicts written with Core, and on PostgreSQL the INSERTs travel as one
-query (psycopg2 sends a statement string with its parameters interpolated), which the
+rows are plain dicts written with Core, and on PostgreSQL through psycopg2 the INSERTs
+travel as one query (psycopg2 interpolates the parameters client-side), which the
 server runs as one implicit transaction ("a simple Query message with several statements
 is executed as a single transaction"): either every row is written or none is, and a
 unique index that refuses a row raises IntegrityError as usual.
@@ -32,7 +32,7 @@ def insert_together(inserts: Inserts) -> None:
     """
     inserts = [(table, [_with_defaults(table, row) for row in rows]) for table, rows in inserts if rows]
     with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
+        if connection.dialect.driver == "psycopg2":  # binds client-side: ';' joins statements
             # No BEGIN/COMMIT round trips: the server runs the statements of one query as
             # one implicit transaction. psycopg2's own autocommit switch, flipped back before
             # the connection returns to the pool (SQLAlchemy's isolation_level="AUTOCOMMIT"
