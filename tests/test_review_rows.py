@@ -262,3 +262,31 @@ def test_recheck_aborted_fails_the_row_and_ends_a_processing_batch(ctx, sim):
     assert ok and figures["reserved"] == 0, figures
     actions = db.session.scalars(select(BatchEvent.action).where(BatchEvent.batch_id == batch_id)).all()
     assert actions == ["row_rechecked", "processing_finished"]
+
+
+@pytest.mark.browser
+def test_decide_a_row_in_the_browser(ctx, sim, live_server, page):
+    """The review form as a person uses it: the note is required, the confirm prompt, the outcome shown."""
+    from tests.conftest import browser_login
+
+    batch_id, reference = _review_batch(sim, ctx, commit_delay_ms=60_000)
+    row = row_map(batch_id)["22997000504"]
+    prompts: list[str] = []
+    page.on("dialog", lambda dialog: (prompts.append(dialog.message), dialog.accept()))
+    browser_login(page, live_server, "gestionnaire2@cnss.bj")
+    page.goto(f"{live_server}/batches/{batch_id}")
+    review = page.locator(f"#review-{row.id}")
+    review.locator("button:has-text('Confirmer non payé')").click()  # no note: the form is not sent
+    page.wait_for_load_state("networkidle")
+    assert review.count() == 1 and row_map(batch_id)["22997000504"].status == RowStatus.NEEDS_REVIEW
+    prompts.clear()
+    review.locator(f"#note-{row.id}").fill("Opérateur : transfert non reçu (appel du 25/11).")
+    review.locator("button:has-text('Confirmer non payé')").click()
+    page.wait_for_load_state("networkidle")
+    assert any("n'a pas été payé" in prompt for prompt in prompts)
+    assert page.locator(f"#review-{row.id}").count() == 0
+    assert "transfert non reçu" in page.content()
+    assert page.inner_text("#batch-status") == "Partiellement terminé"
+    row = row_map(batch_id)["22997000504"]
+    assert row.status == RowStatus.FAILED and row.settled
+    assert _batch(batch_id).reserved_amount == 0
