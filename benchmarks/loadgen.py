@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
-    when: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
     def add(self, latency: float, status: int) -> None:
         self.latencies.append(latency)
-        self.when.append(time.perf_counter())
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
     def percentile(self, p: float) -> float:
@@ -105,6 +103,18 @@ async def _clients(host: str, port: int, count: int) -> list[Client]:
     return clients
 
 
+async def _each_client(pool: list[Client], one_client, results: Results) -> Results:
+    """Run one coroutine per client until all are done; the phase's duration goes in `elapsed`."""
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(one_client(c) for c in pool))
+    finally:
+        for c in pool:
+            c.close()
+    results.elapsed = time.perf_counter() - t0
+    return results
+
+
 async def _timed(client: Client, request: bytes, results: Results, due: float | None = None) -> None:
     started = time.perf_counter()
     status = await client.send(request)
@@ -168,12 +178,7 @@ def open_loop(
                 await _timed(client, next_request(), results, due=due)
                 due += rng.expovariate(per_client)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one_client(c) for c in pool))
-        results.elapsed = time.perf_counter() - t0
-        for c in pool:
-            c.close()
-        return results
+        return await _each_client(pool, one_client, results)
 
     return asyncio.run(run())
 
@@ -184,17 +189,12 @@ def closed_loop(host: str, port: int, next_request: Callable[[], bytes], clients
     async def run() -> Results:
         pool = await _clients(host, port, clients)
         results = Results()
-        t0 = time.perf_counter()
-        deadline = t0 + seconds
+        deadline = time.perf_counter() + seconds
 
         async def one_client(client: Client) -> None:
             while time.perf_counter() < deadline:
                 await _timed(client, next_request(), results)
 
-        await asyncio.gather(*(one_client(c) for c in pool))
-        results.elapsed = time.perf_counter() - t0
-        for c in pool:
-            c.close()
-        return results
+        return await _each_client(pool, one_client, results)
 
     return asyncio.run(run())
