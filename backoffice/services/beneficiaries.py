@@ -246,16 +246,7 @@ def add_entry(
     note: str = "",
 ) -> BeneficiaryEntry:
     _require_gestionnaire(actor, lst.organisation_id)
-    party_id_value = (party_id_value or "").strip()
-    problem = _check_party(party_id_type, party_id_value)
-    if problem:
-        raise ServiceError(_sentence(problem), field="party_id_value")
-    try:
-        amount = _amount(amount_text, lst.currency)
-    except AmountError as exc:
-        raise ServiceError(_sentence(str(exc)), field="default_amount") from exc
-    if _find_entry(lst.id, party_id_type, party_id_value):
-        raise ServiceError("Ce bénéficiaire est déjà dans la liste.", field="party_id_value")
+    party_id_value, amount = _checked_entry(lst, party_id_type, party_id_value, amount_text)
     entry = BeneficiaryEntry(
         list_id=lst.id,
         party_id_type=party_id_type,
@@ -276,6 +267,28 @@ def add_entry(
         default_amount=amount,
     )
     return entry
+
+
+def _checked_entry(
+    lst: BeneficiaryList,
+    party_id_type: str,
+    party_id_value: str,
+    amount_text: str | None,
+    editing: BeneficiaryEntry | None = None,
+) -> tuple[str, int | None]:
+    """The identifier (stripped) and default amount of an entry to add or edit, or a field error."""
+    party_id_value = (party_id_value or "").strip()
+    problem = _check_party(party_id_type, party_id_value)
+    if problem:
+        raise ServiceError(_sentence(problem), field="party_id_value")
+    try:
+        amount = _amount(amount_text, lst.currency)
+    except AmountError as exc:
+        raise ServiceError(_sentence(str(exc)), field="default_amount") from exc
+    other = _find_entry(lst.id, party_id_type, party_id_value)
+    if other is not None and (editing is None or other.id != editing.id):
+        raise ServiceError("Ce bénéficiaire est déjà dans la liste.", field="party_id_value")
+    return party_id_value, amount
 
 
 def _find_entry(list_id: int, party_id_type: str, party_id_value: str) -> BeneficiaryEntry | None:
@@ -304,17 +317,7 @@ def update_entry(
     _require_gestionnaire(actor, lst.organisation_id)
     if entry.list_id != lst.id:
         raise ServiceError("Bénéficiaire introuvable dans cette liste.")
-    party_id_value = (party_id_value or "").strip()
-    problem = _check_party(party_id_type, party_id_value)
-    if problem:
-        raise ServiceError(_sentence(problem), field="party_id_value")
-    try:
-        amount = _amount(amount_text, lst.currency)
-    except AmountError as exc:
-        raise ServiceError(_sentence(str(exc)), field="default_amount") from exc
-    other = _find_entry(lst.id, party_id_type, party_id_value)
-    if other is not None and other.id != entry.id:
-        raise ServiceError("Ce bénéficiaire est déjà dans la liste.", field="party_id_value")
+    party_id_value, amount = _checked_entry(lst, party_id_type, party_id_value, amount_text, editing=entry)
     new = {
         "party_id_type": party_id_type,
         "party_id_value": party_id_value,

@@ -61,6 +61,17 @@ SWEEP_LOCK = "backoffice:sweep-lock"
 JOB_TIMEOUT = 6 * 3600
 APPROVED_START_GRACE_SECONDS = 60  # an APPROVED batch older than this was never started
 ROWS = BatchRow.__table__
+# What a job needs of a row to pay or settle it (see _work / RowWork).
+WORK_COLUMNS = (
+    ROWS.c.id,
+    ROWS.c.transfer_id,
+    ROWS.c.home_transaction_id,
+    ROWS.c.party_id_type,
+    ROWS.c.party_id_value,
+    ROWS.c.amount,
+    ROWS.c.currency,
+    ROWS.c.note,
+)
 
 
 # --- process-wide resources: the HTTP client, the thread pool, the lease keeper ---------
@@ -345,17 +356,7 @@ def claim_pending(batch_id: int, first_id: int, last_id: int, owner: str) -> lis
             attempts=ROWS.c.attempts + 1,
             updated_at=now,
         )
-        .returning(
-            ROWS.c.id,
-            ROWS.c.transfer_id,
-            ROWS.c.home_transaction_id,
-            ROWS.c.party_id_type,
-            ROWS.c.party_id_value,
-            ROWS.c.amount,
-            ROWS.c.currency,
-            ROWS.c.note,
-            ROWS.c.line_number,
-        )
+        .returning(*WORK_COLUMNS, ROWS.c.line_number)
     ).all()
     db.session.commit()
     return [_work(r) for r in sorted(claimed, key=lambda r: r.id)]
@@ -633,14 +634,7 @@ def settle_unknown(ctx: BatchContext, owner: str, deadline: float, id_range: tup
             where.append(ROWS.c.id.between(*id_range))
         held = db.session.execute(
             select(
-                ROWS.c.id,
-                ROWS.c.transfer_id,
-                ROWS.c.home_transaction_id,
-                ROWS.c.party_id_type,
-                ROWS.c.party_id_value,
-                ROWS.c.amount,
-                ROWS.c.currency,
-                ROWS.c.note,
+                *WORK_COLUMNS,
                 ROWS.c.next_check_at,
                 ROWS.c.sending_since,
                 ROWS.c.status_checks,
