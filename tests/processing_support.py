@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 from sqlalchemy import func, insert, select
@@ -17,6 +19,18 @@ from backoffice.extensions import db
 from backoffice.models import Account, LedgerEntry, User
 from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
 from backoffice.services import ledger
+
+
+@contextmanager
+def configured_app(app, settings: dict, sdk_url: str) -> Iterator:
+    """An app context with these settings and the simulator as SDK adapter; restored afterwards."""
+    saved = {k: app.config.get(k) for k in [*settings, "MOJALOOP_SDK_URL"]}
+    app.config.update(settings, MOJALOOP_SDK_URL=sdk_url)
+    with app.app_context():
+        yield app
+        db.session.remove()
+    app.config.update(saved)
+
 
 _numbers = itertools.count(1)
 

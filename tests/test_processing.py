@@ -18,6 +18,7 @@ from backoffice.models import AuditEvent
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import processing
 from tests.processing_support import (
+    configured_app,
     entries,
     ledger_consistent,
     make_approved_batch,
@@ -44,12 +45,8 @@ FAST = {
 @pytest.fixture
 def ctx(app, demo, sim):
     """An app context configured for fast processing against the simulator."""
-    saved = {k: app.config.get(k) for k in [*FAST, "MOJALOOP_SDK_URL"]}
-    app.config.update(FAST, MOJALOOP_SDK_URL=sim.url)
-    with app.app_context():
-        yield app
-        db.session.remove()
-    app.config.update(saved)
+    with configured_app(app, FAST, sim.url) as configured:
+        yield configured
 
 
 def run_jobs(app) -> None:

@@ -19,6 +19,7 @@ from backoffice.services.ledger import ledger_totals
 from tests.conftest import login
 from tests.processing_support import (
     Sim,
+    configured_app,
     entries,
     make_approved_batch,
     msisdns,
@@ -31,12 +32,8 @@ REVIEW_FAST = {**FAST, "BATCH_STATUS_CHECK_BUDGET": 2, "BATCH_STATUS_BACKOFF_SEC
 
 @pytest.fixture
 def ctx(app, demo, sim):
-    saved = {k: app.config.get(k) for k in [*REVIEW_FAST, "MOJALOOP_SDK_URL"]}
-    app.config.update(REVIEW_FAST, MOJALOOP_SDK_URL=sim.url)
-    with app.app_context():
-        yield app
-        db.session.remove()
-    app.config.update(saved)
+    with configured_app(app, REVIEW_FAST, sim.url) as configured:
+        yield configured
 
 
 def _batch(batch_id: int) -> Batch:
