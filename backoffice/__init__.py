@@ -34,6 +34,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
+    register_sessions(app)
     register_security_headers(app)
     register_error_pages(app)
     register_queue(app)
@@ -167,9 +168,13 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def register_security_headers(app: Flask) -> None:
-    """CSP without inline scripts, no framing, no referrer leaks; cheap sessions for cookie-less calls."""
+def register_sessions(app: Flask) -> None:
+    """Signed-cookie sessions that cost nothing to requests without the cookie (API calls)."""
     app.session_interface = CookieSessions()
+
+
+def register_security_headers(app: Flask) -> None:
+    """CSP without inline scripts, no framing, no referrer leaks."""
 
     @app.after_request
     def headers(response):

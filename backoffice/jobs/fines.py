@@ -48,14 +48,20 @@ def enqueue_payment(payment_id: str, delay: float | None = None) -> None:
 def dispatch() -> int:
     """Hand the payments the API stored since the last round to RQ (one Redis round trip)."""
     payment_ids = fines_saga.take_new_payments()
-    if payment_ids:
-        queue = current_app.get_queue()
-        # Taken but not enqueued (Redis down right now): the sweep enqueues them once overdue.
-        with queue.connection.pipeline() as pipe:
-            for payment_id in payment_ids:
-                queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT, pipeline=pipe)
-            pipe.execute()
+    # Taken but not enqueued (Redis down right now): the sweep enqueues them once overdue.
+    _enqueue_payments(payment_ids)
     return len(payment_ids)
+
+
+def _enqueue_payments(payment_ids: list[str]) -> None:
+    """Queue the saga of each payment, all in one Redis round trip."""
+    if not payment_ids:
+        return
+    queue = current_app.get_queue()
+    with queue.connection.pipeline() as pipe:
+        for payment_id in payment_ids:
+            queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT, pipeline=pipe)
+        pipe.execute()
 
 
 def run_payment(payment_id: str) -> None:
@@ -81,8 +87,7 @@ def sweep() -> int:
     # Overdue by three sweep intervals: a job that is merely queued behind others is left alone.
     payment_ids = fines_saga.overdue_payments(grace_seconds=3 * interval)
     fines_saga.mark_requeued(payment_ids)
-    for payment_id in payment_ids:
-        queue.enqueue(run_payment, payment_id, job_timeout=JOB_TIMEOUT)
+    _enqueue_payments(payment_ids)
     for payment_id in fines_saga.overdue_callbacks(grace_seconds=3 * interval):
         queue.enqueue(run_callback, payment_id)
     if payment_ids:
