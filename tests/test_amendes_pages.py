@@ -74,12 +74,17 @@ def test_payment_page_shows_fines_and_timeline(app, client, login_as):
         assert numero in html
     assert "Déroulé" in html and "Demande reçue de Appli Citoyen" in html
     assert 'hx-trigger="every 2s"' in html  # polls while the payment runs
+    assert "En attente" in html and "Non marquée" not in html  # fines not yet marked
     # Superviseurs read only: no action on the page.
     assert "Relancer" not in html and "Clore" not in html
     fragment = browser.get(f"/amendes/paiements/{payment_id}", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
     _set(app, payment_id, status="PAYE")
     assert browser.get(f"/amendes/paiements/{payment_id}", headers={"HX-Request": "true"}).status_code == 286
+    _set(app, payment_id, status="REJETE")  # ended before the registry marked anything
+    ended = browser.get(f"/amendes/paiements/{payment_id}", headers={"HX-Request": "true"})
+    assert ended.status_code == 286
+    assert "Non marquée" in ended.get_data(as_text=True) and "En attente" not in ended.get_data(as_text=True)
 
 
 def test_superviseur_and_gestionnaire_cannot_act(app, client, login_as):
