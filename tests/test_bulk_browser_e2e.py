@@ -80,7 +80,7 @@ def test_upload_approve_progress_to_the_end_and_export(live_server, page, demo, 
         assert len(rows) == 5
         statuses = sorted(r["statut"] for r in rows)
         assert statuses == ["COMPLETED"] * 4 + ["FAILED"], statuses
-        failed = [r for r in rows if "3204" in ",".join(r.values())]
+        failed = [r for r in rows if r["code_erreur"] == "3204"]  # not a substring: a transfer_id may hold "3204"
         assert len(failed) == 1 and "22997100404" in ",".join(failed[0].values())
     finally:
         simulator.stop()
