@@ -102,35 +102,28 @@ def _tune_sqlite(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every area of the UI and the API."""
-    from backoffice.admin.views import bp as admin_bp
-    from backoffice.auth.views import bp as auth_bp
-    from backoffice.main.views import bp as main_bp
+    """Mount every area of the UI and the API (one line each, in the order of the menu)."""
+    from backoffice import accounts, admin, audit, auth, batches, dashboards, lists, main, providers
+    from backoffice.amendes import views as amendes
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(admin_bp, url_prefix="/admin")
-    for module, prefix in _AREA_BLUEPRINTS:
-        try:
-            area = __import__(module, fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module.startswith(exc.name):
-                raise
-            continue
-        app.register_blueprint(area.bp, url_prefix=prefix)
-
-
-# Areas built on the foundation; each is a package with a `views.bp` blueprint.
-_AREA_BLUEPRINTS = [
-    ("backoffice.batches.views", "/batches"),
-    ("backoffice.amendes.views", "/amendes"),
-    ("backoffice.dashboards.views", "/tableau-de-bord"),
-]
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(dashboards.bp, url_prefix="/tableau-de-bord")
+    app.register_blueprint(batches.bp, url_prefix="/batches")
+    app.register_blueprint(lists.bp, url_prefix="/tableau-de-bord")
+    app.register_blueprint(amendes.bp, url_prefix="/amendes")
+    app.register_blueprint(accounts.bp, url_prefix="/tableau-de-bord")
+    app.register_blueprint(audit.bp, url_prefix="/tableau-de-bord")
+    app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(providers.bp, url_prefix="/tableau-de-bord")
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Filters that print money and dates the French way."""
+    """Filters that print money and dates the French way; helpers every page may use."""
+    from backoffice.pages import payee_provider_name
     from backoffice.services.money import format_amount
+
+    app.add_template_global(payee_provider_name)
 
     @app.template_filter("money")
     def money_filter(minor: int | None, currency: str, with_currency: bool = True) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 
@@ -12,13 +11,12 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from backoffice.extensions import db
+from backoffice.simulators import fines as fines_simulator
+from backoffice.simulators import mojaloop as mojaloop_simulator
+from backoffice.simulators import momo as momo_simulator
 
-# Partner simulators: each module exposes `serve(host, port, **options)` through its `command`.
-SIMULATOR_MODULES = {
-    "mojaloop": "backoffice.simulators.mojaloop",
-    "fines": "backoffice.simulators.fines",
-    "momo": "backoffice.simulators.momo",
-}
+# Partner simulators: each module's click `command` serves it on a port.
+SIMULATORS = {"mojaloop": mojaloop_simulator, "fines": fines_simulator, "momo": momo_simulator}
 
 simulate = AppGroup("simulate", help="Start a partner simulator (development, tests, benchmarks).")
 
@@ -29,13 +27,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(worker)
     app.cli.add_command(outbox)
-    for name, module_name in SIMULATOR_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module_name.startswith(exc.name):
-                raise
-            continue
+    for name, module in SIMULATORS.items():
         simulate.add_command(module.command, name)
     app.cli.add_command(simulate)
 
@@ -99,9 +91,11 @@ def worker(burst: bool, name: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     worker_pid = os.getpid()
     os.register_at_fork(after_in_child=lambda: _die_with_parent(worker_pid))
-    for hook in current_app.extensions.get("worker_startup", []):
-        hook(current_app._get_current_object())
-    build_worker(current_app._get_current_object(), name).work(burst=burst, logging_level="INFO", with_scheduler=True)
+    from backoffice.jobs.loops import start_worker_loops
+
+    app = current_app._get_current_object()
+    start_worker_loops(app)
+    build_worker(app, name).work(burst=burst, logging_level="INFO", with_scheduler=True)
 
 
 def build_worker(app: Flask, name: str | None = None):

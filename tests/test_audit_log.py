@@ -190,32 +190,32 @@ MUTATION_CASES: dict[str, tuple] = {
         "account.created",
     ),
     "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.topped_up"),
-    "dashboards.list_new": (
+    "lists.new": (
         "gestionnaire1@cnss.bj",
         {"name": "Nouvelle", "currency": "XOF", "source": "empty"},
         "beneficiary_list.created",
     ),
-    "dashboards.entry_new": (
+    "lists.entry_new": (
         "gestionnaire1@cnss.bj",
         {"party_id_type": "MSISDN", "party_id_value": "22997123456", "default_amount": "1000"},
         "beneficiary_list.entry_added",
     ),
-    "dashboards.entry_edit": (
+    "lists.entry_edit": (
         "gestionnaire1@cnss.bj",
         {"party_id_type": "MSISDN", "party_id_value": "22997000001", "name": "Autre nom", "active": "y"},
         "beneficiary_list.entry_updated",
     ),
-    "dashboards.entry_toggle": ("gestionnaire1@cnss.bj", {}, "beneficiary_list.entry_deactivated"),
-    "dashboards.list_new_batch": (
+    "lists.entry_toggle": ("gestionnaire1@cnss.bj", {}, "beneficiary_list.entry_deactivated"),
+    "lists.new_batch": (
         "gestionnaire1@cnss.bj",
         lambda d: {"label": "Lot", "account_id": d["accounts"]["ACC-CNSS-001"]},
         # Refused cleanly (no change, no event) while the bulk area is not installed.
         "beneficiary_list.batch_created" if _new_batch_wired() else None,
         lambda d: {"list_id": _list_with_an_entry(d)},
     ),
-    "dashboards.provider_new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
-    "dashboards.provider_edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
-    "dashboards.provider_toggle": ("admin@demo.bj", {}, "provider.deactivated"),
+    "providers.new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
+    "providers.edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
+    "providers.toggle": ("admin@demo.bj", {}, "provider.deactivated"),
     # Fines area.
     "amendes.api_client_new": (
         "admin@demo.bj",

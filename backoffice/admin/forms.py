@@ -4,10 +4,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
+from backoffice.forms import REQUIRED
 from backoffice.models.accounts import PARTY_ID_TYPES
 from backoffice.services.money import CURRENCIES
-
-REQUIRED = "Ce champ est obligatoire."
 
 
 class OrganisationForm(FlaskForm):

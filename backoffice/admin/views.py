@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
+from backoffice.admin import bp
 from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpForm, UserForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models import Account, LedgerEntry, Organisation, User
+from backoffice.pages import current_actor
 from backoffice.security import admin_required, get_or_404
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import organisations as org_service
 from backoffice.services import users as user_service
 from backoffice.services.money import AmountError, parse_amount
-
-bp = Blueprint("admin", __name__)
-
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 def _paginate(stmt):
@@ -52,7 +47,7 @@ def organisation_new():
     form = OrganisationForm()
     if form.validate_on_submit():
         try:
-            org = org_service.create_organisation(_actor(), form.code.data, form.name.data)
+            org = org_service.create_organisation(current_actor(), form.code.data, form.name.data)
         except ServiceError as exc:
             attach_error(form, exc, "code")
         else:
@@ -70,7 +65,7 @@ def organisation_edit(org_id: int):
     form.code.render_kw = {"readonly": True}
     if form.validate_on_submit():
         try:
-            org_service.update_organisation(_actor(), organisation, form.name.data)
+            org_service.update_organisation(current_actor(), organisation, form.name.data)
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:
@@ -86,7 +81,7 @@ def organisation_toggle(org_id: int):
     organisation = get_or_404(Organisation, org_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    org_service.set_organisation_active(_actor(), organisation, not organisation.active)
+    org_service.set_organisation_active(current_actor(), organisation, not organisation.active)
     db.session.commit()
     flash(f"Organisation {organisation.code} {'réactivée' if organisation.active else 'désactivée'}.", "success")
     return redirect(url_for("admin.organisations"))
@@ -114,7 +109,7 @@ def user_new():
     if form.validate_on_submit():
         try:
             user, password = user_service.create_user(
-                _actor(),
+                current_actor(),
                 email=form.email.data,
                 first_name=form.first_name.data,
                 last_name=form.last_name.data,
@@ -146,7 +141,7 @@ def user_toggle(user_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        user_service.set_active(_actor(), user, not user.active)
+        user_service.set_active(current_actor(), user, not user.active)
     except ServiceError as exc:
         flash(str(exc), "danger")
     else:
@@ -161,7 +156,7 @@ def user_reset_password(user_id: int):
     user = get_or_404(User, user_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    password = user_service.reset_password(_actor(), user)
+    password = user_service.reset_password(current_actor(), user)
     db.session.commit()
     return render_template("admin/user_created.html", user=user, password=password, reset=True)
 
@@ -172,7 +167,7 @@ def user_role(user_id: int):
     user = get_or_404(User, user_id)
     form = RoleForm()
     if form.validate_on_submit():
-        user_service.change_role(_actor(), user, form.role.data)
+        user_service.change_role(current_actor(), user, form.role.data)
         db.session.commit()
         flash("Rôle modifié.", "success")
     else:
@@ -198,7 +193,7 @@ def account_new():
     if form.validate_on_submit():
         try:
             account = org_service.create_account(
-                _actor(),
+                current_actor(),
                 organisation_id=form.organisation_id.data,
                 account_id=form.account_id.data,
                 label=form.label.data or "",
@@ -231,7 +226,7 @@ def account_topup(account_id: int):
     if form.validate_on_submit():
         try:
             amount = parse_amount(form.amount.data, account.currency)
-            org_service.top_up_account(_actor(), account, amount, form.reason.data)
+            org_service.top_up_account(current_actor(), account, amount, form.reason.data)
         except AmountError as exc:
             message = str(exc)
             form.amount.errors = [*form.amount.errors, message[:1].upper() + message[1:] + "."]

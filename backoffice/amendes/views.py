@@ -32,12 +32,6 @@ log = logging.getLogger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
-@bp.record_once
-def _register_worker_hook(state) -> None:
-    """Workers pick up payments left behind, and keep the sweep running (see jobs/fines.py)."""
-    state.app.extensions.setdefault("worker_startup", []).append(fines_jobs.on_worker_startup)
-
-
 def _actor() -> User:
     return current_user._get_current_object()
 

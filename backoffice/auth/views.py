@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from backoffice.auth import bp
 from backoffice.auth.forms import ChangePasswordForm, LoginForm
 from backoffice.extensions import db
 from backoffice.security import public, signed_in
 from backoffice.services import ServiceError, attach_error, audit
 from backoffice.services import users as user_service
-
-bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:

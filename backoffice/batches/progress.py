@@ -1,21 +1,16 @@
-"""Live progress of a batch: the HTMX fragment polled by the batch page.
-
-Also wires the processing area into the worker: the sweep starts with every worker
-(`worker_startup` hook) and `flask batches sweep` runs it once by hand.
-"""
+"""Live progress of a batch: the HTMX fragment polled by the batch page; `flask batches sweep`."""
 
 from __future__ import annotations
 
 import click
-from flask import render_template, request
+from flask import render_template
+from htmx_flask import request
 
-from backoffice.batches.views import bp
+from backoffice.batches import bp
 from backoffice.models.batches import Batch, BatchStatus
+from backoffice.pages import STOP_POLLING
 from backoffice.security import get_for_org, member_required
 from backoffice.services import processing
-
-# htmx stops polling when a response carries this status.
-STOP_POLLING = 286
 
 
 @bp.get("/<int:batch_id>/progress", endpoint="progress")
@@ -28,7 +23,7 @@ def progress_fragment(batch_id: int):
     if moving:
         return html, 200
     headers = {}
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         # The batch just ended under a polling page: reload it, so that the status, the
         # statistics, the rows and the timeline around the bar show the final outcome too
         # (the reloaded page renders this fragment without polling, so it happens once).
@@ -55,15 +50,6 @@ def duration_filter(seconds: int | float | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
-
-
-def _register_worker_hook(state) -> None:
-    from backoffice.jobs.batches import start_sweeper
-
-    state.app.extensions.setdefault("worker_startup", []).append(start_sweeper)
-
-
-bp.record_once(_register_worker_hook)
 
 
 @bp.cli.command("sweep")

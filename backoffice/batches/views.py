@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -15,18 +14,17 @@ from flask import (
 )
 from flask_login import current_user
 
+from backoffice.batches import bp
 from backoffice.batches.forms import RejectForm, ResolveRowForm, SubmitBatchForm, UploadForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
-from backoffice.models import User
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
+from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import batches as batch_service
 from backoffice.services import review as review_service
 from backoffice.services.money import CURRENCIES
-
-bp = Blueprint("batches", __name__)
 
 # Statuses whose page shows the live progress fragment (the batch is, or was, being paid).
 PROGRESS_STATUSES = {
@@ -37,10 +35,6 @@ PROGRESS_STATUSES = {
     BatchStatus.FAILED,
 }
 PREVIEW_PROBLEMS = 50
-
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 def _page_size() -> int:
@@ -80,7 +74,7 @@ def new():
         upload = form.file.data
         try:
             batch = batch_service.create_from_upload(
-                _actor(), form.account_id.data, form.label.data, upload.stream, upload.filename or ""
+                current_actor(), form.account_id.data, form.label.data, upload.stream, upload.filename or ""
             )
         except ServiceError as exc:
             db.session.rollback()
@@ -108,7 +102,7 @@ def detail(batch_id: int):
         errors = db.session.scalars(batch_service.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
     if batch.warning_count:
         warnings = db.session.scalars(batch_service.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
-    actor = _actor()
+    actor = current_actor()
     return render_template(
         "batches/detail.html",
         batch=batch,
@@ -139,7 +133,7 @@ def _transition(batch_id: int, action, success: str, *args):
     """Run one transition; a refusal is shown on the batch page."""
     batch = get_for_org(Batch, batch_id)
     try:
-        action(_actor(), batch.id, *args)
+        action(current_actor(), batch.id, *args)
     except ServiceError as exc:
         flash(str(exc), "danger")
     else:
@@ -199,7 +193,7 @@ def recheck_row(batch_id: int, row_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        result = review_service.recheck_row(_actor(), row.id)
+        result = review_service.recheck_row(current_actor(), row.id)
     except ServiceError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -220,7 +214,7 @@ def resolve_row(batch_id: int, row_id: int):
         flash(" ".join(e for errors in form.errors.values() for e in errors) or "Formulaire invalide.", "danger")
         return redirect(url_for("batches.detail", batch_id=batch_id))
     try:
-        result = review_service.resolve_row(_actor(), row.id, form.outcome.data or "", form.note.data or "")
+        result = review_service.resolve_row(current_actor(), row.id, form.outcome.data or "", form.note.data or "")
     except ServiceError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -274,7 +268,3 @@ def export_csv(batch_id: int):
     """Reconciliation export: one line per row, streamed."""
     batch = get_for_org(Batch, batch_id)
     return _csv_response("export", batch.id, f"{batch.reference}-rapprochement.csv")
-
-
-# Live progress routes live in their own module and register on this blueprint.
-from backoffice.batches import progress  # noqa: E402,F401

@@ -1,1 +1,7 @@
-"""Dashboards area: figures, accounts, audit log, beneficiary lists, payee providers."""
+"""The organisation dashboard: a month's figures, charts and their export."""
+
+from flask import Blueprint
+
+bp = Blueprint("dashboards", __name__)
+
+from backoffice.dashboards import views  # noqa: E402,F401

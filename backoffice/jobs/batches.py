@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-
-from flask import Flask
-
 from backoffice.services import processing
-
-log = logging.getLogger(__name__)
 
 
 def process_chunk(batch_id: int, first_id: int, last_id: int) -> dict:
@@ -24,33 +16,6 @@ def settle_batch(batch_id: int) -> None:
 
 
 def sweep() -> dict:
-    """Take over dead jobs' rows and re-queue lost chunks (also run by every worker's timer)."""
+    """Take over dead jobs' rows and re-queue lost chunks (also every worker's batch-sweeper loop)."""
     return processing.sweep()
 
-
-def start_sweeper(app: Flask) -> threading.Thread:
-    """A worker startup hook: sweep now, then every BATCH_SWEEP_SECONDS, in a daemon thread.
-
-    Running it at startup is what makes a restarted worker finish a batch that a killed
-    one left behind.
-    """
-
-    def loop() -> None:
-        interval = float(app.config["BATCH_SWEEP_SECONDS"])
-        while True:
-            with app.app_context():
-                try:
-                    report = processing.sweep()
-                    if any(report.values()):
-                        log.info("sweep: %s", report)
-                except Exception:
-                    log.exception("sweep failed")
-                finally:
-                    from backoffice.extensions import db
-
-                    db.session.remove()
-            time.sleep(interval)
-
-    thread = threading.Thread(target=loop, name="batch-sweeper", daemon=True)
-    thread.start()
-    return thread

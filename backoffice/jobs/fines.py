@@ -5,7 +5,7 @@ a longer wait (status checks with backoff after a 504, a late partner write) is 
 RQ's scheduler with `enqueue_in`, so no worker is parked for 10 s × many on one payment.
 `flask worker` runs with_scheduler=True.
 
-Two threads in each worker find work in the database:
+Two of the worker loops (jobs/loops.py) find work in the database:
 - the dispatcher (every FINES_DISPATCH_SECONDS) hands new payments to RQ: the API request
   only stores a payment, so its answer never waits on Redis, and a payment accepted while
   Redis is down is dispatched once it is back (a transactional outbox);
@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from datetime import timedelta
 
-from flask import Flask, current_app
+from flask import current_app
 
 from backoffice.services import fines_saga
 
@@ -94,42 +93,3 @@ def sweep() -> int:
         log.info("fines sweep: %d payment(s) re-enqueued", len(payment_ids))
     return len(payment_ids)
 
-
-def _sweep_forever(app: Flask, stop: threading.Event) -> None:
-    """A worker's sweeper thread; one sweep per interval across all workers (Redis lock)."""
-    interval = app.config["FINES_SWEEP_SECONDS"]
-    while not stop.wait(interval):
-        try:
-            with app.app_context():
-                if app.get_queue().connection.set(SWEEP_LOCK, _owner(), nx=True, px=int(interval * 900)):
-                    sweep()
-        except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
-            log.exception("fines sweep failed")
-
-
-def _dispatch_forever(app: Flask, stop: threading.Event) -> None:
-    """A worker's dispatcher thread: new payments reach RQ within FINES_DISPATCH_SECONDS."""
-    interval = app.config["FINES_DISPATCH_SECONDS"]
-    while not stop.wait(interval):
-        try:
-            with app.app_context():
-                while dispatch() > 0:  # a backlog goes out in rounds of 500 without waiting
-                    pass
-        except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
-            log.exception("fines dispatch failed")
-
-
-def on_worker_startup(app: Flask) -> None:
-    """Before a worker starts: pick up new and left-behind payments, then start its threads.
-
-    The sweeper does not depend on RQ's scheduler: after a worker is killed, the scheduler
-    lock it held blocks delayed jobs for about a minute, while the sweeper re-enqueues the
-    payments whose lease expired at once.
-    """
-    with app.app_context():
-        dispatch()
-        sweep()
-    stop = threading.Event()
-    app.extensions["fines_sweeper_stop"] = stop
-    threading.Thread(target=_dispatch_forever, args=(app, stop), name="fines-dispatcher", daemon=True).start()
-    threading.Thread(target=_sweep_forever, args=(app, stop), name="fines-sweeper", daemon=True).start()

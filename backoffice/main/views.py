@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select, text
 
 from backoffice.extensions import db
+from backoffice.main import bp
 from backoffice.models import Account
 from backoffice.security import public, signed_in
-
-bp = Blueprint("main", __name__)
+from backoffice.services.dashboard import home_work
 
 
 @bp.route("/")
@@ -22,8 +22,7 @@ def index():
     accounts = db.session.scalars(
         select(Account).where(Account.organisation_id == current_user.organisation_id).order_by(Account.account_id)
     ).all()
-    home_sections = current_app.extensions.get("home_sections", [])
-    return render_template("main/index.html", accounts=accounts, home_sections=home_sections)
+    return render_template("main/index.html", accounts=accounts, work=home_work(current_user))
 
 
 @bp.route("/sante")

@@ -690,7 +690,7 @@ DEMO_ENTRIES = [
 
 
 def seed_demo_list(orgs: dict) -> list[str]:
-    """A CNSS beneficiary list for the demo (idempotent; registered in DEMO_EXTENSIONS)."""
+    """A CNSS beneficiary list for the demo (idempotent; called by services.demo.seed_demo)."""
     org = orgs.get("CNSS")
     if org is None:
         return []

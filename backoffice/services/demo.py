@@ -7,6 +7,8 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import Account, Organisation, Role, User
 from backoffice.services import audit, ledger
+from backoffice.services.api_clients import seed_demo_client
+from backoffice.services.beneficiaries import seed_demo_list
 from backoffice.services.users import hash_password
 
 DEMO_PASSWORD = "Demo-2026!"
@@ -77,20 +79,7 @@ def seed_demo() -> list[str]:
         ledger.top_up(account.id, opening, "Solde d'ouverture (démo)", None)
         audit.record(None, "account.created", account, source="seed-demo")
         created.append(f"account {account_id}")
-    for extra in DEMO_EXTENSIONS:
-        created.extend(extra(orgs))
+    created.extend(seed_demo_client(orgs))
+    created.extend(seed_demo_list(orgs))
     return created
 
-
-# Areas built on the foundation append functions (organisations by code → created labels).
-DEMO_EXTENSIONS: list = []
-
-
-def _fines_demo(orgs: dict) -> list[str]:
-    """The fines area's demo API client (Appli Citoyen, key demo-amendes-2026)."""
-    from backoffice.services.api_clients import seed_demo_client
-
-    return seed_demo_client(orgs)
-
-
-DEMO_EXTENSIONS.append(_fines_demo)

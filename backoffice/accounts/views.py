@@ -6,10 +6,11 @@ from flask import current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from backoffice.dashboards.views import _csv_options, batch_url, bp, csv_response
+from backoffice.accounts import bp
 from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.accounts import ENTRY_LABELS, EntryKind
+from backoffice.pages import csv_options, csv_response
 from backoffice.security import get_for_org, member_required
 from backoffice.services import dashboard as dashboard_service
 
@@ -25,37 +26,36 @@ def _ledger_filters() -> dict:
 
 @bp.route("/comptes")
 @member_required
-def accounts():
+def index():
     rows = db.session.scalars(
         select(Account).where(Account.organisation_id == current_user.organisation_id).order_by(Account.account_id)
     ).all()
-    return render_template("dashboards/accounts.html", accounts=rows)
+    return render_template("accounts/index.html", accounts=rows)
 
 
 @bp.route("/comptes/<int:account_id>")
 @member_required
-def account_detail(account_id: int):
+def detail(account_id: int):
     account = get_for_org(Account, account_id)
     filters = _ledger_filters()
     page = db.paginate(
         dashboard_service.ledger_query(account.id, **filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
     )
     return render_template(
-        "dashboards/account_detail.html",
+        "accounts/detail.html",
         account=account,
         page=page,
         filters=filters,
         kinds=ENTRY_LABELS,
         batches=dashboard_service.batches_paid_from(account.id),
-        batch_url=batch_url,
     )
 
 
 @bp.route("/comptes/<int:account_id>/export.csv")
 @member_required
-def account_export(account_id: int):
+def export(account_id: int):
     account = get_for_org(Account, account_id)
-    _, decimal_mark = _csv_options()
+    _, decimal_mark = csv_options()
     entries = db.session.scalars(
         dashboard_service.ledger_query(account.id, **_ledger_filters()).execution_options(yield_per=1000)
     )

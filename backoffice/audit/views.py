@@ -6,9 +6,10 @@ from flask import abort, current_app, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from backoffice.dashboards.views import bp, csv_response
+from backoffice.audit import bp
 from backoffice.extensions import db
 from backoffice.models import Organisation
+from backoffice.pages import csv_response
 from backoffice.security import signed_in
 from backoffice.services import dashboard as dashboard_service
 
@@ -37,14 +38,14 @@ def _filters() -> dashboard_service.AuditFilters:
 
 @bp.route("/audit")
 @signed_in
-def audit():
+def index():
     scope = _scope()
     filters = _filters()
     page = db.paginate(
         dashboard_service.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
     )
     return render_template(
-        "dashboards/audit.html",
+        "audit/index.html",
         page=page,
         filters=filters,
         choices=dashboard_service.audit_filter_choices(scope),
@@ -55,7 +56,7 @@ def audit():
 
 @bp.route("/audit/export.csv")
 @signed_in
-def audit_export():
+def export():
     scope = _scope()
     events = db.session.scalars(dashboard_service.audit_query(scope, _filters()).execution_options(yield_per=1000))
     return csv_response(dashboard_service.audit_csv_rows(events), "journal-audit.csv")

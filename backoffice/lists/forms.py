@@ -1,4 +1,4 @@
-"""Forms of the dashboards area (providers, beneficiary lists)."""
+"""Forms of the beneficiary lists area."""
 
 from __future__ import annotations
 
@@ -7,16 +7,9 @@ from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from backoffice.forms import REQUIRED
 from backoffice.models.accounts import PARTY_ID_TYPES
 from backoffice.services.money import CURRENCIES
-
-REQUIRED = "Ce champ est obligatoire."
-
-
-class ProviderForm(FlaskForm):
-    fsp_id = StringField("Identifiant FSP (Mojaloop)", validators=[DataRequired(REQUIRED), Length(max=64)])
-    name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
-    submit = SubmitField("Enregistrer")
 
 
 class ListForm(FlaskForm):

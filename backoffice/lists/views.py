@@ -5,19 +5,16 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from backoffice.dashboards.forms import EntryForm, ListForm
-from backoffice.dashboards.views import batch_url, bp
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
+from backoffice.lists import bp
+from backoffice.lists.forms import EntryForm, ListForm
 from backoffice.models.extras import BeneficiaryEntry, BeneficiaryList
+from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import beneficiaries as list_service
 from backoffice.services.money import format_amount
-
-
-def _actor():
-    return current_user._get_current_object()
 
 
 def _paginate(stmt):
@@ -33,15 +30,15 @@ def _entry_of(lst: BeneficiaryList, entry_id: int) -> BeneficiaryEntry:
 
 @bp.route("/listes")
 @member_required
-def lists():
+def index():
     page = _paginate(list_service.lists_query(current_user.organisation_id))
     figures = list_service.list_figures([lst.id for lst in page.items])
-    return render_template("dashboards/lists.html", page=page, figures=figures)
+    return render_template("lists/index.html", page=page, figures=figures)
 
 
 @bp.route("/listes/nouvelle", methods=["GET", "POST"])
 @gestionnaire_required
-def list_new():
+def new():
     form = ListForm()
     batches = list_service.source_batches(current_user.organisation_id)
     form.batch_id.choices = [(0, "—")] + [(b.id, f"{b.reference} — {b.label}") for b in batches]
@@ -52,7 +49,7 @@ def list_new():
                 if not upload:
                     raise ServiceError("Choisissez un fichier CSV.", field="file")
                 lst = list_service.create_list_from_file(
-                    _actor(),
+                    current_actor(),
                     form.name.data,
                     form.currency.data,
                     form.description.data,
@@ -61,10 +58,10 @@ def list_new():
                 )
             elif form.source.data == "batch":
                 lst = list_service.create_list_from_batch(
-                    _actor(), form.name.data, form.description.data, form.batch_id.data or 0
+                    current_actor(), form.name.data, form.description.data, form.batch_id.data or 0
                 )
             else:
-                lst = list_service.create_list(_actor(), form.name.data, form.currency.data, form.description.data)
+                lst = list_service.create_list(current_actor(), form.name.data, form.currency.data, form.description.data)
         except ServiceError as exc:
             db.session.rollback()
             if not attach_error(form, exc, "name"):
@@ -72,29 +69,29 @@ def list_new():
         else:
             db.session.commit()
             flash(f"Liste « {lst.name} » créée.", "success")
-            return redirect(url_for("dashboards.list_detail", list_id=lst.id))
-    return render_template("dashboards/list_form.html", form=form)
+            return redirect(url_for("lists.detail", list_id=lst.id))
+    return render_template("lists/form.html", form=form)
 
 
 @bp.route("/listes/<int:list_id>")
 @member_required
-def list_detail(list_id: int):
+def detail(list_id: int):
     lst = get_for_org(BeneficiaryList, list_id)
     q = request.args.get("q", "").strip()
     state = request.args.get("etat", "")
     page = _paginate(list_service.entries_query(lst.id, q, state))
     events = db.session.scalars(list_service.events_query(lst.id).limit(10)).all()
     return render_template(
-        "dashboards/list_detail.html", lst=lst, page=page, q=q, state=state, events=events, form=EmptyForm()
+        "lists/detail.html", lst=lst, page=page, q=q, state=state, events=events, form=EmptyForm()
     )
 
 
 @bp.route("/listes/<int:list_id>/historique")
 @member_required
-def list_history(list_id: int):
+def history(list_id: int):
     lst = get_for_org(BeneficiaryList, list_id)
     page = _paginate(list_service.events_query(lst.id))
-    return render_template("dashboards/list_history.html", lst=lst, page=page)
+    return render_template("lists/history.html", lst=lst, page=page)
 
 
 @bp.route("/listes/<int:list_id>/beneficiaires/nouveau", methods=["GET", "POST"])
@@ -105,7 +102,7 @@ def entry_new(list_id: int):
     if form.validate_on_submit():
         try:
             list_service.add_entry(
-                _actor(),
+                current_actor(),
                 lst,
                 party_id_type=form.party_id_type.data,
                 party_id_value=form.party_id_value.data,
@@ -118,8 +115,8 @@ def entry_new(list_id: int):
         else:
             db.session.commit()
             flash("Bénéficiaire ajouté.", "success")
-            return redirect(url_for("dashboards.list_detail", list_id=lst.id))
-    return render_template("dashboards/entry_form.html", lst=lst, form=form, entry=None)
+            return redirect(url_for("lists.detail", list_id=lst.id))
+    return render_template("lists/entry_form.html", lst=lst, form=form, entry=None)
 
 
 @bp.route("/listes/<int:list_id>/beneficiaires/<int:entry_id>", methods=["GET", "POST"])
@@ -135,7 +132,7 @@ def entry_edit(list_id: int, entry_id: int):
     if form.validate_on_submit():
         try:
             list_service.update_entry(
-                _actor(),
+                current_actor(),
                 lst,
                 entry,
                 party_id_type=form.party_id_type.data,
@@ -150,8 +147,8 @@ def entry_edit(list_id: int, entry_id: int):
         else:
             db.session.commit()
             flash("Bénéficiaire modifié.", "success")
-            return redirect(url_for("dashboards.list_detail", list_id=lst.id))
-    return render_template("dashboards/entry_form.html", lst=lst, form=form, entry=entry)
+            return redirect(url_for("lists.detail", list_id=lst.id))
+    return render_template("lists/entry_form.html", lst=lst, form=form, entry=entry)
 
 
 @bp.route("/listes/<int:list_id>/beneficiaires/<int:entry_id>/activation", methods=["POST"])
@@ -161,15 +158,15 @@ def entry_toggle(list_id: int, entry_id: int):
     entry = _entry_of(lst, entry_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    list_service.set_entry_active(_actor(), lst, entry, not entry.active)
+    list_service.set_entry_active(current_actor(), lst, entry, not entry.active)
     db.session.commit()
     flash(f"Bénéficiaire {'réactivé' if entry.active else 'désactivé'}.", "success")
-    return redirect(request.referrer or url_for("dashboards.list_detail", list_id=lst.id))
+    return redirect(request.referrer or url_for("lists.detail", list_id=lst.id))
 
 
 @bp.route("/listes/<int:list_id>/nouveau-lot", methods=["GET", "POST"])
 @gestionnaire_required
-def list_new_batch(list_id: int):
+def new_batch(list_id: int):
     """The list's active entries with editable amounts; the POST creates a draft batch."""
     lst = get_for_org(BeneficiaryList, list_id)
     entries = list_service.active_entries(lst.id)
@@ -186,7 +183,7 @@ def list_new_batch(list_id: int):
         else:
             try:
                 batch = list_service.create_batch_from_list(
-                    _actor(),
+                    current_actor(),
                     lst,
                     request.form.get("account_id", type=int) or 0,
                     request.form.get("label", ""),
@@ -198,9 +195,9 @@ def list_new_batch(list_id: int):
             else:
                 db.session.commit()
                 flash(f"Lot {batch.reference} créé depuis la liste : vérifiez-le puis soumettez-le.", "success")
-                return redirect(batch_url(batch.id) or url_for("dashboards.list_detail", list_id=lst.id))
+                return redirect(url_for("batches.detail", batch_id=batch.id))
     return render_template(
-        "dashboards/list_new_batch.html",
+        "lists/new_batch.html",
         lst=lst,
         entries=entries,
         accounts=accounts,

@@ -1,0 +1,45 @@
+"""Pieces every area's views share: the acting user, CSV downloads, htmx's stop-polling status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import Response, g, request
+from flask_login import current_user
+
+from backoffice.models import User
+from backoffice.services import providers as provider_service
+
+# htmx stops polling an element when its response carries this status.
+STOP_POLLING = 286
+
+
+def current_actor() -> User:
+    """The signed-in user as a plain object, to hand to a service."""
+    return current_user._get_current_object()
+
+
+def csv_options() -> tuple[str, str]:
+    """`;` and decimal comma (French Excel) by default, `?sep=,` for a comma file with a dot."""
+    if request.args.get("sep") == ",":
+        return ",", "."
+    return ";", ","
+
+
+def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
+    """A CSV download of `rows` in the separator the request asked for."""
+    from backoffice.services.dashboard import csv_bytes
+
+    separator, _ = csv_options()
+    return Response(
+        csv_bytes(rows, separator),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def payee_provider_name(fsp_id: str | None) -> str:
+    """Template helper: a row's payee FSP id → provider name (one query per request)."""
+    if "payee_provider_names" not in g:
+        g.payee_provider_names = provider_service.provider_names()
+    return provider_service.provider_label(fsp_id, g.payee_provider_names)
