@@ -150,7 +150,7 @@ def main() -> None:
                     total = generate(conn, org.id, account.id, user.id, args.months, args.batches, args.rows)
                 print(f"Generated {total:,} rows in {time.perf_counter() - started:.0f} s")
             else:  # a database generated before the rollup tables existed
-                from backoffice.models.extras import BatchDayStats, BatchRollup
+                from backoffice.models.rollups import BatchDayStats, BatchRollup
 
                 db.metadata.create_all(db.engine, tables=[BatchRollup.__table__, BatchDayStats.__table__])
             from backoffice.models.batches import Batch

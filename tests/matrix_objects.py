@@ -101,7 +101,7 @@ def _cnss_list(demo):
     from sqlalchemy import select
 
     from backoffice.extensions import db
-    from backoffice.models.extras import BeneficiaryList
+    from backoffice.models.lists import BeneficiaryList
 
     lst = db.session.scalar(select(BeneficiaryList).where(BeneficiaryList.name == "Matrice"))
     if lst is None:
@@ -115,7 +115,7 @@ def _cnss_entry(demo):
     from sqlalchemy import select
 
     from backoffice.extensions import db
-    from backoffice.models.extras import BeneficiaryEntry
+    from backoffice.models.lists import BeneficiaryEntry
 
     lst = _cnss_list(demo)
     entry = db.session.scalar(select(BeneficiaryEntry).where(BeneficiaryEntry.list_id == lst.id))
@@ -130,7 +130,7 @@ def _cnss_entry(demo):
 
 def _provider():
     from backoffice.extensions import db
-    from backoffice.models.extras import PayeeProvider
+    from backoffice.models.providers import PayeeProvider
 
     provider = PayeeProvider(fsp_id="matrix-fsp", name="Fournisseur matrice")
     db.session.add(provider)

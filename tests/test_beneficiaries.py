@@ -31,7 +31,7 @@ def _list(app, name: str):
     from sqlalchemy import select
 
     from backoffice.extensions import db
-    from backoffice.models.extras import BeneficiaryEntry, BeneficiaryList
+    from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList
 
     with app.app_context():
         lst = db.session.scalar(select(BeneficiaryList).where(BeneficiaryList.name == name))
@@ -195,7 +195,7 @@ def test_entries_added_edited_deactivated_with_history_and_audit(app, client, lo
 
     from backoffice.extensions import db
     from backoffice.models import AuditEvent
-    from backoffice.models.extras import BeneficiaryListEvent
+    from backoffice.models.lists import BeneficiaryListEvent
 
     login_as("gestionnaire1@cnss.bj")
     assert client.post(NEW_LIST, data={"name": "Mensuelle", "currency": "XOF", "source": "empty"}).status_code == 302

@@ -77,7 +77,7 @@ def generate_batches(org_id: int, account_id: int, user_id: int, currency: str, 
 def dashboard_data(app, demo):
     """Two months of CNSS batches, some NEXT batches with values CNSS must never see."""
     from backoffice.extensions import db
-    from backoffice.models.extras import PayeeProvider
+    from backoffice.models.providers import PayeeProvider
 
     with app.app_context():
         for fsp, name in PROVIDERS:

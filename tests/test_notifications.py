@@ -103,7 +103,7 @@ def test_each_event_reaches_the_right_people_through_a_worker(app, demo, start_p
     assert "Payé : 2" in finished_body and "Échoué : 1" in finished_body
     assert any("approuvé" in s for s in bodies)
     with app.app_context():  # the finish also rolled the batch up for the dashboard
-        from backoffice.models.extras import BatchDayStats, BatchRollup
+        from backoffice.models.rollups import BatchDayStats, BatchRollup
 
         assert db.session.get(BatchRollup, finished) is not None
         assert db.session.query(BatchDayStats).filter_by(batch_id=finished).count() == 2

@@ -12,7 +12,7 @@ def test_admin_creates_edits_and_deactivates_a_provider_with_audit(app, client, 
 
     from backoffice.extensions import db
     from backoffice.models import AuditEvent
-    from backoffice.models.extras import PayeeProvider
+    from backoffice.models.providers import PayeeProvider
 
     login_as("admin@demo.bj")
     assert "Fournisseurs" in client.get("/admin/organisations").get_data(as_text=True)
@@ -47,7 +47,7 @@ def test_members_cannot_manage_providers(client, demo):
 
 def test_template_helper_names_providers(app, demo):
     from backoffice.extensions import db
-    from backoffice.models.extras import PayeeProvider
+    from backoffice.models.providers import PayeeProvider
 
     with app.app_context():
         db.session.add(PayeeProvider(fsp_id="wave-sn", name="Wave Sénégal", active=False))

@@ -147,7 +147,7 @@ def test_recheck_still_unknown_stays_reserved_then_resolve_failed(ctx, sim, clie
     assert sim.stats()["posts"][row.transfer_id] == 1
 
     # The dashboard's rollup of this final batch is queued again and now counts the row failed.
-    from backoffice.models.extras import BatchDayStats
+    from backoffice.models.rollups import BatchDayStats
 
     job = ctx.get_queue().fetch_job(f"dashboard-rollup-{batch_id}")
     assert job is not None and job.get_status() == "queued"

@@ -9,7 +9,7 @@ from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.lists import bp
 from backoffice.lists.forms import EntryForm, ListForm
-from backoffice.models.extras import BeneficiaryEntry, BeneficiaryList
+from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList
 from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
-from backoffice.models.extras import PayeeProvider
+from backoffice.models.providers import PayeeProvider
 from backoffice.providers import bp
 from backoffice.providers.forms import ProviderForm
 from backoffice.security import admin_required, get_or_404

@@ -22,7 +22,7 @@ from backoffice.models import Account, User
 from backoffice.models.accounts import PARTY_ID_TYPES
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchRow, RowStatus
-from backoffice.models.extras import BeneficiaryEntry, BeneficiaryList, BeneficiaryListEvent
+from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList, BeneficiaryListEvent
 from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.money import CURRENCIES, AmountError, format_amount, parse_amount
 

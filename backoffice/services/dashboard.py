@@ -170,7 +170,7 @@ def rollup_batch(batch_id: int) -> bool:
     """
     from sqlalchemy import delete, insert, literal
 
-    from backoffice.models.extras import BatchDayStats, BatchRollup
+    from backoffice.models.rollups import BatchDayStats, BatchRollup
 
     batch = db.session.get(Batch, batch_id)
     if batch is None or not batch.is_final:
@@ -221,7 +221,7 @@ def rollup_batch(batch_id: int) -> bool:
 
 def _unrolled_batches(organisation_id: int) -> list[tuple[int, str]]:
     """(id, status) of the organisation's batches whose rows are read live (no rollup yet)."""
-    from backoffice.models.extras import BatchRollup
+    from backoffice.models.rollups import BatchRollup
 
     return list(
         db.session.execute(
@@ -256,7 +256,7 @@ def schedule_rollups(batch_ids: list[int]) -> None:
 
 def _grouped_figures(organisation_id: int, period: Period, live_ids: list[int]) -> list[tuple]:
     """(day, status, code, fsp, currency, count, amount, fee, description) from rollups + live rows."""
-    from backoffice.models.extras import BatchDayStats
+    from backoffice.models.rollups import BatchDayStats
 
     rolled = db.session.execute(
         select(
@@ -373,7 +373,7 @@ def beneficiaries_paid(organisation_id: int, period: Period, ttl: int = 0) -> in
     """
     key = None
     if ttl:
-        from backoffice.models.extras import BatchRollup
+        from backoffice.models.rollups import BatchRollup
 
         count, latest = db.session.execute(
             select(func.count(), func.max(BatchRollup.computed_at)).where(

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.models import User
-from backoffice.models.extras import PayeeProvider
+from backoffice.models.providers import PayeeProvider
 from backoffice.services import ServiceError, audit
 from backoffice.services.users import require_admin
 
