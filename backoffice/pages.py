@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from backoffice.models import User
 from backoffice.services import providers as provider_service
+from backoffice.services.spreadsheets import csv_bytes
 
 # htmx stops polling an element when its response carries this status.
 STOP_POLLING = 286
@@ -28,7 +29,6 @@ def csv_options() -> tuple[str, str]:
 
 def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
     """A CSV download of `rows` in the separator the request asked for."""
-    from backoffice.services.dashboard import csv_bytes
 
     separator, _ = csv_options()
     return Response(

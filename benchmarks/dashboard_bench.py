@@ -154,7 +154,7 @@ def main() -> None:
 
                 db.metadata.create_all(db.engine, tables=[BatchRollup.__table__, BatchDayStats.__table__])
             from backoffice.models.batches import Batch
-            from backoffice.services.dashboard import rollup_batch
+            from backoffice.services.dashboard.rollups import rollup_batch
 
             ids = [b for (b,) in db.session.execute(db.select(Batch.id).order_by(Batch.id)).all()]
             started = time.perf_counter()

@@ -23,8 +23,9 @@ def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
     from backoffice.models.batches import Batch, BatchRow
     from backoffice.services import batches as batch_service
     from backoffice.services import beneficiaries
-    from backoffice.services.dashboard import Period, dashboard_figures
+    from backoffice.services.dashboard.figures import dashboard_figures
     from backoffice.services.mail import outbox_messages
+    from backoffice.services.periods import Period
     from tests.conftest import login
 
     processing_support.Sim(simulator.url).reset()

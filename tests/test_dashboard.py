@@ -168,7 +168,9 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
 def test_figures_equal_python_computation(app, dashboard_data, start, end, rolled_up):
     from backoffice.extensions import db
     from backoffice.models.batches import Batch
-    from backoffice.services.dashboard import Period, dashboard_figures, rollup_batch
+    from backoffice.services.dashboard.figures import dashboard_figures
+    from backoffice.services.dashboard.rollups import rollup_batch
+    from backoffice.services.periods import Period
 
     with app.app_context():
         org = dashboard_data["orgs"]["CNSS"]
@@ -205,7 +207,9 @@ def test_rollup_is_refreshed_when_a_final_batch_changes(app, dashboard_data):
     """A row of a final batch decided later (NEEDS_REVIEW → COMPLETED): rolling up again counts it."""
     from backoffice.extensions import db
     from backoffice.models.batches import Batch, BatchRow
-    from backoffice.services.dashboard import Period, dashboard_figures, rollup_batch
+    from backoffice.services.dashboard.figures import dashboard_figures
+    from backoffice.services.dashboard.rollups import rollup_batch
+    from backoffice.services.periods import Period
 
     period = Period(date(2026, 9, 1), date(2026, 10, 31))
     with app.app_context():
@@ -229,8 +233,9 @@ def test_rollup_is_refreshed_when_a_final_batch_changes(app, dashboard_data):
 
 
 def test_page_shows_the_figures_of_the_period(app, client, dashboard_data):
-    from backoffice.services.dashboard import Period, dashboard_figures
+    from backoffice.services.dashboard.figures import dashboard_figures
     from backoffice.services.money import format_amount
+    from backoffice.services.periods import Period
 
     with app.app_context():
         figures = dashboard_figures(dashboard_data["orgs"]["CNSS"], Period(date(2026, 9, 1), date(2026, 9, 30)))
@@ -260,7 +265,8 @@ def test_default_period_is_this_month_and_bad_dates_are_explained(app, client, d
 
 
 def test_export_has_the_page_figures_bom_and_no_formula(app, client, dashboard_data):
-    from backoffice.services.dashboard import Period, dashboard_figures
+    from backoffice.services.dashboard.figures import dashboard_figures
+    from backoffice.services.periods import Period
 
     with app.app_context():
         figures = dashboard_figures(dashboard_data["orgs"]["CNSS"], Period(date(2026, 9, 1), date(2026, 10, 31)))
@@ -294,7 +300,8 @@ def test_no_other_organisation_data(app, client, dashboard_data):
     export = client.get("/tableau-de-bord/export.csv?date_from=2026-09-01&date_to=2026-10-31").data.decode("utf-8-sig")
     assert "F CFA" not in html and ";XOF;" not in export
     with app.app_context():
-        from backoffice.services.dashboard import Period, dashboard_figures
+        from backoffice.services.dashboard.figures import dashboard_figures
+        from backoffice.services.periods import Period
 
         next_figures = dashboard_figures(dashboard_data["orgs"]["NEXT"], Period(date(2026, 9, 1), date(2026, 10, 31)))
         expected = expected_figures(dashboard_data["orgs"]["NEXT"], date(2026, 9, 1), date(2026, 10, 31))
@@ -302,7 +309,8 @@ def test_no_other_organisation_data(app, client, dashboard_data):
 
 
 def test_chart_links_open_the_filtered_history(app, dashboard_data):
-    from backoffice.services.dashboard import Period, chart_specs, dashboard_figures
+    from backoffice.services.dashboard.figures import chart_specs, dashboard_figures
+    from backoffice.services.periods import Period
 
     with app.app_context():
         figures = dashboard_figures(dashboard_data["orgs"]["CNSS"], Period(date(2026, 9, 1), date(2026, 9, 3)))
@@ -317,7 +325,8 @@ def test_chart_links_open_the_filtered_history(app, dashboard_data):
 
 
 def test_fines_summary_is_zero_until_the_fines_area_exists(app, demo):
-    from backoffice.services.dashboard import fines_summary, this_month
+    from backoffice.services.dashboard.figures import fines_summary
+    from backoffice.services.periods import this_month
 
     with app.app_context():
         summary = fines_summary(demo["orgs"]["CNSS"], this_month())
@@ -325,7 +334,8 @@ def test_fines_summary_is_zero_until_the_fines_area_exists(app, demo):
 
 
 def test_final_batches_without_rollup_are_queued_once(app, dashboard_data):
-    from backoffice.services.dashboard import Period, dashboard_figures
+    from backoffice.services.dashboard.figures import dashboard_figures
+    from backoffice.services.periods import Period
 
     with app.app_context():
         queue = app.get_queue()

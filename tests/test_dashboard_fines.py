@@ -16,7 +16,8 @@ if not hasattr(fines_models, "FinePayment"):
 def test_fines_figures_page_and_export(app, client, demo):
     from backoffice.extensions import db
     from backoffice.models.fines import ApiClient, FinePayment
-    from backoffice.services.dashboard import Period, fines_summary
+    from backoffice.services.dashboard.figures import fines_summary
+    from backoffice.services.periods import Period
 
     with app.app_context():
         org = demo["orgs"]["CNSS"]

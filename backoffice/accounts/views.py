@@ -12,15 +12,16 @@ from backoffice.models import Account
 from backoffice.models.accounts import ENTRY_LABELS, EntryKind
 from backoffice.pages import csv_options, csv_response
 from backoffice.security import get_for_org, member_required
-from backoffice.services import dashboard as dashboard_service
+from backoffice.services import accounts as account_reads
+from backoffice.services import periods
 
 
 def _ledger_filters() -> dict:
     kind = request.args.get("kind", "")
     return {
         "kind": kind if kind in EntryKind.__members__ else "",
-        "date_from": dashboard_service.parse_day(request.args.get("date_from")),
-        "date_to": dashboard_service.parse_day(request.args.get("date_to")),
+        "date_from": periods.parse_day(request.args.get("date_from")),
+        "date_to": periods.parse_day(request.args.get("date_to")),
     }
 
 
@@ -39,7 +40,7 @@ def detail(account_id: int):
     account = get_for_org(Account, account_id)
     filters = _ledger_filters()
     page = db.paginate(
-        dashboard_service.ledger_query(account.id, **filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
+        account_reads.ledger_query(account.id, **filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
     )
     return render_template(
         "accounts/detail.html",
@@ -47,7 +48,7 @@ def detail(account_id: int):
         page=page,
         filters=filters,
         kinds=ENTRY_LABELS,
-        batches=dashboard_service.batches_paid_from(account.id),
+        batches=account_reads.batches_paid_from(account.id),
     )
 
 
@@ -57,7 +58,7 @@ def export(account_id: int):
     account = get_for_org(Account, account_id)
     _, decimal_mark = csv_options()
     entries = db.session.scalars(
-        dashboard_service.ledger_query(account.id, **_ledger_filters()).execution_options(yield_per=1000)
+        account_reads.ledger_query(account.id, **_ledger_filters()).execution_options(yield_per=1000)
     )
-    rows = dashboard_service.ledger_csv_rows(entries, account.currency, decimal_mark)
+    rows = account_reads.ledger_csv_rows(entries, account.currency, decimal_mark)
     return csv_response(rows, f"grand-livre-{account.account_id}.csv")

@@ -11,7 +11,7 @@ from backoffice.extensions import db
 from backoffice.models import Organisation
 from backoffice.pages import csv_response
 from backoffice.security import signed_in
-from backoffice.services import dashboard as dashboard_service
+from backoffice.services import audit_log, periods
 
 
 def _scope() -> int | None:
@@ -26,13 +26,13 @@ def _scope() -> int | None:
     abort(403)
 
 
-def _filters() -> dashboard_service.AuditFilters:
-    return dashboard_service.AuditFilters(
+def _filters() -> audit_log.AuditFilters:
+    return audit_log.AuditFilters(
         user_id=request.args.get("user", type=int),
         action=request.args.get("action", "").strip()[:64],
         object_type=request.args.get("object_type", "").strip()[:64],
-        date_from=dashboard_service.parse_day(request.args.get("date_from")),
-        date_to=dashboard_service.parse_day(request.args.get("date_to")),
+        date_from=periods.parse_day(request.args.get("date_from")),
+        date_to=periods.parse_day(request.args.get("date_to")),
     )
 
 
@@ -42,13 +42,13 @@ def index():
     scope = _scope()
     filters = _filters()
     page = db.paginate(
-        dashboard_service.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
+        audit_log.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
     )
     return render_template(
         "audit/index.html",
         page=page,
         filters=filters,
-        choices=dashboard_service.audit_filter_choices(scope),
+        choices=audit_log.audit_filter_choices(scope),
         all_organisations=scope is None,
         org_codes=dict(db.session.execute(select(Organisation.id, Organisation.code)).all()) if scope is None else {},
     )
@@ -58,5 +58,5 @@ def index():
 @signed_in
 def export():
     scope = _scope()
-    events = db.session.scalars(dashboard_service.audit_query(scope, _filters()).execution_options(yield_per=1000))
-    return csv_response(dashboard_service.audit_csv_rows(events), "journal-audit.csv")
+    events = db.session.scalars(audit_log.audit_query(scope, _filters()).execution_options(yield_per=1000))
+    return csv_response(audit_log.audit_csv_rows(events), "journal-audit.csv")

@@ -9,20 +9,22 @@ from backoffice.dashboards import bp
 from backoffice.models.batches import BATCH_STATUS_LABELS
 from backoffice.pages import csv_options, csv_response
 from backoffice.security import member_required
-from backoffice.services import dashboard as dashboard_service
+from backoffice.services import periods
+from backoffice.services.dashboard import exports
+from backoffice.services.dashboard import figures as dashboard_figures
 
 
 @bp.route("/")
 @member_required
 def index():
-    period, warning = dashboard_service.parse_period(request.args.get("date_from"), request.args.get("date_to"))
-    figures = dashboard_service.dashboard_figures(current_user.organisation_id, period)
+    period, warning = periods.parse_period(request.args.get("date_from"), request.args.get("date_to"))
+    figures = dashboard_figures.dashboard_figures(current_user.organisation_id, period)
     return render_template(
         "dashboards/index.html",
         figures=figures,
-        charts=dashboard_service.chart_specs(figures),
+        charts=dashboard_figures.chart_specs(figures),
         warning=warning,
-        history_url=dashboard_service.history_url,
+        history_url=dashboard_figures.history_url,
         status_labels=BATCH_STATUS_LABELS,
     )
 
@@ -30,9 +32,9 @@ def index():
 @bp.route("/export.csv")
 @member_required
 def export():
-    period, _ = dashboard_service.parse_period(request.args.get("date_from"), request.args.get("date_to"))
-    figures = dashboard_service.dashboard_figures(current_user.organisation_id, period)
+    period, _ = periods.parse_period(request.args.get("date_from"), request.args.get("date_to"))
+    figures = dashboard_figures.dashboard_figures(current_user.organisation_id, period)
     _, decimal_mark = csv_options()
-    rows = dashboard_service.figures_csv_rows(figures, current_user.organisation.name, decimal_mark)
+    rows = exports.figures_csv_rows(figures, current_user.organisation.name, decimal_mark)
     return csv_response(rows, f"tableau-de-bord-{period.start.isoformat()}-{period.end.isoformat()}.csv")
 

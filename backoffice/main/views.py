@@ -10,7 +10,7 @@ from backoffice.extensions import db
 from backoffice.main import bp
 from backoffice.models import Account
 from backoffice.security import public, signed_in
-from backoffice.services.dashboard import home_work
+from backoffice.services.dashboard.home import home_work
 
 
 @bp.route("/")

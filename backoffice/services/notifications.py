@@ -43,7 +43,7 @@ def batch_finished(batch_id: int) -> None:
     """Tell the uploader that their batch is finished, with its counts (and sum its figures
     once for the dashboard)."""
     _enqueue("finished", batch_id)
-    from backoffice.services.dashboard import schedule_rollups
+    from backoffice.services.dashboard.rollups import schedule_rollups
 
     schedule_rollups([batch_id])
 

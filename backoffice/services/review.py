@@ -238,7 +238,7 @@ def _apply(
     if values is not None:
         if status == BatchStatus.PROCESSING.value:
             processing.finalise_if_done(batch_id)  # normally nothing: other rows are still moving
-        from backoffice.services.dashboard import schedule_rollups
+        from backoffice.services.dashboard.rollups import schedule_rollups
 
         schedule_rollups([batch_id])
     return ReviewResult(outcome, message, status)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
+
 FORMULA_CHARACTERS = "=+-@\t\r"  # a cell starting with one of these is a formula in Excel
 
 
@@ -11,3 +15,12 @@ def safe_cell(value) -> str:
         return ""
     text = str(value)
     return "'" + text if text and text[0] in FORMULA_CHARACTERS else text
+
+
+def csv_bytes(rows: Iterable[Iterable], separator: str = ";") -> bytes:
+    """UTF-8 with BOM (Excel), CRLF, every cell formula-safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([safe_cell(c) for c in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

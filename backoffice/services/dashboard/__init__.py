@@ -1,0 +1,1 @@
+"""The organisation dashboard: rollups of final batches, figures for a period, CSV, home sections."""

@@ -1,0 +1,138 @@
+"""Rollups: a final batch's settled rows summed once per day, so that a year of data stays fast.
+
+Rows count in the period in which they were settled (naive UTC), whatever the day their
+batch was uploaded: `completed_at` for a completed row, and for a failed row the same or,
+when the processing leaves it empty, `updated_at` (the time the failure was written).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, select
+
+from backoffice.extensions import db
+from backoffice.models.batches import (
+    FINAL_BATCH_STATUSES,
+    Batch,
+    BatchRow,
+    RowStatus,
+)
+from backoffice.services.periods import Period
+
+SETTLED = (RowStatus.COMPLETED.value, RowStatus.FAILED.value)
+FINAL_STATUS_VALUES = {status.value for status in FINAL_BATCH_STATUSES}
+
+
+def settled_at():
+    """When a row was settled (see the module docstring)."""
+    return func.coalesce(BatchRow.completed_at, BatchRow.updated_at)
+
+
+def settled_rows_filter(organisation_id: int, period: Period):
+    return and_(
+        Batch.organisation_id == organisation_id,
+        settled_at() >= period.start_at,
+        settled_at() < period.end_before,
+    )
+
+
+def completed_rows_filter(organisation_id: int, period: Period):
+    """Completed rows always carry `completed_at`: this one can use the (batch_id, completed_at) index."""
+    return and_(
+        Batch.organisation_id == organisation_id,
+        BatchRow.status == RowStatus.COMPLETED.value,
+        BatchRow.completed_at >= period.start_at,
+        BatchRow.completed_at < period.end_before,
+    )
+
+
+def rollup_batch(batch_id: int) -> bool:
+    """(Re)compute a final batch's day stats; returns False for a batch still in progress.
+
+    Idempotent: run when a batch finishes (notifications.batch_finished queues it), by the
+    dashboard for final batches it finds without one, and again whenever a settled row of a
+    final batch changes (e.g. a NEEDS_REVIEW row decided by a person). The caller commits.
+    """
+    from sqlalchemy import delete, insert, literal
+
+    from backoffice.models.rollups import BatchDayStats, BatchRollup
+
+    batch = db.session.get(Batch, batch_id)
+    if batch is None or not batch.is_final:
+        return False
+    db.session.execute(delete(BatchDayStats).where(BatchDayStats.batch_id == batch_id))
+    db.session.execute(delete(BatchRollup).where(BatchRollup.batch_id == batch_id))
+    db.session.add(BatchRollup(batch_id=batch_id, organisation_id=batch.organisation_id))
+    db.session.flush()
+    day = func.date(settled_at())
+    db.session.execute(
+        insert(BatchDayStats).from_select(
+            [
+                "batch_id",
+                "organisation_id",
+                "day",
+                "status",
+                "error_code",
+                "payee_fsp_id",
+                "currency",
+                "row_count",
+                "amount",
+                "fee",
+                "error_description",
+            ],
+            select(
+                literal(batch_id),
+                literal(batch.organisation_id),
+                day,
+                BatchRow.status,
+                BatchRow.error_code,
+                BatchRow.payee_fsp_id,
+                literal(batch.currency),
+                func.count(),
+                func.coalesce(func.sum(BatchRow.amount), 0),
+                func.coalesce(func.sum(BatchRow.fee), 0),
+                func.max(BatchRow.error_description),
+            )
+            .where(
+                BatchRow.batch_id == batch_id,
+                BatchRow.status.in_(SETTLED),
+                settled_at().is_not(None),
+            )
+            .group_by(day, BatchRow.status, BatchRow.error_code, BatchRow.payee_fsp_id),
+        )
+    )
+    return True
+
+
+def unrolled_batches(organisation_id: int) -> list[tuple[int, str]]:
+    """(id, status) of the organisation's batches whose rows are read live (no rollup yet)."""
+    from backoffice.models.rollups import BatchRollup
+
+    return list(
+        db.session.execute(
+            select(Batch.id, Batch.status)
+            .outerjoin(BatchRollup, BatchRollup.batch_id == Batch.id)
+            .where(Batch.organisation_id == organisation_id, BatchRollup.batch_id.is_(None))
+        ).all()
+    )
+
+
+def schedule_rollups(batch_ids: list[int]) -> None:
+    """Queue the rollup of final batches met without one (a queue that is down is not an error)."""
+    if not batch_ids:
+        return
+    from flask import current_app
+
+    from backoffice.jobs.dashboard import rollup_batch_job
+
+    try:
+        queue = current_app.get_queue()
+        for batch_id in batch_ids[:50]:
+            job_id = f"dashboard-rollup-{batch_id}"
+            waiting = queue.fetch_job(job_id)
+            if waiting is not None and waiting.get_status(refresh=False) in ("queued", "started", "scheduled"):
+                continue  # already on its way: do not pile up copies while no worker runs
+            queue.enqueue(rollup_batch_job, batch_id, job_id=job_id, job_timeout=300)
+    except Exception:  # noqa: BLE001 - the figures are right without it, only slower
+        import logging
+
+        logging.getLogger(__name__).warning("could not queue dashboard rollups", exc_info=True)
