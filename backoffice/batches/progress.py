@@ -12,7 +12,8 @@ from flask import render_template, request
 from backoffice.batches.views import bp
 from backoffice.models.batches import Batch, BatchStatus
 from backoffice.security import get_for_org, member_required
-from backoffice.services import processing
+from backoffice.services.bulk import sweep
+from backoffice.services.bulk.progress import progress
 
 # htmx stops polling when a response carries this status.
 STOP_POLLING = 286
@@ -39,7 +40,7 @@ def progress_fragment(batch_id: int):
 @bp.app_template_global("batch_progress")
 def batch_progress(batch: Batch) -> dict:
     """The fragment's figures, so that any page including it needs only `batch`."""
-    return processing.progress(batch)
+    return progress(batch)
 
 
 @bp.app_template_filter("duration")
@@ -69,5 +70,5 @@ bp.record_once(_register_worker_hook)
 @bp.cli.command("sweep")
 def sweep_command() -> None:
     """Take over dead jobs' rows and re-queue chunks that no live worker holds (once)."""
-    report = processing.sweep()
+    report = sweep.sweep()
     click.echo(report or "Un autre balayage est en cours.")

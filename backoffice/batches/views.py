@@ -23,7 +23,7 @@ from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Ba
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import batches as batch_service
-from backoffice.services import review as review_service
+from backoffice.services.bulk import review as review_service
 from backoffice.services.money import CURRENCIES
 
 bp = Blueprint("batches", __name__)

@@ -1,4 +1,4 @@
-"""RQ entry points for bulk payments: they take ids and call the processing service."""
+"""RQ entry points for bulk payments: they take ids and call the services of services/bulk/."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ import time
 
 from flask import Flask
 
-from backoffice.services import processing
+from backoffice.extensions import db
+from backoffice.services.bulk import chunks
+from backoffice.services.bulk import sweep as bulk_sweep
 
 log = logging.getLogger(__name__)
 
 
 def process_chunk(batch_id: int, first_id: int, last_id: int) -> dict:
     """Pay one chunk of a batch (rows first_id..last_id that are still PENDING)."""
-    return processing.process_chunk(batch_id, first_id, last_id)
+    return chunks.process_chunk(batch_id, first_id, last_id)
 
 
 def settle_batch(batch_id: int) -> None:
     """Settle a batch's UNKNOWN rows that no job holds (queued by the sweep)."""
-    processing.settle_batch(batch_id)
+    chunks.settle_batch(batch_id)
 
 
 def sweep() -> dict:
     """Take over dead jobs' rows and re-queue lost chunks (also run by every worker's timer)."""
-    return processing.sweep()
+    return bulk_sweep.sweep()
 
 
 def start_sweeper(app: Flask) -> threading.Thread:
@@ -40,14 +42,12 @@ def start_sweeper(app: Flask) -> threading.Thread:
         while True:
             with app.app_context():
                 try:
-                    report = processing.sweep()
+                    report = bulk_sweep.sweep()
                     if any(report.values()):
                         log.info("sweep: %s", report)
                 except Exception:
                     log.exception("sweep failed")
                 finally:
-                    from backoffice.extensions import db
-
                     db.session.remove()
             time.sleep(interval)
 
