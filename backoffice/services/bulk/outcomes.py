@@ -105,49 +105,49 @@ def failed_params(row_id: int, code: str | None, description: str | None, name: 
     }
 
 
-def update_held_row(owner: str, status: RowStatus):
-    """An executemany UPDATE of the row `b_id`, applied only while this job still holds it in
-    `status`: a row taken over by the sweep (lease lost) or already settled is left alone."""
-    return update(ROWS).where(
-        ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == status.value
+def write_held(params: list[dict], owner: str, from_status: RowStatus, **values) -> None:
+    """An executemany UPDATE of the rows `b_id` of `params`, applied only while this job still
+    holds each in `from_status`: a row taken over by the sweep (lease lost) or already settled
+    is left alone."""
+    if not params:
+        return
+    held = update(ROWS).where(
+        ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value
     )
+    db.session.execute(held.values(**values), params)
 
 
 def write_completed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:
-    if not params:
-        return
-    db.session.execute(
-        update_held_row(owner, from_status).values(
-            status=RowStatus.COMPLETED.value,
-            payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
-            payee_fsp_id=func.coalesce(bindparam("b_fsp"), ROWS.c.payee_fsp_id),
-            fee=bindparam("b_fee"),
-            completed_at=bindparam("b_at"),
-            error_code=None,
-            error_description=None,
-            next_check_at=None,
-            lease_owner=None,
-            updated_at=now,
-        ),
+    write_held(
         params,
+        owner,
+        from_status,
+        status=RowStatus.COMPLETED.value,
+        payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
+        payee_fsp_id=func.coalesce(bindparam("b_fsp"), ROWS.c.payee_fsp_id),
+        fee=bindparam("b_fee"),
+        completed_at=bindparam("b_at"),
+        error_code=None,
+        error_description=None,
+        next_check_at=None,
+        lease_owner=None,
+        updated_at=now,
     )
 
 
 def write_failed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:
-    if not params:
-        return
-    db.session.execute(
-        update_held_row(owner, from_status).values(
-            status=RowStatus.FAILED.value,
-            error_code=bindparam("b_code"),
-            error_description=bindparam("b_description"),
-            payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
-            fee=0,
-            next_check_at=None,
-            lease_owner=None,
-            updated_at=now,
-        ),
+    write_held(
         params,
+        owner,
+        from_status,
+        status=RowStatus.FAILED.value,
+        error_code=bindparam("b_code"),
+        error_description=bindparam("b_description"),
+        payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
+        fee=0,
+        next_check_at=None,
+        lease_owner=None,
+        updated_at=now,
     )
 
 

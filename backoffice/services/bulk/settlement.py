@@ -29,9 +29,9 @@ from backoffice.services.bulk.outcomes import (
     failed_params,
     row_work,
     settle_ledger,
-    update_held_row,
     write_completed,
     write_failed,
+    write_held,
 )
 
 # --- the rule ---------------------------------------------------------------------------
@@ -222,42 +222,40 @@ class _Writes:
         unknown = RowStatus.UNKNOWN
         # Counting the check goes first: it also takes SQLite's write lock before the ledger reads.
         counted = [{"b_id": p["b_id"], "b_checks": p["b_checks"]} for p in self.completed + self.failed]
-        if counted:
-            db.session.execute(update_held_row(owner, unknown).values(status_checks=bindparam("b_checks")), counted)
+        write_held(counted, owner, unknown, status_checks=bindparam("b_checks"))
         write_completed([_without_checks(p) for p in self.completed], owner, unknown, now)
         write_failed([_without_checks(p) for p in self.failed], owner, unknown, now)
-        if self.later:
-            db.session.execute(
-                update_held_row(owner, unknown).values(
-                    status_checks=bindparam("b_checks"), next_check_at=bindparam("b_next"), updated_at=now
-                ),
-                self.later,
-            )
-        if self.review:
-            db.session.execute(
-                update_held_row(owner, unknown).values(
-                    status=RowStatus.NEEDS_REVIEW.value,
-                    status_checks=bindparam("b_checks"),
-                    error_description=bindparam("b_description"),
-                    next_check_at=None,
-                    lease_owner=None,
-                    updated_at=now,
-                ),
-                self.review,
-            )
-        if self.resend_checks:
-            # Saved before the resend, like the first send: SENDING again, same transferId.
-            db.session.execute(
-                update_held_row(owner, unknown).values(
-                    status=RowStatus.SENDING.value,
-                    status_checks=bindparam("b_checks"),
-                    sending_since=now,
-                    attempts=ROWS.c.attempts + 1,
-                    next_check_at=None,
-                    updated_at=now,
-                ),
-                self.resend_checks,
-            )
+        write_held(
+            self.later,
+            owner,
+            unknown,
+            status_checks=bindparam("b_checks"),
+            next_check_at=bindparam("b_next"),
+            updated_at=now,
+        )
+        write_held(
+            self.review,
+            owner,
+            unknown,
+            status=RowStatus.NEEDS_REVIEW.value,
+            status_checks=bindparam("b_checks"),
+            error_description=bindparam("b_description"),
+            next_check_at=None,
+            lease_owner=None,
+            updated_at=now,
+        )
+        # Saved before the resend, like the first send: SENDING again, same transferId.
+        write_held(
+            self.resend_checks,
+            owner,
+            unknown,
+            status=RowStatus.SENDING.value,
+            status_checks=bindparam("b_checks"),
+            sending_since=now,
+            attempts=ROWS.c.attempts + 1,
+            next_check_at=None,
+            updated_at=now,
+        )
         if self.completed or self.failed:
             settle_ledger(ctx, [p["b_id"] for p in self.completed + self.failed])
         db.session.commit()
