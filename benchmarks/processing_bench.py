@@ -55,7 +55,7 @@ def main() -> int:
 
         from backoffice import create_app
         from backoffice.extensions import db
-        from backoffice.services import processing
+        from backoffice.services.bulk import chunks, outcomes
         from backoffice.services.demo import seed_demo
         from tests.processing_support import Sim, ledger_consistent, make_approved_batch, msisdns
 
@@ -96,7 +96,7 @@ def main() -> int:
                         batch_id = make_approved_batch(msisdns(args.rows, prefix="2290"), amount=1000)
                         time.sleep(2)  # workers up and listening
                         started = time.monotonic()
-                        processing.start_processing(batch_id)
+                        chunks.start_processing(batch_id)
                         from backoffice.models.batches import Batch
 
                         while True:
@@ -109,7 +109,7 @@ def main() -> int:
                             time.sleep(0.2)
                         elapsed = time.monotonic() - started
                         ok, figures = ledger_consistent()
-                        counts = processing.status_counts(batch_id)
+                        counts = outcomes.status_counts(batch_id)
                         db.session.commit()
                     stats = sim.stats()["totals"]
                     rate = args.rows / elapsed

@@ -22,7 +22,7 @@ from rq import SimpleWorker
 from backoffice import devservers
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
-from backoffice.services import processing
+from backoffice.services.bulk import chunks
 from tests.processing_support import ledger_consistent, make_approved_batch, row_map
 
 PEER_DIR = Path(os.environ.get("REAL_PEER_DIR", "")) if os.environ.get("REAL_PEER_DIR") else None
@@ -192,7 +192,7 @@ def test_small_batch_through_the_real_adapter(app, demo, peers, peer_config, aut
     identifiers = ["22997000101", "22997000102", "22997000103", NOT_FOUND_MSISDN]
     with app.app_context():
         batch_id = make_approved_batch(identifiers, amount=[5000, 7500, 10000, 2500])
-        processing.start_processing(batch_id)
+        chunks.start_processing(batch_id)
         queue = app.get_queue()
         SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
         db.session.expire_all()

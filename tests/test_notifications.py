@@ -66,6 +66,7 @@ def test_each_event_reaches_the_right_people_through_a_worker(app, demo, start_p
     from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.services import notifications
+    from backoffice.services.bulk import events
 
     submitted = _batch(app, demo, status="PENDING_APPROVAL")
     rejected = _batch(app, demo, status="REJECTED", rejection_reason="Montants de septembre, pas d'octobre.")
@@ -85,7 +86,7 @@ def test_each_event_reaches_the_right_people_through_a_worker(app, demo, start_p
         notifications.batch_submitted(submitted)
         notifications.batch_approved(submitted)
         notifications.batch_rejected(rejected)
-        notifications.batch_finished(finished)
+        events.batch_finished(finished)
     assert _outbox(app) == []  # nothing is sent by the request itself
     _run_worker(start_process)
     messages = {(m["To"], m["Subject"]): m.get_content() for m in _outbox(app)}

@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import AuditEvent
+from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
-from backoffice.services import processing
+from backoffice.services.bulk import chunks, leases, sending, sweep
 from tests.processing_support import (
     configured_app,
     entries,
@@ -65,7 +66,7 @@ def test_partial_batch_with_3204_and_504_then_completed(ctx, sim):
     ids = [*msisdns(6), "22997000404", "22997000504"]
     batch_id = make_approved_batch(ids, amount=[1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000], skipped=1)
     reference = _batch(batch_id).reference
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     assert _batch(batch_id).status == BatchStatus.PROCESSING
     run_jobs(ctx)
 
@@ -109,7 +110,7 @@ def test_all_completed_in_accept_party_and_quote_mode(ctx, sim):
     sim.configure(auto_accept=False)
     ctx.config["MOJALOOP_AUTO_ACCEPT"] = False
     batch_id = make_approved_batch(msisdns(5), amount=1500)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED and batch.reserved_amount == 0
@@ -120,7 +121,7 @@ def test_all_completed_in_accept_party_and_quote_mode(ctx, sim):
 
 def test_all_failed(ctx, sim):
     batch_id = make_approved_batch(["22997000404", "22997010404", "22997000500"], amount=1000)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 0
@@ -132,7 +133,7 @@ def test_all_failed(ctx, sim):
 
 def test_dropped_transfer_resent_with_same_id_after_not_found(ctx, sim):
     batch_id = make_approved_batch([*msisdns(2), "22997000408"], amount=1000)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     assert _batch(batch_id).status == BatchStatus.COMPLETED
     row = row_map(batch_id)["22997000408"]
@@ -147,7 +148,7 @@ def test_budget_spent_needs_review_and_keeps_its_share_reserved(ctx, sim):
     sim.configure(commit_delay_ms=60_000)  # the status says RESERVED for a minute
     ctx.config["BATCH_STATUS_CHECK_BUDGET"] = 2
     batch_id = make_approved_batch([*msisdns(2), "22997000504"], amount=[1000, 1000, 7000])
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED
@@ -166,7 +167,7 @@ def test_sweep_settles_rows_left_sending_by_a_dead_job(ctx, sim):
     """Rows SENDING under a lease nobody refreshes: status first, resend only if not found."""
     sim.configure(timeout_suffixes=[], drop_suffixes=[])
     batch_id = make_approved_batch(msisdns(4), amount=1000)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     queue = ctx.get_queue()
     queue.empty()  # the jobs are lost with the dead worker
     rows = list(db.session.scalars(select(BatchRow).where(BatchRow.batch_id == batch_id).order_by(BatchRow.id)))
@@ -187,14 +188,14 @@ def test_sweep_settles_rows_left_sending_by_a_dead_job(ctx, sim):
         )
     for row in rows[:3]:
         row.status, row.lease_owner, row.attempts = RowStatus.SENDING.value, "dead-job@host:1", 1
-        row.sending_since = row.sending_since or processing.utcnow()
+        row.sending_since = row.sending_since or utcnow()
     db.session.commit()
 
-    report = processing.sweep()
+    report = sweep.sweep()
     assert report["taken_over"] == 3 and report["chunks_requeued"] == 1 and report["settle_jobs"] == 1
     time.sleep(0.35)  # past the resend grace for the row the switch never saw
     run_jobs(ctx)
-    processing.sweep()
+    sweep.sweep()
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED
     stats = sim.stats()
@@ -206,31 +207,31 @@ def test_sweep_settles_rows_left_sending_by_a_dead_job(ctx, sim):
 
 def test_live_lease_is_not_taken_over(ctx, sim):
     batch_id = make_approved_batch(msisdns(2), amount=1000)
-    processing.start_processing(batch_id)
-    owner = processing.new_owner()
-    processing.lease_keeper.hold(owner, ctx.get_queue().connection, 2)
+    chunks.start_processing(batch_id)
+    owner = leases.new_owner()
+    leases.lease_keeper.hold(owner, ctx.get_queue().connection, 2)
     try:
-        rows = processing.claim_pending(batch_id, 0, 10**9, owner)
+        rows = sending.claim_pending(batch_id, 0, 10**9, owner)
         assert len(rows) == 2
-        assert processing.sweep()["taken_over"] == 0
+        assert sweep.sweep()["taken_over"] == 0
         assert {r.status for r in row_map(batch_id).values()} == {RowStatus.SENDING}
     finally:
-        processing.lease_keeper.drop(owner)
-    assert processing.sweep()["taken_over"] == 2
+        leases.lease_keeper.drop(owner)
+    assert sweep.sweep()["taken_over"] == 2
 
 
 def test_start_processing_only_once(ctx, sim):
     batch_id = make_approved_batch(msisdns(3), amount=1000)
-    processing.start_processing(batch_id)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     assert ctx.get_queue().count == 1
     assert db.session.scalar(select(BatchEvent.id).where(BatchEvent.action == "processing_started"))
 
 
 def test_chunks_cover_every_pending_row(ctx):
     batch_id = make_approved_batch(msisdns(10), amount=1000, skipped=2)
-    assert processing.chunk_ranges(batch_id, 4) == processing.chunk_ranges(batch_id, 4)
-    ranges = processing.chunk_ranges(batch_id, 4)
+    assert chunks.chunk_ranges(batch_id, 4) == chunks.chunk_ranges(batch_id, 4)
+    ranges = chunks.chunk_ranges(batch_id, 4)
     assert len(ranges) == 3
     ids = db.session.scalars(
         select(BatchRow.id).where(BatchRow.batch_id == batch_id, BatchRow.status == "PENDING").order_by(BatchRow.id)
@@ -241,7 +242,7 @@ def test_chunks_cover_every_pending_row(ctx):
 def test_progress_fragment_polls_then_stops_with_286(ctx, sim, login_as):
     client = login_as("superviseur@cnss.bj")
     batch_id = make_approved_batch([*msisdns(3), "22997000404"], amount=1000)
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     response = client.get(f"/batches/{batch_id}/progress", headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -272,8 +273,8 @@ def test_sweep_starts_an_approved_batch_whose_start_was_lost(ctx, sim):
 
     batch_id = make_approved_batch(msisdns(2), amount=1000)
     batch = _batch(batch_id)
-    batch.approved_at = processing.utcnow() - timedelta(minutes=5)
+    batch.approved_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
-    assert processing.sweep()["started"] == 1
+    assert sweep.sweep()["started"] == 1
     run_jobs(ctx)
     assert _batch(batch_id).status == BatchStatus.COMPLETED

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
-from backoffice.services import processing
+from backoffice.services.bulk import chunks, outcomes
 from tests.processing_support import (
     entries,
     ledger_consistent,
@@ -57,9 +57,7 @@ def wait_final(batch_id: int, timeout: float = 90) -> Batch:
         if batch.is_final:
             return batch
         time.sleep(0.3)
-    raise AssertionError(
-        f"batch {batch_id} still {batch.status} after {timeout}s: {processing.status_counts(batch_id)}"
-    )
+    raise AssertionError(f"batch {batch_id} still {batch.status} after {timeout}s: {outcomes.status_counts(batch_id)}")
 
 
 def test_two_workers_pay_a_batch_partially(app, demo, sim, start_process, small_chunks):
@@ -71,7 +69,7 @@ def test_two_workers_pay_a_batch_partially(app, demo, sim, start_process, small_
         env = {**WORKER_ENV, "MOJALOOP_SDK_URL": sim.url}
         start_process("worker", env=env)
         start_process("worker", env=env)
-        processing.start_processing(batch_id)
+        chunks.start_processing(batch_id)
         batch = wait_final(batch_id)
 
         assert batch.status == BatchStatus.PARTIALLY_COMPLETED
@@ -111,10 +109,10 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
         batch_id = make_approved_batch(msisdns(count), amount=1000)
         env = {**WORKER_ENV, "MOJALOOP_SDK_URL": sim.url, "BATCH_CHUNK_SIZE": "20"}
         first = start_process("worker", env=env)
-        processing.start_processing(batch_id)
+        chunks.start_processing(batch_id)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            counts = processing.status_counts(batch_id)
+            counts = outcomes.status_counts(batch_id)
             db.session.commit()
             if counts.get(RowStatus.COMPLETED.value, 0) >= 30 and counts.get(RowStatus.SENDING.value, 0):
                 break
@@ -128,14 +126,14 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
                 os.kill(int(child), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        counts = processing.status_counts(batch_id)
+        counts = outcomes.status_counts(batch_id)
         db.session.commit()
         assert counts.get(RowStatus.SENDING.value, 0) > 0, counts
         assert counts.get(RowStatus.PENDING.value, 0) > 0, counts
 
         start_process("worker", env=env)
         batch = wait_final(batch_id, timeout=120)
-        assert batch.status == BatchStatus.COMPLETED, processing.status_counts(batch_id)
+        assert batch.status == BatchStatus.COMPLETED, outcomes.status_counts(batch_id)
         assert batch.reserved_amount == 0
         rows = row_map(batch_id)
         stats = sim.stats()

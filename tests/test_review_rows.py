@@ -14,7 +14,7 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.batches import Batch, BatchEvent, BatchStatus, RowStatus
-from backoffice.services import processing, review
+from backoffice.services.bulk import chunks, review, sending
 from backoffice.services.ledger import ledger_totals
 from tests.conftest import login
 from tests.processing_support import (
@@ -53,7 +53,7 @@ def _review_batch(sim: Sim, ctx, commit_delay_ms: int) -> tuple[int, str]:
     """Two rows paid, one 504 whose status stays RESERVED past the budget → NEEDS_REVIEW."""
     sim.configure(commit_delay_ms=commit_delay_ms)
     batch_id = make_approved_batch([*msisdns(2), "22997000504"], amount=[1000, 1000, 7000])
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED
@@ -166,7 +166,7 @@ def test_resolve_paid_on_a_batch_of_only_review_rows(ctx, sim):
 
     sim.configure(commit_delay_ms=60_000)
     batch_id = make_approved_batch(["22997000504", "22997010504"], amount=[3000, 4000])
-    processing.start_processing(batch_id)
+    chunks.start_processing(batch_id)
     run_jobs(ctx)
     batch = _batch(batch_id)
     assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 7000
@@ -244,7 +244,7 @@ def test_recheck_aborted_fails_the_row_and_ends_a_processing_batch(ctx, sim):
     request = TransferRequest(
         row.transfer_id, row.home_transaction_id, payer, Party("MSISDN", "22997000500"), 5000, "XOF"
     )
-    assert processing.get_client().transfer(request).outcome == "FAILED"
+    assert sending.get_client().transfer(request).outcome == "FAILED"
 
     g1 = db.session.scalar(select(User).where(User.email == "gestionnaire1@cnss.bj"))
     result = review.recheck_row(g1, row.id)

@@ -10,7 +10,8 @@ from backoffice.batches import bp
 from backoffice.models.batches import Batch, BatchStatus
 from backoffice.pages import STOP_POLLING
 from backoffice.security import get_for_org, member_required
-from backoffice.services import processing
+from backoffice.services.bulk import sweep
+from backoffice.services.bulk.progress import progress
 
 
 @bp.get("/<int:batch_id>/progress", endpoint="progress")
@@ -34,7 +35,7 @@ def progress_fragment(batch_id: int):
 @bp.app_template_global("batch_progress")
 def batch_progress(batch: Batch) -> dict:
     """The fragment's figures, so that any page including it needs only `batch`."""
-    return processing.progress(batch)
+    return progress(batch)
 
 
 @bp.app_template_filter("duration")
@@ -55,5 +56,5 @@ def duration_filter(seconds: int | float | None) -> str:
 @bp.cli.command("sweep")
 def sweep_command() -> None:
     """Take over dead jobs' rows and re-queue chunks that no live worker holds (once)."""
-    report = processing.sweep()
+    report = sweep.sweep()
     click.echo(report or "Un autre balayage est en cours.")

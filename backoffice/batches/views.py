@@ -23,7 +23,7 @@ from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import batches as batch_service
-from backoffice.services import review as review_service
+from backoffice.services.bulk import review as review_service
 from backoffice.services.money import CURRENCIES
 
 # Statuses whose page shows the live progress fragment (the batch is, or was, being paid).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
-
 from backoffice.extensions import db
+from backoffice.jobs import queue
 from backoffice.models.batches import Batch
 from backoffice.services import notifications
 from backoffice.services.mail import send_email
@@ -21,7 +20,6 @@ def notify_batch(kind: str, batch_id: int) -> int:
     if batch is None:
         log.warning("notification %s: batch %s does not exist", kind, batch_id)
         return 0
-    queue = current_app.get_queue()
     queued = 0
     for user in notifications.recipients(kind, batch):
         subject, body = notifications.compose(kind, batch, user)

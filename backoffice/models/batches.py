@@ -30,6 +30,11 @@ class BatchStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
     REJECTED = "REJECTED"
 
+    @property
+    def is_final(self) -> bool:
+        """Nothing happens to the batch any more (a NEEDS_REVIEW row may still be decided)."""
+        return self in FINAL_BATCH_STATUSES
+
 
 BATCH_STATUS_LABELS = {
     BatchStatus.DRAFT: "Brouillon",
@@ -43,13 +48,20 @@ BATCH_STATUS_LABELS = {
     BatchStatus.REJECTED: "Rejeté",
 }
 
-FINAL_BATCH_STATUSES = {
-    BatchStatus.COMPLETED,
-    BatchStatus.PARTIALLY_COMPLETED,
-    BatchStatus.FAILED,
-    BatchStatus.CANCELLED,
-    BatchStatus.REJECTED,
-}
+FINAL_BATCH_STATUSES = frozenset(
+    {
+        BatchStatus.COMPLETED,
+        BatchStatus.PARTIALLY_COMPLETED,
+        BatchStatus.FAILED,
+        BatchStatus.CANCELLED,
+        BatchStatus.REJECTED,
+    }
+)
+# Batches whose rows may have been paid; the others (draft, cancelled …) have no outcome.
+PAID_BATCH_STATUSES = frozenset(
+    {BatchStatus.APPROVED, BatchStatus.PROCESSING}
+    | FINAL_BATCH_STATUSES - {BatchStatus.CANCELLED, BatchStatus.REJECTED}
+)
 
 
 class RowStatus(enum.StrEnum):
@@ -61,6 +73,21 @@ class RowStatus(enum.StrEnum):
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"  # 504 / timeout / lost connection: settled by the status endpoint
     NEEDS_REVIEW = "NEEDS_REVIEW"  # settle budget spent: a person decides
+
+    @property
+    def is_moving(self) -> bool:
+        """A processing batch still waits for this row (it is not final before the row is)."""
+        return self in MOVING_ROW_STATUSES
+
+
+# Rows of a PROCESSING batch still on their way to an outcome.
+MOVING_ROW_STATUSES = frozenset({RowStatus.PENDING, RowStatus.SENDING, RowStatus.UNKNOWN})
+# Rows whose outcome is known: their ledger share (DEBIT and/or RELEASE) is written once.
+SETTLED_ROW_STATUSES = frozenset({RowStatus.COMPLETED, RowStatus.FAILED})
+# Rows a batch is done with: settled, or left to a person with their amount still reserved.
+ENDED_ROW_STATUSES = SETTLED_ROW_STATUSES | {RowStatus.NEEDS_REVIEW}
+# Rows that were never to be paid (invalid in a draft, excluded at submission).
+UNPAID_ROW_STATUSES = frozenset({RowStatus.INVALID, RowStatus.SKIPPED})
 
 
 ROW_STATUS_LABELS = {
@@ -136,7 +163,7 @@ class Batch(db.Model):
 
     @property
     def is_final(self) -> bool:
-        return BatchStatus(self.status) in FINAL_BATCH_STATUSES
+        return BatchStatus(self.status).is_final
 
     def __repr__(self) -> str:
         return f"<Batch {self.reference} {self.status}>"

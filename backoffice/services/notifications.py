@@ -1,8 +1,9 @@
 """Email notifications about batches, sent from RQ jobs so that no request waits on SMTP.
 
 Each function is called by a service AFTER its transaction is committed. It only puts a job
-on the queue (`backoffice.jobs.notifications`); the worker writes the messages from the
-batch as it is then, and sends each one in its own job, retried on failure.
+on the queue (`backoffice.jobs.notifications`, named by its path so that no service imports
+the jobs); the worker writes the messages from the batch as it is then, and sends each one
+in its own job, retried on failure.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rq import Retry
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
+from backoffice.jobs import queue
 from backoffice.models import User
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
 from backoffice.models.users import Role
@@ -22,6 +24,7 @@ from backoffice.services.money import format_amount
 log = logging.getLogger(__name__)
 
 KINDS = ("submitted", "approved", "rejected", "finished")
+NOTIFY_JOB = "backoffice.jobs.notifications.notify_batch"
 
 
 def batch_submitted(batch_id: int) -> None:
@@ -40,12 +43,9 @@ def batch_rejected(batch_id: int) -> None:
 
 
 def batch_finished(batch_id: int) -> None:
-    """Tell the uploader that their batch is finished, with its counts (and sum its figures
-    once for the dashboard)."""
+    """Tell the uploader that their batch is finished, with its counts (services/bulk/events.py
+    calls it with the batch's other "finished" effects)."""
     _enqueue("finished", batch_id)
-    from backoffice.services.dashboard.rollups import schedule_rollups
-
-    schedule_rollups([batch_id])
 
 
 def retry_policy() -> Retry:
@@ -56,10 +56,8 @@ def retry_policy() -> Retry:
 
 def _enqueue(kind: str, batch_id: int) -> None:
     """Queue the job; a queue that cannot be reached is logged, never raised into a request."""
-    from backoffice.jobs.notifications import notify_batch
-
     try:
-        current_app.get_queue().enqueue(notify_batch, kind, batch_id, retry=retry_policy(), job_timeout=120)
+        queue.enqueue(NOTIFY_JOB, kind, batch_id, retry=retry_policy(), job_timeout=120)
     except Exception:  # noqa: BLE001 - a notification must never fail the action that caused it
         log.exception("could not queue the %s notification of batch %s", kind, batch_id)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select
 
 from backoffice.extensions import db
+from backoffice.jobs import queue
 from backoffice.models.batches import (
     FINAL_BATCH_STATUSES,
     Batch,
@@ -48,7 +49,7 @@ def completed_rows_filter(organisation_id: int, period: Period):
 def rollup_batch(batch_id: int) -> bool:
     """(Re)compute a final batch's day stats; returns False for a batch still in progress.
 
-    Idempotent: run when a batch finishes (notifications.batch_finished queues it), by the
+    Idempotent: run when a batch finishes (bulk.events.batch_finished queues it), by the
     dashboard for final batches it finds without one, and again whenever a settled row of a
     final batch changes (e.g. a NEEDS_REVIEW row decided by a person). The caller commits.
     """
@@ -118,20 +119,13 @@ def unrolled_batches(organisation_id: int) -> list[tuple[int, str]]:
 
 def schedule_rollups(batch_ids: list[int]) -> None:
     """Queue the rollup of final batches met without one (a queue that is down is not an error)."""
-    if not batch_ids:
-        return
-    from flask import current_app
-
-    from backoffice.jobs.dashboard import rollup_batch_job
-
     try:
-        queue = current_app.get_queue()
         for batch_id in batch_ids[:50]:
-            job_id = f"dashboard-rollup-{batch_id}"
-            waiting = queue.fetch_job(job_id)
-            if waiting is not None and waiting.get_status(refresh=False) in ("queued", "started", "scheduled"):
-                continue  # already on its way: do not pile up copies while no worker runs
-            queue.enqueue(rollup_batch_job, batch_id, job_id=job_id, job_timeout=300)
+            # once: a rollup already on its way is not piled up again while no worker runs
+            job = f"dashboard-rollup-{batch_id}"
+            queue.enqueue(
+                "backoffice.jobs.dashboard.rollup_batch_job", batch_id, once=True, job_id=job, job_timeout=300
+            )
     except Exception:  # noqa: BLE001 - the figures are right without it, only slower
         import logging
 

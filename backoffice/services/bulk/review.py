@@ -4,33 +4,44 @@ Processing turns a row into NEEDS_REVIEW when its status-check budget is spent; 
 stays reserved on the payer account until someone decides. A gestionnaire of the batch's
 organisation can:
 
-- `recheck_row`: ask the switch again (GET /transfers/{transferId}). COMMITTED → COMPLETED,
-  ABORTED → FAILED, anything else → the row stays NEEDS_REVIEW (nothing is ever resent);
+- `recheck_row`: ask the switch again (GET /transfers/{transferId}) and apply what
+  `settlement.decide` says of a NEEDS_REVIEW row: COMMITTED → COMPLETED, ABORTED → FAILED,
+  anything else → the row stays NEEDS_REVIEW (nothing is ever resent);
 - `resolve_row`: record what they learnt out of band (paid → COMPLETED, not paid →
   FAILED), with a note.
 
 The network call is made with no transaction open. The outcome is then written in one
 transaction: the row changes only if it is still NEEDS_REVIEW (compare-and-set), its ledger
-share (DEBIT if paid, RELEASE of its reservation) is written by processing's own
-`settle_ledger`, and a final batch gets its status derived again by `final_status`.
+share (DEBIT if paid, RELEASE of its reservation) is written by `outcomes.settle_ledger`,
+and a final batch gets its status derived again by `finishing.final_status`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import update
 
-from backoffice.clients.mojaloop import TransferState
+from backoffice.clients.mojaloop import StatusResult, TransferState
 from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
-from backoffice.services import PermissionDenied, ServiceError, audit, processing
+from backoffice.services import PermissionDenied, ServiceError, audit
+from backoffice.services.bulk import events, finishing, sending
+from backoffice.services.bulk.outcomes import batch_context, settle_ledger, status_counts
+from backoffice.services.bulk.settlement import Action, SettlementSettings, check_status, decide
 
 ROWS = BatchRow.__table__
 OUTCOMES = {RowStatus.COMPLETED.value: "payée", RowStatus.FAILED.value: "non payée"}
 NOTE_MAX = 500
+# Why a recheck leaves a row to the person (French, for the message).
+STILL_UNKNOWN = {
+    TransferState.PENDING: "le transfert n'est toujours pas finalisé",
+    TransferState.NOT_FOUND: "le switch ne connaît pas ce transfert",
+}
+UNREACHABLE = "le switch n'a pas répondu"
 
 
 @dataclass(frozen=True)
@@ -58,18 +69,20 @@ def recheck_row(actor: User, row_id: int) -> ReviewResult:
     """Ask the switch again about a NEEDS_REVIEW row and apply its answer (commits)."""
     row, batch = _load(actor, row_id)
     transfer_id, id_type, id_value = row.transfer_id, row.party_id_type, row.party_id_value
-    line, batch_id = row.line_number, batch.id
+    line, batch_id, attempts, checks = row.line_number, batch.id, row.attempts, (row.status_checks or 0) + 1
     db.session.commit()  # no transaction stays open during the network call
     try:
-        status, name = processing._check_status(processing.get_client(), transfer_id, id_type, id_value)
+        status, name = check_status(sending.get_client(), transfer_id, id_type, id_value)
     except Exception as exc:  # noqa: BLE001 - the client does not raise; be safe anyway
-        status, name = None, None
+        status, name = StatusResult(TransferState.UNREACHABLE, transfer_id), None
         detail = repr(exc)
     else:
         detail = status.detail or (f"HTTP {status.http_status}" if status.http_status else "")
-    state = status.state if status is not None else TransferState.UNREACHABLE
+    state = status.state
+    settings = SettlementSettings.from_config(current_app.config)
+    decision = decide(RowStatus.NEEDS_REVIEW, status, attempts, checks, None, settings)
     now = utcnow()
-    if state == TransferState.COMMITTED:
+    if decision.action == Action.COMPLETE:
         values = {
             "status": RowStatus.COMPLETED.value,
             "payee_name": name[:200] if name else ROWS.c.payee_name,
@@ -78,42 +91,21 @@ def recheck_row(actor: User, row_id: int) -> ReviewResult:
             "error_description": None,
         }
         message = f"Ligne {line} revérifiée : le switch confirme le paiement (COMMITTED)."
-    elif state == TransferState.ABORTED:
+    elif decision.action == Action.FAIL:
         values = {
             "status": RowStatus.FAILED.value,
-            "error_code": (status.error_code or "ABORTED")[:16],
-            "error_description": (status.error_description or "Transfert annulé par le switch (ABORTED).")[:500],
+            "error_code": decision.error_code[:16],
+            "error_description": decision.reason[:500],
             "fee": 0,
         }
         message = f"Ligne {line} revérifiée : le switch confirme l'échec (ABORTED), le montant est libéré."
     else:
-        why = {
-            TransferState.PENDING: "le transfert n'est toujours pas finalisé",
-            TransferState.NOT_FOUND: "le switch ne connaît pas ce transfert",
-        }.get(state, "le switch n'a pas répondu")
-        message = f"Ligne {line} revérifiée : issue toujours inconnue ({why}). Elle reste à vérifier."
-        return _apply(
-            actor,
-            batch_id,
-            row_id,
-            None,
-            "row_rechecked",
-            "batch.row_rechecked",
-            message,
-            {"state": str(state), "detail": detail[:200]},
-            now,
-        )
-    return _apply(
-        actor,
-        batch_id,
-        row_id,
-        values,
-        "row_rechecked",
-        "batch.row_rechecked",
-        message,
-        {"state": str(state)},
-        now,
-    )
+        message = f"Ligne {line} revérifiée : issue toujours inconnue ({STILL_UNKNOWN.get(state, UNREACHABLE)})."
+        message += " Elle reste à vérifier."
+        details = {"state": str(state), "detail": detail[:200]}
+        return _apply(actor, batch_id, row_id, None, "row_rechecked", "batch.row_rechecked", message, details, now)
+    details = {"state": str(state)}
+    return _apply(actor, batch_id, row_id, values, "row_rechecked", "batch.row_rechecked", message, details, now)
 
 
 def resolve_row(actor: User, row_id: int, outcome: str, note: str) -> ReviewResult:
@@ -163,10 +155,10 @@ def _apply(
 ) -> ReviewResult:
     """One transaction: compare-and-set the row, its ledger share, the batch's status."""
     outcome = RowStatus.NEEDS_REVIEW.value
-    ctx = processing._context(batch_id)
+    ctx = batch_context(batch_id)
     if values is not None:
         # The row first (it also takes SQLite's write lock), then the account, then the batch:
-        # the order processing's settlements take.
+        # the order every ledger settlement takes.
         won = db.session.execute(
             update(ROWS)
             .where(ROWS.c.id == row_id, ROWS.c.status == RowStatus.NEEDS_REVIEW.value)
@@ -176,7 +168,7 @@ def _apply(
             db.session.rollback()
             raise ServiceError("Cette ligne vient d'être traitée par ailleurs : rechargez la page.")
         outcome = values["status"]
-        processing.settle_ledger(ctx, [row_id])  # DEBIT if paid, RELEASE its reserved share
+        settle_ledger(ctx, [row_id])  # DEBIT if paid, RELEASE its reserved share
     else:
         won = db.session.execute(
             update(ROWS)
@@ -192,10 +184,10 @@ def _apply(
             raise ServiceError("Cette ligne vient d'être traitée par ailleurs : rechargez la page.")
     batch = db.session.get(Batch, batch_id, populate_existing=True)
     before = batch.status
-    counts = processing.status_counts(batch_id)
+    counts = status_counts(batch_id)
     released = 0
     if values is not None and batch.is_final:
-        final = processing.final_status(counts)
+        final = finishing.final_status(counts)
         if final is not None and final.value != batch.status:
             db.session.execute(
                 update(Batch)
@@ -203,7 +195,7 @@ def _apply(
                 .values(status=final.value)
                 .execution_options(synchronize_session=False)
             )
-        released, _still = processing.release_beyond_review(ctx)
+        released, _still = finishing.release_beyond_review(ctx)
     batch = db.session.get(Batch, batch_id, populate_existing=True)
     row = db.session.get(BatchRow, row_id, populate_existing=True)
     full = {
@@ -237,8 +229,6 @@ def _apply(
     status = batch.status
     if values is not None:
         if status == BatchStatus.PROCESSING.value:
-            processing.finalise_if_done(batch_id)  # normally nothing: other rows are still moving
-        from backoffice.services.dashboard.rollups import schedule_rollups
-
-        schedule_rollups([batch_id])
+            finishing.finalise_if_done(batch_id)  # normally nothing: other rows are still moving
+        events.final_batch_changed(batch_id)
     return ReviewResult(outcome, message, status)

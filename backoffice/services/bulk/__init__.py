@@ -1,0 +1,1 @@
+"""Bulk payments: a batch from its file to its last paid row, one module per job."""
