@@ -13,6 +13,8 @@ from backoffice.models.extras import BeneficiaryEntry, BeneficiaryList
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import beneficiaries as list_service
+from backoffice.services.bulk import lists as bulk_lists
+from backoffice.services.bulk.formats import FORMATS
 from backoffice.services.money import format_amount
 
 
@@ -51,7 +53,7 @@ def list_new():
                 upload = form.file.data
                 if not upload:
                     raise ServiceError("Choisissez un fichier CSV.", field="file")
-                lst = list_service.create_list_from_file(
+                lst = bulk_lists.create_list_from_file(
                     _actor(),
                     form.name.data,
                     form.currency.data,
@@ -60,7 +62,7 @@ def list_new():
                     upload.filename or "",
                 )
             elif form.source.data == "batch":
-                lst = list_service.create_list_from_batch(
+                lst = bulk_lists.create_list_from_batch(
                     _actor(), form.name.data, form.description.data, form.batch_id.data or 0
                 )
             else:
@@ -73,7 +75,7 @@ def list_new():
             db.session.commit()
             flash(f"Liste « {lst.name} » créée.", "success")
             return redirect(url_for("dashboards.list_detail", list_id=lst.id))
-    return render_template("dashboards/list_form.html", form=form)
+    return render_template("dashboards/list_form.html", form=form, formats=FORMATS)
 
 
 @bp.route("/listes/<int:list_id>")
@@ -173,19 +175,19 @@ def list_new_batch(list_id: int):
     """The list's active entries with editable amounts; the POST creates a draft batch."""
     lst = get_for_org(BeneficiaryList, list_id)
     entries = list_service.active_entries(lst.id)
-    accounts = list_service.payer_accounts(lst.organisation_id, lst.currency)
+    accounts = bulk_lists.payer_accounts(lst.organisation_id, lst.currency)
     values = {k: v for k, v in request.form.items() if k.startswith("amount-")}
     amount_errors: dict[int, str] = {}
     error = None
     if request.method == "POST":
         if not EmptyForm().validate_on_submit():
             abort(400)
-        overrides, amount_errors = list_service.parse_amount_overrides(values, lst.currency)
+        overrides, amount_errors = bulk_lists.parse_amount_overrides(values, lst.currency)
         if amount_errors:
             error = "Certains montants sont illisibles : corrigez-les avant de créer le lot."
         else:
             try:
-                batch = list_service.create_batch_from_list(
+                batch = bulk_lists.create_batch_from_list(
                     _actor(),
                     lst,
                     request.form.get("account_id", type=int) or 0,

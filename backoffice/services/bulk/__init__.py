@@ -1,0 +1,1 @@
+"""Bulk payments: formats, importing, approval, history and reports of batches."""
