@@ -16,6 +16,9 @@ follow must only ever see committed state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import select, update
 
 from backoffice.extensions import db
@@ -67,6 +70,24 @@ def _lock_batch(batch_id: int) -> Batch:
     return batch
 
 
+@contextmanager
+def _locked(batch_id: int) -> Iterator[Batch]:
+    """The batch under its row lock; committed when the block ends, rolled back if it raises."""
+    batch = _lock_batch(batch_id)
+    try:
+        yield batch
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def _recorded(batch: Batch, actor: User, action: str, message: str, details: dict | None = None, **audited) -> None:
+    """A transition's timeline event and its audit event (`batches.<action>`)."""
+    record_event(batch, actor, action, message, details)
+    audit.record(actor, f"batches.{action}", batch, reference=batch.reference, **audited)
+
+
 def _require_status(batch: Batch, *allowed: BatchStatus) -> None:
     if batch.status not in {s.value for s in allowed}:
         raise ServiceError(f"Action impossible : le lot {batch.reference} est « {batch.status_label} ».")
@@ -112,8 +133,7 @@ def can_cancel(actor: User, batch: Batch) -> bool:
 
 def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> Batch:
     """The uploader sends a checked draft for approval; invalid rows need an explicit exclusion."""
-    batch = _lock_batch(batch_id)
-    try:
+    with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
         if batch.created_by_id != actor.id:
             raise PermissionDenied("Seul le gestionnaire qui a importé le lot peut le soumettre.")
@@ -141,12 +161,7 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
         message = "Lot soumis pour approbation."
         if skipped:
             message += f" {skipped} ligne(s) invalide(s) exclue(s)."
-        record_event(batch, actor, "submitted", message, {"skipped": skipped})
-        audit.record(actor, "batches.submitted", batch, reference=batch.reference, skipped=skipped)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+        _recorded(batch, actor, "submitted", message, {"skipped": skipped}, skipped=skipped)
     notifications.batch_submitted(batch.id)
     return batch
 
@@ -157,8 +172,7 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
     The reservation, the new status and the events land in one transaction; the
     processing is queued only once that transaction is committed.
     """
-    batch = _lock_batch(batch_id)
-    try:
+    with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
         _require_status(batch, *TRANSITIONS["approve"][0])
         if actor.id in (batch.created_by_id, batch.submitted_by_id):
@@ -170,12 +184,8 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
         batch.reserved_amount = batch.total_amount
         batch.approved_by_id = actor.id
         batch.approved_at = utcnow()
-        record_event(batch, actor, "approved", "Lot approuvé ; le montant total est réservé sur le compte payeur.")
-        audit.record(actor, "batches.approved", batch, reference=batch.reference, reserved=batch.total_amount)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+        message = "Lot approuvé ; le montant total est réservé sur le compte payeur."
+        _recorded(batch, actor, "approved", message, reserved=batch.total_amount)
     processing.start_processing(batch.id)
     notifications.batch_approved(batch.id)
     return batch
@@ -183,8 +193,7 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
 
 def reject_batch(actor: User, batch_id: int, reason: str) -> Batch:
     """A second gestionnaire refuses the batch, saying why."""
-    batch = _lock_batch(batch_id)
-    try:
+    with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
         _require_status(batch, *TRANSITIONS["reject"][0])
         if actor.id in (batch.created_by_id, batch.submitted_by_id):
@@ -196,30 +205,19 @@ def reject_batch(actor: User, batch_id: int, reason: str) -> Batch:
         batch.rejected_by_id = actor.id
         batch.rejected_at = utcnow()
         batch.rejection_reason = reason[:2000]
-        record_event(batch, actor, "rejected", f"Lot rejeté : {reason}", {"reason": reason})
-        audit.record(actor, "batches.rejected", batch, reference=batch.reference, reason=reason)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+        _recorded(batch, actor, "rejected", f"Lot rejeté : {reason}", {"reason": reason}, reason=reason)
     notifications.batch_rejected(batch.id)
     return batch
 
 
 def cancel_batch(actor: User, batch_id: int) -> Batch:
     """The uploader withdraws the batch, until it is approved."""
-    batch = _lock_batch(batch_id)
-    try:
+    with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
         if batch.created_by_id != actor.id:
             raise PermissionDenied("Seul le gestionnaire qui a importé le lot peut l'annuler.")
         _move(batch, "cancel")
         batch.cancelled_by_id = actor.id
         batch.cancelled_at = utcnow()
-        record_event(batch, actor, "cancelled", "Lot annulé par le gestionnaire qui l'a importé.")
-        audit.record(actor, "batches.cancelled", batch, reference=batch.reference)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+        _recorded(batch, actor, "cancelled", "Lot annulé par le gestionnaire qui l'a importé.")
     return batch
