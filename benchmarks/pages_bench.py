@@ -63,7 +63,7 @@ def build(app, batches: int, rows: int) -> int:
     from backoffice.extensions import db
     from backoffice.models import Account, User
     from backoffice.models.batches import Batch, BatchRow
-    from backoffice.services.batches import create_from_upload
+    from backoffice.services.bulk.importing import create_from_upload
     from backoffice.services.demo import seed_demo
 
     with app.app_context():

@@ -22,7 +22,7 @@ def import_bytes(
     file_name: str = "test.csv",
 ) -> int:
     """Import a file as `email` (inside an app context) and commit; returns the batch id."""
-    from backoffice.services.batches import create_from_upload
+    from backoffice.services.bulk.importing import create_from_upload
 
     try:
         batch = create_from_upload(user(email), demo["accounts"][account], label, io.BytesIO(content), file_name)

@@ -59,7 +59,7 @@ def _cnss_draft_batch(demo: dict) -> int:
     from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.models.batches import Batch
-    from backoffice.services.batches import create_from_upload
+    from backoffice.services.bulk.importing import create_from_upload
 
     # Get or create: batch_id and row_id name the same batch when a route has both.
     existing = db.session.scalar(

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 from backoffice.extensions import db
 from backoffice.models import Account, AuditEvent, LedgerEntry
 from backoffice.models.batches import BatchEvent
-from backoffice.services import PermissionDenied, ServiceError, processing
-from backoffice.services import batches as batch_service
+from backoffice.services import PermissionDenied, ServiceError
+from backoffice.services.bulk import approval, chunks
 from backoffice.services.ledger import InsufficientFunds
 from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
 
@@ -39,7 +39,7 @@ def draft(app, demo):
 @pytest.fixture
 def pending(app, demo, draft):
     with app.app_context():
-        batch_service.submit_batch(user(G1), draft)
+        approval.submit_batch(user(G1), draft)
     return draft
 
 
@@ -54,7 +54,7 @@ def started(monkeypatch, services):
             status = conn.execute(text("SELECT status FROM batches WHERE id = :id"), {"id": batch_id}).scalar()
         calls.append((batch_id, status))
 
-    monkeypatch.setattr(processing, "start_processing", spy)
+    monkeypatch.setattr(chunks, "start_processing", spy)
     yield calls
     engine.dispose()
 
@@ -139,7 +139,7 @@ def test_another_organisation_gets_404_everywhere(app, client, login_as, demo, p
         assert client.post(f"/batches/{pending}/{action}", data={"reason": "non"}).status_code == 404
     assert "LOT-" not in _text(client.get("/batches/"))
     with app.app_context(), pytest.raises(PermissionDenied):
-        batch_service.approve_batch(user(NEXT), pending)
+        approval.approve_batch(user(NEXT), pending)
     assert batch_status(app, pending) == "PENDING_APPROVAL" and _reserved(app, demo) == 0
 
 
@@ -147,7 +147,7 @@ def test_approval_with_short_funds_is_refused_and_reserves_nothing(app, client, 
     big = b"type_id,valeur_id,devise,montant\nPERSONAL_ID,1,XOF,300000000\nPERSONAL_ID,2,XOF,200000001\n"
     with app.app_context():
         batch_id = import_bytes(demo, big)
-        batch_service.submit_batch(user(G1), batch_id)
+        approval.submit_batch(user(G1), batch_id)
     login_as(G2)
     page = _flash_after(client, client.post(f"/batches/{batch_id}/approve"))
     assert "Fonds disponibles insuffisants sur ACC-CNSS-001" in page
@@ -157,16 +157,16 @@ def test_approval_with_short_funds_is_refused_and_reserves_nothing(app, client, 
         assert (b.status, b.reserved_amount, b.approved_by_id) == ("PENDING_APPROVAL", 0, None)
         assert [e.action for e in db.session.scalars(db.select(BatchEvent))] == ["imported", "submitted"]
         with pytest.raises(InsufficientFunds):
-            batch_service.approve_batch(user(G2), batch_id)
+            approval.approve_batch(user(G2), batch_id)
     assert _reserved(app, demo) == 0 and _ledger_kinds(app) == [] and started == []
 
 
 def test_reject_needs_a_reason_and_another_gestionnaire(app, client, login_as, demo, pending):
     with app.app_context():
         with pytest.raises(PermissionDenied):
-            batch_service.reject_batch(user(G1), pending, "je me rejette")
+            approval.reject_batch(user(G1), pending, "je me rejette")
         with pytest.raises(ServiceError, match="Le motif du rejet est obligatoire."):
-            batch_service.reject_batch(user(G2), pending, "   ")
+            approval.reject_batch(user(G2), pending, "   ")
     login_as(G2)
     page = _flash_after(client, client.post(f"/batches/{pending}/reject", data={"reason": ""}))
     assert "Le motif du rejet est obligatoire." in page
@@ -185,9 +185,9 @@ def test_reject_needs_a_reason_and_another_gestionnaire(app, client, login_as, d
         ] == ("Montants de décembre")
         # Final: nothing more can happen to it.
         with pytest.raises(ServiceError, match="Action impossible"):
-            batch_service.approve_batch(user(G2), pending)
+            approval.approve_batch(user(G2), pending)
         with pytest.raises(ServiceError, match="Action impossible"):
-            batch_service.cancel_batch(user(G1), pending)
+            approval.cancel_batch(user(G1), pending)
     assert _reserved(app, demo) == 0
 
 
@@ -196,12 +196,12 @@ def test_cancel_rules(app, client, login_as, demo, started):
         a = import_bytes(demo, PAYMENT_LIST)
         b = import_bytes(demo, PAYMENT_LIST)
         c = import_bytes(demo, PAYMENT_LIST)
-        batch_service.submit_batch(user(G1), b)
-        batch_service.submit_batch(user(G1), c)
-        batch_service.approve_batch(user(G2), c)
+        approval.submit_batch(user(G1), b)
+        approval.submit_batch(user(G1), c)
+        approval.approve_batch(user(G2), c)
         # Only the uploader may cancel.
         with pytest.raises(PermissionDenied, match="Seul le gestionnaire qui a importé le lot"):
-            batch_service.cancel_batch(user(G2), a)
+            approval.cancel_batch(user(G2), a)
     login_as(G1)
     assert "Lot annulé." in _flash_after(client, client.post(f"/batches/{a}/cancel"))  # a draft
     assert "Lot annulé." in _flash_after(client, client.post(f"/batches/{b}/cancel"))  # waiting for approval
@@ -220,7 +220,7 @@ def test_submit_rules_invalid_rows_and_exclusion(app, client, login_as, demo):
         batch_id = import_bytes(demo, mixed)
         empty_id = import_bytes(demo, only_bad)
         with pytest.raises(PermissionDenied, match="Seul le gestionnaire qui a importé le lot peut le soumettre"):
-            batch_service.submit_batch(user(G2), batch_id, exclude_invalid=True)
+            approval.submit_batch(user(G2), batch_id, exclude_invalid=True)
     login_as(G1)
     page = _text(client.get(f"/batches/{empty_id}"))
     assert "Aucune ligne valide : ce lot ne peut pas être soumis." in page
@@ -282,7 +282,7 @@ def test_two_simultaneous_approvals_reserve_once(app, demo, pending, started):
             actor = user(email)
             barrier.wait()
             try:
-                batch_service.approve_batch(actor, pending)
+                approval.approve_batch(actor, pending)
                 results.append("ok")
             except ServiceError as exc:
                 results.append(str(exc))

@@ -12,7 +12,7 @@ from sqlalchemy import event, update
 from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import Batch, BatchRow
-from backoffice.services import batches as batch_service
+from backoffice.services.bulk import approval, history
 from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
@@ -53,7 +53,7 @@ def test_history_filters(app, client, login_as, demo):
         db.session.execute(update(Batch).where(Batch.id == a).values(created_at=datetime(2026, 1, 15, 10)))
         db.session.execute(update(Batch).where(Batch.id == b).values(created_at=datetime(2026, 2, 15, 10)))
         db.session.execute(update(Batch).where(Batch.id == c_).values(created_at=datetime(2026, 3, 15, 23, 59)))
-        batch_service.submit_batch(user(G2), b)
+        approval.submit_batch(user(G2), b)
         _set_rows(a, 2, status="FAILED", error_code="3204", error_description="Party not found")
         _set_rows(c_, 3, status="COMPLETED", payee_fsp_id="orange-bj")
         db.session.commit()
@@ -120,8 +120,8 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
     )
     with app.app_context():
         batch_id = import_bytes(demo, content)
-        batch_service.submit_batch(user(G1), batch_id)
-        batch_service.approve_batch(user(G2), batch_id)
+        approval.submit_batch(user(G1), batch_id)
+        approval.approve_batch(user(G2), batch_id)
         _set_rows(batch_id, 2, status="COMPLETED", fee=10, payee_name="PERSONNE ZERO", completed_at=datetime.now())
         _set_rows(batch_id, 3, status="FAILED", error_code="3204", error_description="Party not found")
         db.session.execute(update(Batch).where(Batch.id == batch_id).values(status="PROCESSING"))
@@ -244,4 +244,4 @@ def test_details_page_at_every_stage(app, client, login_as, demo):
             db.session.commit()
         page = _text(client.get(f"/batches/{batch_id}"))
         assert f'id="batch-status">{label}</span>' in page, status
-        assert ('id="batch-statistics"' in page) == (status.value in batch_service.PAID_STATUSES), status
+        assert ('id="batch-statistics"' in page) == (status.value in history.PAID_STATUSES), status

@@ -274,6 +274,7 @@ def test_build_batch_records_with_overrides(app, demo):
     from backoffice.models import User
     from backoffice.services import ServiceError
     from backoffice.services import beneficiaries as service
+    from backoffice.services.bulk import lists as bulk_lists
 
     with app.app_context():
         actor = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
@@ -284,18 +285,18 @@ def test_build_batch_records_with_overrides(app, demo):
         service.set_entry_active(actor, lst, c, False)
         db.session.commit()
         with pytest.raises(ServiceError, match="Montant manquant pour : PERSONAL_ID X1"):
-            service.build_batch_records(lst.id)
-        records = service.build_batch_records(lst.id, {b.id: 2500, a.id: 1500})
+            bulk_lists.build_batch_records(lst.id)
+        records = bulk_lists.build_batch_records(lst.id, {b.id: 2500, a.id: 1500})
         assert [(r["party_id_value"], r["amount"], r["name"], r["note"]) for r in records] == [
             ("22997000001", 1500, "", ""),
             ("X1", 2500, "B", "n"),
         ]
         assert {(r["party_id_type"], r["currency"]) for r in records} == {("MSISDN", "XOF"), ("PERSONAL_ID", "XOF")}
-        amounts, errors = service.parse_amount_overrides({"amount-1": "2 000", "amount-2": "x", "other": "1"}, "XOF")
+        amounts, errors = bulk_lists.parse_amount_overrides({"amount-1": "2 000", "amount-2": "x", "other": "1"}, "XOF")
         assert amounts == {1: 2000} and set(errors) == {2}
 
 
-def test_new_batch_page_has_editable_amounts_and_refuses_cleanly_until_wired(app, client, login_as, demo):
+def test_new_batch_page_has_editable_amounts_and_creates_the_batch(app, client, login_as, demo):
     login_as("gestionnaire1@cnss.bj")
     content = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1,XOF,20000,A\nPERSONAL_ID,2,XOF,30000,B\n"
     assert _upload(client, "Run", content).status_code == 302
@@ -311,18 +312,7 @@ def test_new_batch_page_has_editable_amounts_and_refuses_cleanly_until_wired(app
     response = client.post(
         url, data={"label": "Run", "account_id": demo["accounts"]["ACC-CNSS-001"], f"amount-{entries[0].id}": "25000"}
     )
-    text = response.get_data(as_text=True)
-    import importlib.util
-
-    wired = importlib.util.find_spec("backoffice.services.batches") is not None and any(
-        hasattr(importlib.import_module("backoffice.services.batches"), name)
-        for name in ("create_batch_from_records", "create_from_upload")
-    )
-    if not wired:
-        assert response.status_code == 200
-        assert "pas encore disponible" in text
-    else:
-        assert response.status_code == 302
+    assert response.status_code == 302
 
 
 def test_superviseur_reads_lists_but_cannot_change_them(app, client, login_as):
@@ -342,7 +332,7 @@ def test_superviseur_reads_lists_but_cannot_change_them(app, client, login_as):
 
 
 def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
-    from backoffice.services import beneficiaries as service
+    from backoffice.services.bulk import lists as bulk_lists
 
     records = [
         {
@@ -362,13 +352,13 @@ def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
             "note": "",
         },
     ]
-    data = service.records_to_csv(records)
+    data = bulk_lists.records_to_csv(records)
     assert data.decode().splitlines()[:2] == [
         "type_id,valeur_id,devise,montant,nom_complet",
         'MSISDN,22201234,MRU,1500.5,"Ould, Ahmed"',
     ]
     with app.app_context():
-        parsed = service.parse_beneficiary_file(data, "MRU")
+        parsed = bulk_lists.parse_beneficiary_file(data, "MRU")
     assert parsed.format == "payment_list" and not parsed.errors
     assert [(e["party_id_value"], e["amount"], e["name"]) for e in parsed.entries] == [
         ("22201234", 150_050, "Ould, Ahmed"),

@@ -1,8 +1,4 @@
-"""Beneficiary list → batch → four-eyes approval → payment by a real worker, end to end.
-
-Needs the bulk area (upload service, processing, the Mojaloop simulator): skipped on a
-branch that does not have it yet.
-"""
+"""Beneficiary list → batch → four-eyes approval → payment by a real worker, end to end."""
 
 from __future__ import annotations
 
@@ -11,7 +7,6 @@ from datetime import datetime
 
 import pytest
 
-pytest.importorskip("backoffice.services.batches")
 processing_support = pytest.importorskip("tests.processing_support")
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
@@ -21,8 +16,8 @@ def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
     from backoffice.extensions import db
     from backoffice.models import User
     from backoffice.models.batches import Batch, BatchRow
-    from backoffice.services import batches as batch_service
     from backoffice.services import beneficiaries
+    from backoffice.services.bulk import approval
     from backoffice.services.dashboard.figures import dashboard_figures
     from backoffice.services.mail import outbox_messages
     from backoffice.services.periods import Period
@@ -62,10 +57,10 @@ def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
         assert (batch.status, batch.valid_count, batch.total_amount) == ("DRAFT", 3, 45_000)
         g2 = db.session.get(User, demo["users"]["gestionnaire2@cnss.bj"])
         g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
-        batch_service.submit_batch(g1, batch_id)
+        approval.submit_batch(g1, batch_id)
         env = {"MOJALOOP_SDK_URL": simulator.url, "BATCH_STATUS_BACKOFF_SECONDS": "0.2"}
         start_process("worker", env=env)
-        batch_service.approve_batch(g2, batch_id)
+        approval.approve_batch(g2, batch_id)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             db.session.expire_all()

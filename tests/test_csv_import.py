@@ -11,7 +11,7 @@ import pytest
 
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchRow
-from backoffice.services.csv_import import FileRejected
+from backoffice.services.bulk.reading import FileRejected
 from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of
 from tests.conftest import SAMPLES
 

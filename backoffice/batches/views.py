@@ -22,8 +22,9 @@ from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Ba
 from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
-from backoffice.services import batches as batch_service
+from backoffice.services.bulk import approval, history, importing, reports
 from backoffice.services.bulk import review as review_service
+from backoffice.services.bulk.formats import FORMATS, format_name
 from backoffice.services.money import CURRENCIES
 
 # Statuses whose page shows the live progress fragment (the batch is, or was, being paid).
@@ -45,19 +46,19 @@ def _page_size() -> int:
 @member_required
 def index():
     """The organisation's batches, filtered, with completed / failed counts per batch."""
-    filters = batch_service.HistoryFilters.from_args(request.args)
+    filters = history.HistoryFilters.from_args(request.args)
     page = db.paginate(
-        batch_service.history_query(current_user.organisation_id, filters), per_page=_page_size(), error_out=False
+        history.history_query(current_user.organisation_id, filters), per_page=_page_size(), error_out=False
     )
-    counts = batch_service.outcome_counts(page.items)
+    counts = history.outcome_counts(page.items)
     return render_template(
         "batches/index.html",
         page=page,
         counts=counts,
         filters=filters,
         statuses=BATCH_STATUS_LABELS,
-        accounts=batch_service.payer_accounts(current_user.organisation_id),
-        uploaders=batch_service.uploaders(current_user.organisation_id),
+        accounts=importing.payer_accounts(current_user.organisation_id),
+        uploaders=history.uploaders(current_user.organisation_id),
     )
 
 
@@ -68,12 +69,12 @@ def new():
     form = UploadForm()
     form.account_id.choices = [
         (a.id, f"{a.account_id} — {a.label} ({a.currency})")
-        for a in batch_service.payer_accounts(current_user.organisation_id)
+        for a in importing.payer_accounts(current_user.organisation_id)
     ]
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            batch = batch_service.create_from_upload(
+            batch = importing.create_from_upload(
                 current_actor(), form.account_id.data, form.label.data, upload.stream, upload.filename or ""
             )
         except ServiceError as exc:
@@ -83,7 +84,7 @@ def new():
             db.session.commit()
             flash(f"Fichier importé : lot {batch.reference}. Vérifiez-le avant de le soumettre.", "success")
             return redirect(url_for("batches.detail", batch_id=batch.id))
-    return render_template("batches/new.html", form=form)
+    return render_template("batches/new.html", form=form, formats=FORMATS)
 
 
 @bp.route("/<int:batch_id>")
@@ -93,19 +94,20 @@ def detail(batch_id: int):
     batch = get_for_org(Batch, batch_id)
     row_status = request.args.get("status", "").strip().upper()
     q = request.args.get("q", "").strip()
-    stats = batch_service.statistics(batch)
+    stats = history.statistics(batch)
     page = request.args.get("page", 1, type=int) or 1
-    rows = batch_service.rows_page(batch, stats, row_status, q, page, _page_size())
+    rows = history.rows_page(batch, stats, row_status, q, page, _page_size())
     # The import counted errors and warnings: no query at all for a clean file.
     errors = warnings = []
     if batch.invalid_count:
-        errors = db.session.scalars(batch_service.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
+        errors = db.session.scalars(history.problem_rows_query(batch, "errors").limit(PREVIEW_PROBLEMS)).all()
     if batch.warning_count:
-        warnings = db.session.scalars(batch_service.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
+        warnings = db.session.scalars(history.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
     actor = current_actor()
     return render_template(
         "batches/detail.html",
         batch=batch,
+        file_format=format_name(batch.file_format),
         stats=stats,
         rows=rows,
         row_status=row_status,
@@ -115,12 +117,12 @@ def detail(batch_id: int):
         errors=errors,
         warnings=warnings,
         preview_limit=PREVIEW_PROBLEMS,
-        earlier=batch_service.earlier_uploads_of_file(batch),
-        events=batch_service.timeline(batch),
+        earlier=importing.earlier_uploads_of_file(batch),
+        events=history.timeline(batch),
         show_progress=BatchStatus(batch.status) in PROGRESS_STATUSES,
-        can_submit=batch_service.can_submit(actor, batch),
-        can_decide=batch_service.can_decide(actor, batch),
-        can_cancel=batch_service.can_cancel(actor, batch),
+        can_submit=approval.can_submit(actor, batch),
+        can_decide=approval.can_decide(actor, batch),
+        can_cancel=approval.can_cancel(actor, batch),
         submit_form=SubmitBatchForm(),
         reject_form=RejectForm(),
         resolve_form=ResolveRowForm(),
@@ -147,9 +149,7 @@ def submit(batch_id: int):
     form = SubmitBatchForm()
     if not form.validate_on_submit():
         abort(400)
-    return _transition(
-        batch_id, batch_service.submit_batch, "Lot soumis pour approbation.", bool(form.exclude_invalid.data)
-    )
+    return _transition(batch_id, approval.submit_batch, "Lot soumis pour approbation.", bool(form.exclude_invalid.data))
 
 
 @bp.route("/<int:batch_id>/approve", methods=["POST"])
@@ -157,7 +157,7 @@ def submit(batch_id: int):
 def approve(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return _transition(batch_id, batch_service.approve_batch, "Lot approuvé : le paiement commence.")
+    return _transition(batch_id, approval.approve_batch, "Lot approuvé : le paiement commence.")
 
 
 @bp.route("/<int:batch_id>/reject", methods=["POST"])
@@ -165,7 +165,7 @@ def approve(batch_id: int):
 def reject(batch_id: int):
     form = RejectForm()
     form.validate_on_submit()  # the service says what is missing, in French
-    return _transition(batch_id, batch_service.reject_batch, "Lot rejeté.", form.reason.data or "")
+    return _transition(batch_id, approval.reject_batch, "Lot rejeté.", form.reason.data or "")
 
 
 @bp.route("/<int:batch_id>/cancel", methods=["POST"])
@@ -173,7 +173,7 @@ def reject(batch_id: int):
 def cancel(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return _transition(batch_id, batch_service.cancel_batch, "Lot annulé.")
+    return _transition(batch_id, approval.cancel_batch, "Lot annulé.")
 
 
 def _review_row(batch_id: int, row_id: int) -> BatchRow:
@@ -234,12 +234,12 @@ def _csv_response(report: str, batch_id: int, filename: str) -> Response:
 
     def generate():
         with app.app_context():
-            text = batch_service.csv_header(report, batch_id, delimiter)
+            text = reports.csv_header(report, batch_id, delimiter)
         yield text
         cursor: int | None = 0
         while cursor is not None:
             with app.app_context():
-                text, cursor = batch_service.csv_page(report, batch_id, cursor, delimiter)
+                text, cursor = reports.csv_page(report, batch_id, cursor, delimiter)
             if text:
                 yield text
 

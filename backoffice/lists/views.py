@@ -14,6 +14,8 @@ from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import beneficiaries as list_service
+from backoffice.services.bulk import lists as bulk_lists
+from backoffice.services.bulk.formats import FORMATS
 from backoffice.services.money import format_amount
 
 
@@ -48,7 +50,7 @@ def new():
                 upload = form.file.data
                 if not upload:
                     raise ServiceError("Choisissez un fichier CSV.", field="file")
-                lst = list_service.create_list_from_file(
+                lst = bulk_lists.create_list_from_file(
                     current_actor(),
                     form.name.data,
                     form.currency.data,
@@ -57,7 +59,7 @@ def new():
                     upload.filename or "",
                 )
             elif form.source.data == "batch":
-                lst = list_service.create_list_from_batch(
+                lst = bulk_lists.create_list_from_batch(
                     current_actor(), form.name.data, form.description.data, form.batch_id.data or 0
                 )
             else:
@@ -70,7 +72,7 @@ def new():
             db.session.commit()
             flash(f"Liste « {lst.name} » créée.", "success")
             return redirect(url_for("lists.detail", list_id=lst.id))
-    return render_template("lists/form.html", form=form)
+    return render_template("lists/form.html", form=form, formats=FORMATS)
 
 
 @bp.route("/listes/<int:list_id>")
@@ -170,19 +172,19 @@ def new_batch(list_id: int):
     """The list's active entries with editable amounts; the POST creates a draft batch."""
     lst = get_for_org(BeneficiaryList, list_id)
     entries = list_service.active_entries(lst.id)
-    accounts = list_service.payer_accounts(lst.organisation_id, lst.currency)
+    accounts = bulk_lists.payer_accounts(lst.organisation_id, lst.currency)
     values = {k: v for k, v in request.form.items() if k.startswith("amount-")}
     amount_errors: dict[int, str] = {}
     error = None
     if request.method == "POST":
         if not EmptyForm().validate_on_submit():
             abort(400)
-        overrides, amount_errors = list_service.parse_amount_overrides(values, lst.currency)
+        overrides, amount_errors = bulk_lists.parse_amount_overrides(values, lst.currency)
         if amount_errors:
             error = "Certains montants sont illisibles : corrigez-les avant de créer le lot."
         else:
             try:
-                batch = list_service.create_batch_from_list(
+                batch = bulk_lists.create_batch_from_list(
                     current_actor(),
                     lst,
                     request.form.get("account_id", type=int) or 0,

@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.models import Account, Organisation, User
-from backoffice.models.accounts import PARTY_ID_TYPES
-from backoffice.services import ServiceError, audit
+from backoffice.services import ServiceError, audit, parties
 from backoffice.services.money import CURRENCIES
 from backoffice.services.users import require_admin
 
@@ -66,10 +65,11 @@ def create_account(
         raise ServiceError("Un compte existe déjà avec cet identifiant.", field="account_id")
     if currency not in CURRENCIES:
         raise ServiceError("Devise non prise en charge.", field="currency")
-    if party_id_type not in PARTY_ID_TYPES:
-        raise ServiceError("Type d'identifiant Mojaloop inconnu.", field="party_id_type")
-    if not party_id_value.strip():
-        raise ServiceError("La valeur de l'identifiant Mojaloop est obligatoire.", field="party_id_value")
+    party_id_value = parties.normalise_party_id(party_id_type, party_id_value)
+    refused = parties.check_party(party_id_type, party_id_value)
+    if refused:
+        field = "party_id_type" if parties.type_problem(party_id_type) else "party_id_value"
+        raise ServiceError(f"Identifiant Mojaloop refusé : {refused}.", field=field)
     if db.session.get(Organisation, organisation_id) is None:
         raise ServiceError("Organisation inconnue.", field="organisation_id")
     account = Account(
@@ -78,7 +78,7 @@ def create_account(
         label=label.strip(),
         currency=currency,
         party_id_type=party_id_type,
-        party_id_value=party_id_value.strip(),
+        party_id_value=party_id_value,
     )
     db.session.add(account)
     db.session.flush()
