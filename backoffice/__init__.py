@@ -104,12 +104,14 @@ def _tune_sqlite(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the UI and the API."""
     from backoffice.admin.views import bp as admin_bp
+    from backoffice.api import bp as api_bp
     from backoffice.auth.views import bp as auth_bp
     from backoffice.main.views import bp as main_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp)
     for module, prefix in _AREA_BLUEPRINTS:
         try:
             area = __import__(module, fromlist=["bp"])
@@ -123,7 +125,7 @@ def register_blueprints(app: Flask) -> None:
 # Areas built on the foundation; each is a package with a `views.bp` blueprint.
 _AREA_BLUEPRINTS = [
     ("backoffice.batches.views", "/batches"),
-    ("backoffice.amendes.views", "/amendes"),
+    ("backoffice.fines", "/amendes"),
     ("backoffice.dashboards.views", "/tableau-de-bord"),
 ]
 

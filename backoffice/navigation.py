@@ -10,15 +10,15 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("Tableau de bord", "dashboards.index", "member"),
     ("Paiements groupés", "batches.index", "member"),
     ("Listes de bénéficiaires", "dashboards.lists", "member"),
-    ("Amendes", "amendes.payments", "member"),
+    ("Amendes", "fines.payments", "member"),
     ("Comptes", "dashboards.accounts", "member"),
     ("Journal d'audit", "dashboards.audit", "member"),
     ("Organisations", "admin.organisations", "admin"),
     ("Utilisateurs", "admin.users", "admin"),
     ("Comptes payeurs", "admin.accounts", "admin"),
     ("Fournisseurs", "dashboards.providers", "admin"),
-    ("Clients API", "amendes.api_clients", "admin"),
-    ("Amendes à vérifier", "amendes.review_queue", "admin"),
+    ("Clients API", "fines.api_clients", "admin"),
+    ("Amendes à vérifier", "fines.review_queue", "admin"),
     ("Journal d'audit", "dashboards.audit", "admin"),
 ]
 
