@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
-from flask_login import current_user
 from sqlalchemy import select
 
 from backoffice.api.auth import forget_cached_keys
 from backoffice.extensions import db
-from backoffice.fines import bp
+from backoffice.fines import actor, bp
 from backoffice.fines.forms import ApiClientForm
 from backoffice.forms import EmptyForm
-from backoffice.models import Organisation, User
+from backoffice.models import Organisation
 from backoffice.models.fines import ApiClient
 from backoffice.security import admin_required, get_or_404
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import api_clients as client_service
-
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 @bp.route("/clients-api")
@@ -37,7 +32,7 @@ def api_client_new():
     form.organisation_id.choices = [(o.id, f"{o.code} — {o.name}") for o in orgs]
     if form.validate_on_submit():
         try:
-            client, key, secret = client_service.create_client(_actor(), form.organisation_id.data, form.name.data)
+            client, key, secret = client_service.create_client(actor(), form.organisation_id.data, form.name.data)
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:
@@ -53,7 +48,7 @@ def api_client_revoke(client_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        client_service.revoke_client(_actor(), client)
+        client_service.revoke_client(actor(), client)
     except ServiceError as exc:
         flash(str(exc), "error")
     else:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
 
 from backoffice.extensions import db
-from backoffice.fines import bp
+from backoffice.fines import actor, bp
 from backoffice.fines.forms import CloseForm
 from backoffice.fines.payments import payment_page
 from backoffice.forms import EmptyForm
 from backoffice.jobs import fines as fines_jobs
-from backoffice.models import User
 from backoffice.models.fines import FinePayment, PaymentStatus
 from backoffice.security import admin_required, get_or_404
 from backoffice.services import ServiceError, attach_error
@@ -21,10 +19,6 @@ from backoffice.services.fines import queries
 from backoffice.services.fines import review as review_service
 
 log = logging.getLogger(__name__)
-
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 @bp.route("/a-verifier")
@@ -48,7 +42,7 @@ def review_rerun(payment_id: str):
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
-        review_service.rerun_payment(_actor(), payment, current_app.config["FINES_BUDGET_SECONDS"])
+        review_service.rerun_payment(actor(), payment, current_app.config["FINES_BUDGET_SECONDS"])
     except ServiceError as exc:
         flash(str(exc), "error")
         return redirect(url_for("fines.review_detail", payment_id=payment.id))
@@ -68,7 +62,7 @@ def review_close(payment_id: str):
     form = CloseForm()
     if form.validate_on_submit():
         try:
-            review_service.close_payment(_actor(), payment, form.note.data)
+            review_service.close_payment(actor(), payment, form.note.data)
         except ServiceError as exc:
             attach_error(form, exc, "note")
         else:
