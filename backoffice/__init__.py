@@ -103,19 +103,19 @@ def _tune_sqlite(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the UI and the API (one line each, in the order of the menu)."""
-    from backoffice import accounts, admin, audit, auth, batches, dashboards, lists, main, providers
-    from backoffice.amendes import views as amendes
+    from backoffice import accounts, admin, api, audit, auth, batches, dashboards, fines, lists, main, providers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(dashboards.bp, url_prefix="/tableau-de-bord")
     app.register_blueprint(batches.bp, url_prefix="/batches")
     app.register_blueprint(lists.bp, url_prefix="/tableau-de-bord")
-    app.register_blueprint(amendes.bp, url_prefix="/amendes")
+    app.register_blueprint(fines.bp, url_prefix="/amendes")
     app.register_blueprint(accounts.bp, url_prefix="/tableau-de-bord")
     app.register_blueprint(audit.bp, url_prefix="/tableau-de-bord")
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(providers.bp, url_prefix="/tableau-de-bord")
+    app.register_blueprint(api.bp)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -101,7 +101,7 @@ def load_settings(instance_path: str) -> dict:
         "MOJALOOP_TIMEOUT_SECONDS": _float("MOJALOOP_TIMEOUT_SECONDS", 35.0),
         "FINES_API_URL": os.environ.get("FINES_API_URL", "http://127.0.0.1:4101"),
         "MOMO_API_URL": os.environ.get("MOMO_API_URL", "http://127.0.0.1:4102"),
-        # Fines payments (see backoffice/services/fines_saga.py for how each one is used)
+        # Fines payments (see backoffice/services/fines/saga.py for how each one is used)
         "FINES_HTTP_TIMEOUT_SECONDS": _float("FINES_HTTP_TIMEOUT_SECONDS", 15.0),
         "FINES_BACKOFF_BASE_SECONDS": _float("FINES_BACKOFF_BASE_SECONDS", 1.0),
         "FINES_BACKOFF_MAX_SECONDS": _float("FINES_BACKOFF_MAX_SECONDS", 30.0),

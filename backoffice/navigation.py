@@ -10,15 +10,15 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("Tableau de bord", "dashboards.index", "member"),
     ("Paiements groupés", "batches.index", "member"),
     ("Listes de bénéficiaires", "lists.index", "member"),
-    ("Amendes", "amendes.payments", "member"),
+    ("Amendes", "fines.payments", "member"),
     ("Comptes", "accounts.index", "member"),
     ("Journal d'audit", "audit.index", "member"),
     ("Organisations", "admin.organisations", "admin"),
     ("Utilisateurs", "admin.users", "admin"),
     ("Comptes payeurs", "admin.accounts", "admin"),
     ("Fournisseurs", "providers.index", "admin"),
-    ("Clients API", "amendes.api_clients", "admin"),
-    ("Amendes à vérifier", "amendes.review_queue", "admin"),
+    ("Clients API", "fines.api_clients", "admin"),
+    ("Amendes à vérifier", "fines.review_queue", "admin"),
     ("Journal d'audit", "audit.index", "admin"),
 ]
 

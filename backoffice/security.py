@@ -10,8 +10,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, make_response, redirect, request, url_for
+from flask import abort, current_app, make_response, redirect, url_for
 from flask_login import current_user
+from htmx_flask import request
 
 from backoffice.extensions import db
 
@@ -42,12 +43,12 @@ def _htmx_redirect(location: str) -> Any:
 
 def _signed_in_check() -> Any:
     if not current_user.is_authenticated:
-        if request.headers.get("HX-Request"):
+        if request.htmx:
             return _htmx_redirect(url_for("auth.login"))
         return current_app.login_manager.unauthorized()
     # A temporary password leads to the change form; signing out stays possible.
     if current_user.must_change_password and request.endpoint not in ("auth.change_password", "auth.logout"):
-        if request.headers.get("HX-Request"):
+        if request.htmx:
             return _htmx_redirect(url_for("auth.change_password"))
         return redirect(url_for("auth.change_password"))
     return None

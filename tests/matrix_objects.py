@@ -15,13 +15,13 @@ def _fine_payment(demo: dict) -> str:
 
     from backoffice.extensions import db
     from backoffice.models.fines import ApiClient
-    from backoffice.services import fines as fines_service
     from backoffice.services.api_clients import ApiIdentity
+    from backoffice.services.fines import payment_requests
 
     row = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
     client = ApiIdentity(row.id, row.organisation_id, row.name)
-    request = fines_service.PaymentRequest("MATRIX-1", "22997000001", ["AM-2025-000101"], 10000, "XOF", None)
-    return fines_service.submit_payment(client, request, None, 600).id
+    request = payment_requests.PaymentRequest("MATRIX-1", "22997000001", ["AM-2025-000101"], 10000, "XOF", None)
+    return payment_requests.submit_payment(client, request, None, 600).id
 
 
 def _api_client(demo: dict) -> int:

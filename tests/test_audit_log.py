@@ -208,14 +208,14 @@ MUTATION_CASES: dict[str, tuple] = {
     "providers.edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
     "providers.toggle": ("admin@demo.bj", {}, "provider.deactivated"),
     # Fines area.
-    "amendes.api_client_new": (
+    "fines.api_client_new": (
         "admin@demo.bj",
         lambda d: {"name": "Application citoyenne", "organisation_id": d["orgs"]["CNSS"]},
         "api_client.created",
     ),
-    "amendes.api_client_revoke": ("admin@demo.bj", {}, "api_client.revoked"),
-    "amendes.review_rerun": ("admin@demo.bj", {}, "fines.payment_rerun", lambda d: _payment_to_review(d)),
-    "amendes.review_close": (
+    "fines.api_client_revoke": ("admin@demo.bj", {}, "api_client.revoked"),
+    "fines.review_rerun": ("admin@demo.bj", {}, "fines.payment_rerun", lambda d: _payment_to_review(d)),
+    "fines.review_close": (
         "admin@demo.bj",
         {"note": "Vérifié auprès de l'opérateur."},
         "fines.payment_closed",

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.jobs import fines as fines_jobs
 from backoffice.models.fines import FinePayment, FinePaymentEvent, FinePaymentItem
-from backoffice.services import fines_saga
+from backoffice.services.fines import dispatch
 from tests import test_fines_fixtures as fixtures
 from tests.test_fines_fixtures import AUTH, body, post
 
@@ -51,7 +51,7 @@ def test_revoked_key_is_401(app, client, demo):
         db.session.execute(ApiClient.__table__.update().values(active=False))
         db.session.commit()
     # Revoked behind the app's back: other processes notice within the key cache's TTL.
-    from backoffice.services.api_clients import forget_cached_keys
+    from backoffice.api.auth import forget_cached_keys
 
     forget_cached_keys()
     assert post(client, body(1)).status_code == 401
@@ -225,9 +225,9 @@ def test_accepted_while_redis_is_down_and_not_lost_by_a_failed_dispatch(app, cli
     with app.app_context():
         with pytest.raises(RedisConnectionError):
             fines_jobs.dispatch()
-        assert fines_saga.take_new_payments() == []
+        assert dispatch.take_new_payments() == []
         # Overdue as soon as the sweep's grace has passed (here: none, and a clock a second ahead).
-        assert fines_saga.overdue_payments(grace_seconds=-1) == [response.get_json()["id"]]
+        assert dispatch.overdue_payments(grace_seconds=-1) == [response.get_json()["id"]]
 
 
 def test_same_reference_different_body_is_409(app, client, demo):
@@ -270,7 +270,7 @@ def test_fine_already_being_paid_is_409_naming_it(app, client, demo):
 
 def test_fine_paid_here_is_409_and_a_released_fine_is_free(app, client, demo):
     from backoffice.models.fines import PaymentStatus
-    from backoffice.services import fines as fines_service
+    from backoffice.services.fines import states as fines_states
 
     first = post(client, body(1)).get_json()
     with app.app_context():
@@ -286,7 +286,7 @@ def test_fine_paid_here_is_409_and_a_released_fine_is_free(app, client, demo):
         payment = db.session.get(FinePayment, first["id"])
         for item in payment.items:
             item.mark_outcome = None
-        fines_service.release_claims(payment)
+        fines_states.release_claims(payment)
         db.session.commit()
     assert post(client, body(1, reference="APP-3")).status_code == 202
 

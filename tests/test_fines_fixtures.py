@@ -43,7 +43,7 @@ FAST_SAGA = {
 @pytest.fixture(autouse=True)
 def fresh_api_keys():
     """API keys are cached per process for a few seconds; tables are emptied between tests."""
-    from backoffice.services.api_clients import forget_cached_keys
+    from backoffice.api.auth import forget_cached_keys
 
     forget_cached_keys()
     yield

@@ -34,17 +34,17 @@ def _submit(app, client, i: int = 1, **overrides) -> str:
 
 def _run(app, payment_id: str) -> FinePayment:
     """Run the saga in this process until it has nothing left to do now."""
-    from backoffice.services import fines_saga
+    from backoffice.services.fines import callbacks, saga
 
     with app.app_context():
         for _ in range(200):
-            wait = fines_saga.advance(payment_id, "test")
+            wait = saga.advance(payment_id, "test")
             if wait is None:
                 break
             import time
 
             time.sleep(wait)
-        fines_saga.send_callback(payment_id)
+        callbacks.send_callback(payment_id)
         db.session.remove()
         payment = db.session.get(FinePayment, payment_id)
         _ = payment.items
@@ -143,7 +143,7 @@ def test_fine_paid_elsewhere_after_debit_is_refunded(app, client, demo, partners
 def test_partial_refund_when_one_fine_was_paid_elsewhere(app, client, demo, partners):
     import requests
 
-    from backoffice.services.fines_saga import Saga
+    from backoffice.services.fines.saga import Saga
 
     payment_id = _submit(app, client, 1)
     second = body(1)["amendes"][1]
@@ -168,7 +168,7 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     # Every write answers 504 but is applied; reads work.
     momo.settings(fail_rate=1.0, late_share=0.0, lost_share=0.0)
     payment_id = _submit(app, client, 1)
-    from backoffice.services.fines_saga import Saga
+    from backoffice.services.fines.saga import Saga
 
     with app.app_context():
         saga = Saga(payment_id, "test")
@@ -192,7 +192,7 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
 def test_lost_write_is_repeated_with_the_same_id_after_the_grace_period(app, client, demo, partners):
     momo = partners["momo"]
     payment_id = _submit(app, client, 1)
-    from backoffice.services.fines_saga import Saga
+    from backoffice.services.fines.saga import Saga
 
     with app.app_context():
         saga = Saga(payment_id, "test")
@@ -254,7 +254,7 @@ def test_budget_spent_goes_a_verifier_then_admin_rerun_finishes(app, client, dem
 
 def test_restart_after_debit_resumes_without_a_second_debit(app, client, demo, partners):
     """A job that dies right after the debit: the next one marks the fines, no new debit."""
-    from backoffice.services.fines_saga import Saga
+    from backoffice.services.fines.saga import Saga
 
     payment_id = _submit(app, client, 1)
     with app.app_context():
@@ -275,7 +275,7 @@ def test_restart_after_debit_resumes_without_a_second_debit(app, client, demo, p
 
 
 def test_a_live_lease_keeps_a_second_job_out(app, client, demo, partners):
-    from backoffice.services.fines_saga import Saga
+    from backoffice.services.fines.saga import Saga
 
     payment_id = _submit(app, client, 1)
     with app.app_context():
@@ -315,10 +315,10 @@ def test_callback_is_signed_and_retried(app, client, demo, partners):
         payment = _run(app, payment_id)  # final + first callback attempt (503)
         assert payment.status == "PAYE"
         assert payment.callback_status == "EN_ATTENTE" and payment.callback_attempts == 1
-        from backoffice.services import fines_saga
+        from backoffice.services.fines import callbacks
 
         with app.app_context():
-            assert fines_saga.send_callback(payment_id) is None  # second attempt: 200
+            assert callbacks.send_callback(payment_id) is None  # second attempt: 200
             db.session.remove()
         assert _payment(app, payment_id).callback_status == "ENVOYE"
         headers, raw = _CallbackSink.received[-1]

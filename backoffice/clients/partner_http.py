@@ -1,4 +1,8 @@
-"""JSON over HTTP for the fines partners: one reply type, and "no answer" is a value, not an exception."""
+"""JSON over HTTP for the fines partners: the raw exchange, where "no answer" is a value, not an exception.
+
+The clients (momo.py, fines_registry.py) turn a `PartnerReply` into their typed results
+and keep it in them, for the payment's timeline.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RQ entry points of the fines saga: take ids, call the saga service, re-enqueue themselves.
+"""RQ entry points of the fines saga: take ids, call services/fines, re-enqueue themselves.
 
 Waiting strategy: a job sleeps inline only for short waits (FINES_INLINE_WAIT_SECONDS);
 a longer wait (status checks with backoff after a 504, a late partner write) is handed to
@@ -23,7 +23,8 @@ from datetime import timedelta
 
 from flask import current_app
 
-from backoffice.services import fines_saga
+from backoffice.services.fines import callbacks, saga
+from backoffice.services.fines import dispatch as fines_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def enqueue_payment(payment_id: str, delay: float | None = None) -> None:
 
 def dispatch() -> int:
     """Hand the payments the API stored since the last round to RQ (one Redis round trip)."""
-    payment_ids = fines_saga.take_new_payments()
+    payment_ids = fines_dispatch.take_new_payments()
     # Taken but not enqueued (Redis down right now): the sweep enqueues them once overdue.
     _enqueue_payments(payment_ids)
     return len(payment_ids)
@@ -65,7 +66,7 @@ def _enqueue_payments(payment_ids: list[str]) -> None:
 
 def run_payment(payment_id: str) -> None:
     """Advance one payment; come back later if it is waiting on a partner."""
-    wait = fines_saga.advance(payment_id, _owner())
+    wait = saga.advance(payment_id, _owner())
     if wait is not None:
         enqueue_payment(payment_id, wait)
     run_callback(payment_id)
@@ -73,7 +74,7 @@ def run_payment(payment_id: str) -> None:
 
 def run_callback(payment_id: str) -> None:
     """Send the client's callback if one is due; retried with backoff by RQ's scheduler."""
-    delay = fines_saga.send_callback(payment_id)
+    delay = callbacks.send_callback(payment_id)
     if delay is not None:
         current_app.get_queue().enqueue_in(timedelta(seconds=delay), run_callback, payment_id)
 
@@ -84,10 +85,10 @@ def sweep() -> int:
     interval = config["FINES_SWEEP_SECONDS"]
     queue = current_app.get_queue()
     # Overdue by three sweep intervals: a job that is merely queued behind others is left alone.
-    payment_ids = fines_saga.overdue_payments(grace_seconds=3 * interval)
-    fines_saga.mark_requeued(payment_ids)
+    payment_ids = fines_dispatch.overdue_payments(grace_seconds=3 * interval)
+    fines_dispatch.mark_requeued(payment_ids)
     _enqueue_payments(payment_ids)
-    for payment_id in fines_saga.overdue_callbacks(grace_seconds=3 * interval):
+    for payment_id in fines_dispatch.overdue_callbacks(grace_seconds=3 * interval):
         queue.enqueue(run_callback, payment_id)
     if payment_ids:
         log.info("fines sweep: %d payment(s) re-enqueued", len(payment_ids))

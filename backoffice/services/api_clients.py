@@ -1,12 +1,13 @@
-"""API keys of client applications: created and revoked by an admin, only their hash stored."""
+"""API keys of client applications: created and revoked by an admin, only their hash stored.
+
+Checking a key on a request is the API's (backoffice/api/auth.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -31,6 +32,10 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+# What a client may do. No scopes column yet: every client holds all of them.
+CLIENT_SCOPES = frozenset({"fines:read", "fines:write"})
+
+
 @dataclass(frozen=True)
 class ApiIdentity:
     """Who is calling the API: what a request needs of its ApiClient, cheap to cache."""
@@ -38,49 +43,7 @@ class ApiIdentity:
     id: int
     organisation_id: int
     name: str
-
-
-# key hash → (identity or None, expiry); per process, so that the hot path of the API
-# skips a database round trip. A revoked key stops working everywhere within the TTL
-# (FINES_API_KEY_CACHE_SECONDS, 0 disables), at once in the process that revoked it.
-_cache: dict[str, tuple[ApiIdentity | None, float]] = {}
-_cache_lock = threading.Lock()
-
-
-def authenticate(authorization: str | None, cache_seconds: float = 0.0) -> ApiIdentity | None:
-    """The active client whose key is in `Authorization: Bearer <key>`, or None."""
-    if not authorization or not authorization.startswith("Bearer "):
-        return None
-    key = authorization[len("Bearer ") :].strip()
-    if not key or len(key) > 200:
-        return None
-    digest = hash_key(key)
-    now = time.monotonic()
-    if cache_seconds > 0:
-        with _cache_lock:
-            cached = _cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-    # Its own short connection, not the session's: the API's request path then never holds
-    # a session transaction while it inserts on another connection (models/writes.py).
-    with db.engine.connect() as connection:
-        row = connection.execute(
-            select(ApiClient.id, ApiClient.organisation_id, ApiClient.name)
-            .join(Organisation, Organisation.id == ApiClient.organisation_id)
-            .where(ApiClient.key_hash == digest, ApiClient.active.is_(True), Organisation.active.is_(True))
-        ).first()
-    identity = ApiIdentity(row.id, row.organisation_id, row.name) if row is not None else None
-    if cache_seconds > 0:
-        with _cache_lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[digest] = (identity, now + cache_seconds)
-    return identity
-
-
-def forget_cached_keys() -> None:
-    with _cache_lock:
-        _cache.clear()
+    scopes: frozenset[str] = CLIENT_SCOPES
 
 
 def create_client(
@@ -112,13 +75,12 @@ def create_client(
 
 
 def revoke_client(actor: User, client: ApiClient) -> None:
-    """Turn a key off for good: its next request gets 401."""
+    """Turn a key off for good: its next request gets 401 (the caller drops the key cache after commit)."""
     if not actor.is_admin:
         raise PermissionDenied("Seul un administrateur peut révoquer une clé d'API.")
     if not client.active:
         raise ServiceError("Cette clé est déjà révoquée.")
     client.active = False
-    forget_cached_keys()
     client.revoked_at = utcnow()
     client.revoked_by_id = actor.id
     audit.record(actor, "api_client.revoked", client, name=client.name, key_prefix=client.key_prefix)

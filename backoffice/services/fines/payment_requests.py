@@ -1,8 +1,8 @@
-"""Fines payments: checking a request, recording it once, reading it, and admin decisions.
+"""Fines payment requests: checking one, and recording it once however often it is repeated.
 
 The request path never calls a partner: it validates, stores the payment and its fine
 claims in one transaction (unique indexes make 50 concurrent duplicates converge on one
-row), and the caller enqueues the saga (services/fines_saga.py).
+row), and a worker's dispatcher hands it to the saga (services/fines/dispatch.py).
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from backoffice.api.errors import ApiError
 from backoffice.extensions import db
-from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.fines import (
     FinePayment,
@@ -29,43 +28,10 @@ from backoffice.models.fines import (
     new_payment_id,
 )
 from backoffice.models.writes import insert_together
-from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.money import format_amount
 
-# The saga's allowed transitions, in one place (DESIGN.md, "Fines payment saga").
-TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
-    PaymentStatus.RECU: {PaymentStatus.VERIFIE, PaymentStatus.REJETE, PaymentStatus.A_VERIFIER},
-    PaymentStatus.VERIFIE: {PaymentStatus.DEBIT_EN_COURS, PaymentStatus.A_VERIFIER},
-    PaymentStatus.DEBIT_EN_COURS: {PaymentStatus.DEBITE, PaymentStatus.ECHEC, PaymentStatus.A_VERIFIER},
-    PaymentStatus.DEBITE: {PaymentStatus.PAYE, PaymentStatus.REMBOURSEMENT_EN_COURS, PaymentStatus.A_VERIFIER},
-    PaymentStatus.REMBOURSEMENT_EN_COURS: {PaymentStatus.REMBOURSE, PaymentStatus.A_VERIFIER},
-    PaymentStatus.A_VERIFIER: {
-        PaymentStatus.RECU,
-        PaymentStatus.VERIFIE,
-        PaymentStatus.DEBIT_EN_COURS,
-        PaymentStatus.DEBITE,
-        PaymentStatus.REMBOURSEMENT_EN_COURS,
-        PaymentStatus.CLOTURE,
-    },
-}
-
-
 # Checking a request ------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """A refusal of the JSON API: HTTP status, stable code, French message, optional details."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-    def body(self) -> dict:
-        return {"erreur": self.code, "message": self.message, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -89,6 +55,7 @@ class PaymentRequest:
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 _MSISDN = re.compile(r"^[1-9][0-9]{7,14}$")
 _NUMERO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_AMOUNT = 10**12
 
 
@@ -111,6 +78,23 @@ def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête doit être un objet JSON.")
     return data
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """An Idempotency-Key header, when given, is 1 to 128 visible ASCII characters (422 otherwise)."""
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            422,
+            "PARAMETRES_INVALIDES",
+            "L'en-tête Idempotency-Key est invalide.",
+            erreurs=[
+                {
+                    "champ": "Idempotency-Key",
+                    "code": "CLE_IDEMPOTENCE_INVALIDE",
+                    "message": "La clé d'idempotence doit faire 1 à 128 caractères visibles, sans espaces.",
+                }
+            ],
+        )
 
 
 def validate_request(data: dict, currencies: list[str], max_fines: int) -> PaymentRequest:
@@ -281,7 +265,7 @@ def submit_payment(
         "debit_id": f"{payment_id}-debit",
         "refund_id": f"{payment_id}-refund",
         "deadline_at": now + timedelta(seconds=budget_seconds),
-        "next_attempt_at": None,  # not handed to a worker yet: the dispatcher's (fines_saga.take_new_payments)
+        "next_attempt_at": None,  # not handed to a worker yet: the dispatcher's (dispatch.take_new_payments)
         "created_at": now,
         "updated_at": now,
     }
@@ -392,173 +376,3 @@ def _check_claims(numeros: list[str]) -> None:
         f"Amende(s) déjà en cours de paiement ou payée(s) par un autre paiement : {names}.",
         amendes=details,
     )
-
-
-# Timeline and transitions -------------------------------------------------------------------
-
-
-def add_event(
-    payment: FinePayment,
-    step: str,
-    message: str,
-    request: dict | None = None,
-    response: dict | None = None,
-    user: User | None = None,
-) -> FinePaymentEvent:
-    event = FinePaymentEvent(
-        payment_id=payment.id,
-        step=step,
-        message=message[:500],
-        status=payment.status,
-        request=request,
-        response=response,
-        user_id=user.id if user else None,
-        created_at=utcnow(),
-    )
-    db.session.add(event)
-    return event
-
-
-def transition(payment: FinePayment, target: PaymentStatus) -> None:
-    """Move a payment along the saga; refuses a move that DESIGN.md does not allow."""
-    current = PaymentStatus(payment.status)
-    if target == current:
-        return
-    if target not in TRANSITIONS.get(current, set()):
-        raise ServiceError(f"Transition interdite : {current.value} → {target.value}.")
-    payment.status = target.value
-    payment.updated_at = utcnow()
-    if payment.is_final:
-        payment.completed_at = payment.updated_at
-
-
-def release_claims(payment: FinePayment, keep_paid: bool = True) -> None:
-    """Free the fines this payment did not pay, so that they can be paid again."""
-    for item in payment.items:
-        if keep_paid and item.mark_outcome == "PAYEE":
-            continue
-        item.active_numero = None
-
-
-def timeline(payment: FinePayment) -> list[FinePaymentEvent]:
-    return list(
-        db.session.scalars(
-            select(FinePaymentEvent)
-            .where(FinePaymentEvent.payment_id == payment.id)
-            .order_by(FinePaymentEvent.created_at, FinePaymentEvent.id)
-        )
-    )
-
-
-def as_json(payment: FinePayment, with_timeline: bool = True) -> dict:
-    """The API's view of a payment: status, amounts, fines, and the timeline of steps."""
-    data: dict = {
-        "id": payment.id,
-        "reference": payment.reference,
-        "statut": payment.status,
-        "statut_libelle": payment.status_label,
-        "raison": payment.reason_code,
-        "raison_libelle": payment.reason,
-        "telephone": payment.telephone,
-        "montant": payment.amount,
-        "devise": payment.currency,
-        "montant_rembourse": payment.refund_amount if payment.refund_outcome == "REUSSI" else 0,
-        "amendes": [
-            {"numero": i.numero, "montant": i.amount, "statut": i.mark_outcome or "EN_ATTENTE"} for i in payment.items
-        ],
-        "cree_le": _iso(payment.created_at),
-        "termine_le": _iso(payment.completed_at),
-        "lien": f"/amendes/payments/{payment.id}/",
-    }
-    if with_timeline:
-        data["etapes"] = [
-            {
-                "etape": e.step,
-                "date": _iso(e.created_at),
-                "statut": e.status,
-                "message": e.message,
-                "envoye": e.request,
-                "recu": e.response,
-            }
-            for e in timeline(payment)
-        ]
-    return data
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") + "Z" if value else None
-
-
-# Reading for the back-office -----------------------------------------------------------------
-
-
-def search_payments(
-    organisation_id: int | None,
-    status: str = "",
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
-    phone: str = "",
-    reference: str = "",
-) -> Select:
-    """Payments of an organisation (None: all, for admins), newest first, filtered."""
-    stmt = select(FinePayment).order_by(FinePayment.created_at.desc(), FinePayment.id)
-    if organisation_id is not None:
-        stmt = stmt.where(FinePayment.organisation_id == organisation_id)
-    if status:
-        stmt = stmt.where(FinePayment.status == status)
-    if date_from:
-        stmt = stmt.where(FinePayment.created_at >= date_from)
-    if date_to:
-        stmt = stmt.where(FinePayment.created_at < date_to + timedelta(days=1))
-    if phone:
-        stmt = stmt.where(FinePayment.telephone.like(f"%{_like(phone.lstrip('+'))}%", escape="\\"))
-    if reference:
-        stmt = stmt.where(FinePayment.reference.ilike(f"%{_like(reference)}%", escape="\\"))
-    return stmt
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# Admin decisions on A_VERIFIER ---------------------------------------------------------------
-
-
-def rerun_payment(actor: User, payment: FinePayment, budget_seconds: float) -> None:
-    """Give a payment that spent its retry budget a fresh budget, from where it stopped."""
-    if not actor.is_admin:
-        raise PermissionDenied("Seul un administrateur peut relancer un paiement.")
-    if payment.status != PaymentStatus.A_VERIFIER:
-        raise ServiceError("Seul un paiement « À vérifier » peut être relancé.")
-    resume = PaymentStatus(payment.paused_status or PaymentStatus.RECU.value)
-    transition(payment, resume)
-    now = utcnow()
-    payment.paused_status = None
-    payment.deadline_at = now + timedelta(seconds=budget_seconds)
-    payment.next_attempt_at = now
-    payment.checks = 0
-    payment.reviewed_by_id = actor.id
-    add_event(payment, "RELANCE", f"Relancé par {actor.full_name} (reprise à l'étape {resume.value}).", user=actor)
-    audit.record(actor, "fines.payment_rerun", payment, reference=payment.reference, resume=resume.value)
-
-
-def close_payment(actor: User, payment: FinePayment, note: str) -> None:
-    """Close a payment after a manual check: a final state with the admin's note."""
-    if not actor.is_admin:
-        raise PermissionDenied("Seul un administrateur peut clore un paiement.")
-    if payment.status != PaymentStatus.A_VERIFIER:
-        raise ServiceError("Seul un paiement « À vérifier » peut être clos.")
-    note = (note or "").strip()
-    if not note:
-        raise ServiceError("La note de clôture est obligatoire : indiquez ce qui a été vérifié.", "note")
-    transition(payment, PaymentStatus.CLOTURE)
-    payment.review_note = note[:2000]
-    payment.reviewed_by_id = actor.id
-    payment.reason_code = "CLOS_MANUELLEMENT"
-    payment.reason = f"Clos par {actor.full_name} : {note[:300]}"
-    release_claims(payment)
-    if payment.callback_url:
-        payment.callback_status = "EN_ATTENTE"
-        payment.callback_next_at = utcnow()
-    add_event(payment, "CLOTURE", f"Clos par {actor.full_name} : {note[:400]}", user=actor)
-    audit.record(actor, "fines.payment_closed", payment, reference=payment.reference, note=note[:500])

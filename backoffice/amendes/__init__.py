@@ -1,1 +1,0 @@
-"""Fines paid by mobile money: JSON API and back-office pages."""

@@ -1,0 +1,17 @@
+"""The JSON API for client applications: one blueprint, API-key authentication, one error shape.
+
+Clients authenticate with `Authorization: Bearer <key>` (auth.py), never with the session
+cookie, so the blueprint needs no CSRF token. Every refusal is an ApiError, answered by
+the blueprint's handler with a stable code, a French message and per-field details.
+"""
+
+from flask import Blueprint
+
+from backoffice.api.errors import ApiError, api_error_response
+from backoffice.extensions import csrf
+
+bp = Blueprint("api", __name__)
+bp.register_error_handler(ApiError, api_error_response)
+csrf.exempt(bp)
+
+from backoffice.api import fines  # noqa: E402, F401 - registers the fines routes on bp

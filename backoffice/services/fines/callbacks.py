@@ -1,0 +1,65 @@
+"""The client application's callback: the final state of a payment, POSTed signed, retried with backoff."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import requests
+from flask import current_app
+
+from backoffice.extensions import db
+from backoffice.models.base import utcnow
+from backoffice.models.fines import FinePayment
+from backoffice.services.api_clients import sign
+from backoffice.services.fines.queries import as_json
+from backoffice.services.fines.states import add_event
+
+
+def send_callback(payment_id: str) -> float | None:
+    """POST the final state to the client's callback_url, signed; returns the retry delay or None."""
+    config = current_app.config
+    payment = db.session.get(FinePayment, payment_id, populate_existing=True)
+    if payment is None or payment.callback_status != "EN_ATTENTE" or not payment.callback_url:
+        return None
+    body = json.dumps(as_json(payment, with_timeline=False), separators=(",", ":"), ensure_ascii=False).encode()
+    signature = sign(payment.api_client.signing_secret, body)
+    payment.callback_attempts += 1
+    db.session.commit()
+    status, error = _post(payment, body, signature, config["FINES_CALLBACK_TIMEOUT_SECONDS"])
+    trace = {"http": status, "erreur": error} if error else {"http": status}
+    if status is not None and 200 <= status < 300:
+        payment.callback_status = "ENVOYE"
+        payment.callback_next_at = None
+        add_event(payment, "RAPPEL", f"Notification envoyée à l'application ({status}).", response=trace)
+        db.session.commit()
+        return None
+    if payment.callback_attempts >= config["FINES_CALLBACK_MAX_ATTEMPTS"]:
+        payment.callback_status = "ABANDONNE"
+        payment.callback_next_at = None
+        add_event(
+            payment, "RAPPEL", f"Notification abandonnée après {payment.callback_attempts} essais.", response=trace
+        )
+        db.session.commit()
+        return None
+    delay = min(config["FINES_BACKOFF_BASE_SECONDS"] * 2 ** (payment.callback_attempts - 1), 3600.0)
+    payment.callback_next_at = utcnow() + timedelta(seconds=delay)
+    add_event(
+        payment, "RAPPEL", f"Notification non reçue (essai {payment.callback_attempts}) : nouvel essai.", response=trace
+    )
+    db.session.commit()
+    return delay
+
+
+def _post(payment: FinePayment, body: bytes, signature: str, timeout: float) -> tuple[int | None, str | None]:
+    """The HTTP status of the client's answer, or None and why nothing usable came back."""
+    try:
+        response = requests.post(
+            payment.callback_url,
+            data=body,
+            headers={"Content-Type": "application/json", "X-Signature": signature, "X-Paiement-Id": payment.id},
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        return None, exc.__class__.__name__
+    return response.status_code, None

@@ -1,0 +1,165 @@
+"""The one partner step of the saga: send a write with a fixed id, read its status, never apply it twice.
+
+Debit, marking a fine paid and refund all follow it:
+
+    send with the fixed id ──► final answer: settle it
+        │  no usable answer / not final yet: back off, then read the status
+        │  409 "I already have this id": read the status now
+        ▼
+    read the status ──► final answer: settle it
+        │  not found: back off until the grace period is over, then send again (same id)
+        │  no usable answer / not final yet: back off and read again
+
+"Sent" (time and count) is committed before each call, so a restarted job knows a write
+may exist and reads its status first. A concrete write (saga.py) says what its client's
+typed answers mean (`Verdict`) and how a final one is recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from backoffice.clients.partner_http import PartnerReply
+from backoffice.models.base import utcnow
+from backoffice.models.fines import FinePayment
+from backoffice.services.fines.states import add_event
+
+if TYPE_CHECKING:
+    from backoffice.services.fines.saga import Saga
+
+
+class Verdict(enum.Enum):
+    """What a partner's answer means for the step."""
+
+    SETTLED = "settled"  # a final answer: record it
+    READ = "read"  # the partner already had this id (409): read its status now
+    PENDING = "pending"  # the partner has it, not final yet: read again after a backoff
+    ABSENT = "absent"  # the status check does not find the write (yet)
+    UNKNOWN = "unknown"  # no usable answer: the write may or may not exist
+    UNEXPECTED = "unexpected"  # outside the partner's contract: an admin looks at it
+
+
+class PartnerWrite(ABC):
+    """One idempotent write of a payment to a partner, as the generic step needs it."""
+
+    step: str  # timeline step of the write ("DEBIT")
+    status_step: str  # timeline step of its status check ("DEBIT_STATUT")
+    label: str  # "Débit" in "Débit : 504, issue inconnue …"
+    status_label: str  # "débit" in "Statut du débit : …"
+    unexpected_sent: str  # the review reason when the write's answer is outside the contract
+    unexpected_read: str  # the same for the status check
+
+    @property
+    @abstractmethod
+    def sent_at(self) -> datetime | None:
+        """When the write was last sent (None: never)."""
+
+    @abstractmethod
+    def note_sent(self) -> None:
+        """Record that the write is being sent (time and count), before the call."""
+
+    @abstractmethod
+    def send(self) -> Any:
+        """The write itself; returns the client's typed result (with `.reply`)."""
+
+    @abstractmethod
+    def read(self) -> Any:
+        """The status check; returns the client's typed result (with `.reply`)."""
+
+    @abstractmethod
+    def sent_request(self) -> dict:
+        """What the write sends, as shown in the timeline."""
+
+    @abstractmethod
+    def read_request(self) -> dict:
+        """What the status check asks, as shown in the timeline."""
+
+    @abstractmethod
+    def judge_sent(self, result: Any) -> Verdict: ...
+
+    @abstractmethod
+    def judge_read(self, result: Any) -> Verdict: ...
+
+    @abstractmethod
+    def settle(self, result: Any) -> None:
+        """Record a final answer (of the write or of its status check)."""
+
+
+def advance(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None:
+    """Send the write if it never was, otherwise read its status; seconds to wait, or None."""
+    if write.sent_at is None:
+        return send(saga, payment, write)
+    return check(saga, payment, write)
+
+
+def send(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None:
+    """Send the write with its fixed id; "sent" is committed before the call."""
+    write.note_sent()
+    saga.renew()  # commits: "sent" is saved before the call
+    result = write.send()
+    reply: PartnerReply = result.reply
+    add_event(
+        payment, write.step, _sent_message(write.label, reply), request=write.sent_request(), response=reply.trace()
+    )
+    return _follow(saga, payment, write, result, write.judge_sent(result), write.unexpected_sent)
+
+
+def check(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None:
+    """Read the write's status; repeat it (same id) once it has been absent for the grace period."""
+    saga.renew()
+    result = write.read()
+    reply: PartnerReply = result.reply
+    add_event(
+        payment,
+        write.status_step,
+        _check_message(write.status_label, reply),
+        request=write.read_request(),
+        response=reply.trace(),
+    )
+    verdict = write.judge_read(result)
+    if verdict is Verdict.ABSENT:
+        # Wait out a late original before writing again; a late one then answers 409.
+        if _age(write.sent_at) >= saga.grace:
+            return send(saga, payment, write)
+        return saga.backoff(payment)
+    return _follow(saga, payment, write, result, verdict, write.unexpected_read)
+
+
+def _follow(
+    saga: Saga, payment: FinePayment, write: PartnerWrite, result: Any, verdict: Verdict, unexpected: str
+) -> float | None:
+    if verdict in (Verdict.UNKNOWN, Verdict.PENDING, Verdict.ABSENT):
+        return saga.backoff(payment)
+    if verdict is Verdict.READ:
+        return None  # the saga's next round reads the status at once
+    if verdict is Verdict.SETTLED:
+        write.settle(result)
+        return None
+    saga.to_review(payment, "REPONSE_INATTENDUE", f"{unexpected} (HTTP {result.reply.status}).")
+    return None
+
+
+def _age(moment: datetime | None) -> float:
+    return (utcnow() - moment).total_seconds() if moment else float("inf")
+
+
+def _sent_message(what: str, reply: PartnerReply) -> str:
+    if reply.status is None:
+        return f"{what} : pas de réponse ({reply.error}), issue inconnue."
+    if reply.status == 504:
+        return f"{what} : 504, issue inconnue — vérification par le statut."
+    if reply.status == 409:
+        return f"{what} : 409, déjà reçu par le partenaire — lecture du statut."
+    return f"{what} : HTTP {reply.status}."
+
+
+def _check_message(what: str, reply: PartnerReply) -> str:
+    if reply.unknown:
+        return f"Statut du {what} : pas de réponse exploitable ({reply.status or reply.error})."
+    if reply.status == 404:
+        return f"Statut du {what} : pas (encore) enregistré."
+    statut = reply.body.get("statut")
+    return f"Statut du {what} : {statut}." if statut else f"Statut du {what} : HTTP {reply.status}."
