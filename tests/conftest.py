@@ -17,14 +17,8 @@ import pytest
 from backoffice import devservers
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "tests" / "samples"  # what each file must give: tests/samples/README.md
 DEMO_PASSWORD = "Demo-2026!"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "postgres_only: needs PostgreSQL (row locks, concurrency)")
-    config.addinivalue_line("markers", "browser: drives Chromium through Playwright")
-    config.addinivalue_line("markers", "slow: end-to-end with worker processes and simulators")
 
 
 def _is_postgres() -> bool:

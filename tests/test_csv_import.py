@@ -1,4 +1,4 @@
-"""Reading payment files: the shared samples, real-world encodings, and broken inputs."""
+"""Reading payment files: the sample files (tests/samples), real-world encodings, and broken inputs."""
 
 from __future__ import annotations
 
