@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from datetime import datetime
 
 import pytest
 
 from tests.conftest import _demo_ids, _empty_tables, login
-from tests.matrix_objects import BUILDERS
+from tests.factories import BUILDERS, cnss_entry, make_approved_batch
 
 AUDIT = "/tableau-de-bord/audit"
 
@@ -95,13 +94,6 @@ def test_filters_and_pagination(app, client, demo):
 NEW_PASSWORD = "Nouveau-Mot-2027!"
 
 
-def _new_batch_wired() -> bool:
-    if importlib.util.find_spec("backoffice.services.batches") is None:
-        return False
-    service = importlib.import_module("backoffice.services.batches")
-    return hasattr(service, "create_batch_from_records") or hasattr(service, "create_from_upload")
-
-
 def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
     """A CNSS batch uploaded (and submitted) by gestionnaire 1 through the bulk area's services."""
     from backoffice.extensions import db
@@ -117,9 +109,7 @@ def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
 
 
 def _list_with_an_entry(demo: dict) -> int:
-    from tests.matrix_objects import _cnss_entry
-
-    return _cnss_entry(demo).list_id
+    return cnss_entry(demo).list_id
 
 
 def _payment_to_review(demo: dict) -> dict:
@@ -139,7 +129,6 @@ def _row_to_review(demo: dict) -> dict:
 
     from backoffice.extensions import db
     from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
-    from tests.processing_support import make_approved_batch
 
     batch_id = make_approved_batch(["22997000504"], amount=1000)
     row = db.session.scalar(select(BatchRow).where(BatchRow.batch_id == batch_id))
@@ -209,8 +198,7 @@ MUTATION_CASES: dict[str, tuple] = {
     "dashboards.list_new_batch": (
         "gestionnaire1@cnss.bj",
         lambda d: {"label": "Lot", "account_id": d["accounts"]["ACC-CNSS-001"]},
-        # Refused cleanly (no change, no event) while the bulk area is not installed.
-        "beneficiary_list.batch_created" if _new_batch_wired() else None,
+        "beneficiary_list.batch_created",
         lambda d: {"list_id": _list_with_an_entry(d)},
     ),
     "dashboards.provider_new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),

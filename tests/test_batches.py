@@ -14,7 +14,7 @@ from backoffice.models.batches import BatchEvent
 from backoffice.services import PermissionDenied, ServiceError, processing
 from backoffice.services import batches as batch_service
 from backoffice.services.ledger import InsufficientFunds
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
+from tests.factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
 
 G1, G2, SUP, NEXT = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj", "superviseur@cnss.bj", "gestionnaire@next.mr"
 TOTAL = 35_000  # PAYMENT_LIST

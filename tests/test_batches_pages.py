@@ -13,7 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services import batches as batch_service
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
+from tests.factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
 

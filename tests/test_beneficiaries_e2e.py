@@ -1,8 +1,4 @@
-"""Beneficiary list → batch → four-eyes approval → payment by a real worker, end to end.
-
-Needs the bulk area (upload service, processing, the Mojaloop simulator): skipped on a
-branch that does not have it yet.
-"""
+"""Beneficiary list → batch → four-eyes approval → payment by a real worker, end to end."""
 
 from __future__ import annotations
 
@@ -11,8 +7,7 @@ from datetime import datetime
 
 import pytest
 
-pytest.importorskip("backoffice.services.batches")
-processing_support = pytest.importorskip("tests.processing_support")
+from tests.support import Sim
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
@@ -27,7 +22,7 @@ def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
     from backoffice.services.mail import outbox_messages
     from tests.conftest import login
 
-    processing_support.Sim(simulator.url).reset()
+    Sim(simulator.url).reset()
     with app.app_context():
         g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
         lst = beneficiaries.create_list(g1, "Pensions de décembre", "XOF")

@@ -12,8 +12,8 @@ import pytest
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.csv_import import FileRejected
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of
 from tests.conftest import SAMPLES
+from tests.factories import PAYMENT_LIST, batch, import_bytes, rows_of
 
 
 def _upload(client, path_or_bytes, account_id: int, label: str = "Lot de test", name: str = "fichier.csv"):

@@ -17,14 +17,8 @@ from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import processing
-from tests.processing_support import (
-    configured_app,
-    entries,
-    ledger_consistent,
-    make_approved_batch,
-    msisdns,
-    row_map,
-)
+from tests.factories import entries, ledger_consistent, make_approved_batch, msisdns, row_map
+from tests.support import configured_app
 
 FAST = {
     "BATCH_CHUNK_SIZE": 4,

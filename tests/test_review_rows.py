@@ -17,14 +17,8 @@ from backoffice.models.batches import Batch, BatchEvent, BatchStatus, RowStatus
 from backoffice.services import processing, review
 from backoffice.services.ledger import ledger_totals
 from tests.conftest import login
-from tests.processing_support import (
-    Sim,
-    configured_app,
-    entries,
-    make_approved_batch,
-    msisdns,
-    row_map,
-)
+from tests.factories import entries, make_approved_batch, msisdns, row_map
+from tests.support import Sim, configured_app
 from tests.test_processing import FAST, run_jobs
 
 REVIEW_FAST = {**FAST, "BATCH_STATUS_CHECK_BUDGET": 2, "BATCH_STATUS_BACKOFF_SECONDS": 0.05}
