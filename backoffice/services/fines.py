@@ -33,7 +33,7 @@ from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.money import format_amount
 
-# The saga's allowed transitions, in one place (DESIGN.md, "Fines payment saga").
+# The saga's allowed transitions, in one place (docs/fines-saga.md).
 TRANSITIONS: dict[PaymentStatus, set[PaymentStatus]] = {
     PaymentStatus.RECU: {PaymentStatus.VERIFIE, PaymentStatus.REJETE, PaymentStatus.A_VERIFIER},
     PaymentStatus.VERIFIE: {PaymentStatus.DEBIT_EN_COURS, PaymentStatus.A_VERIFIER},
@@ -420,7 +420,7 @@ def add_event(
 
 
 def transition(payment: FinePayment, target: PaymentStatus) -> None:
-    """Move a payment along the saga; refuses a move that DESIGN.md does not allow."""
+    """Move a payment along the saga; refuses a move that docs/fines-saga.md does not allow."""
     current = PaymentStatus(payment.status)
     if target == current:
         return

@@ -1,6 +1,6 @@
 """Paying an approved batch's rows through the Mojaloop SDK adapter (chunks, leases, settlement).
 
-A row's life (DESIGN.md): PENDING → SENDING → COMPLETED | FAILED | UNKNOWN, and UNKNOWN →
+A row's life (docs/bulk-payments.md): PENDING → SENDING → COMPLETED | FAILED | UNKNOWN, and UNKNOWN →
 COMPLETED | FAILED | NEEDS_REVIEW through GET /transfers/{transferId}. The rules that keep
 money safe:
 
