@@ -195,7 +195,8 @@ def make_approved_batch(
 # Reading back ------------------------------------------------------------------------------
 
 
-def batch(batch_id: int) -> Batch:
+def fresh_batch(batch_id: int) -> Batch:
+    """The batch as the database has it now (the session's cached objects are expired)."""
     db.session.expire_all()
     return db.session.get(Batch, batch_id)
 

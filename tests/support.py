@@ -53,6 +53,23 @@ class Sim:
         return requests.get(f"{self.url}/__admin/stats", timeout=30).json()
 
 
+# Processing settings scaled down for tests: small chunks and groups, short backoffs and leases.
+FAST_PROCESSING = {
+    "BATCH_CHUNK_SIZE": 4,
+    "BATCH_CONCURRENCY": 4,
+    "BATCH_FLUSH_ROWS": 3,
+    "BATCH_FLUSH_SECONDS": 0.2,
+    "BATCH_STATUS_BACKOFF_SECONDS": 0.1,
+    "BATCH_STATUS_BACKOFF_MAX_SECONDS": 0.3,
+    "BATCH_STATUS_CHECK_BUDGET": 5,
+    "BATCH_RESEND_GRACE_SECONDS": 0.3,
+    "BATCH_SETTLE_INLINE_SECONDS": 10,
+    "BATCH_LEASE_SECONDS": 2,
+    "MOJALOOP_TIMEOUT_SECONDS": 5,
+    "MOJALOOP_AUTO_ACCEPT": True,
+}
+
+
 @contextmanager
 def configured_app(app, settings: dict, sdk_url: str) -> Iterator:
     """An app context with these settings and the simulator as SDK adapter; restored afterwards."""
@@ -62,6 +79,14 @@ def configured_app(app, settings: dict, sdk_url: str) -> Iterator:
         yield app
         db.session.remove()
     app.config.update(saved)
+
+
+def run_jobs(app) -> None:
+    """Run the queued jobs in this process, like `flask worker --burst` would."""
+    from rq import SimpleWorker
+
+    queue = app.get_queue()
+    SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
 
 
 # The fines partners' simulators and the fines API ----------------------------------------------
