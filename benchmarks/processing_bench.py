@@ -57,7 +57,8 @@ def main() -> int:
         from backoffice.extensions import db
         from backoffice.services.bulk import chunks, outcomes
         from backoffice.services.demo import seed_demo
-        from tests.processing_support import Sim, ledger_consistent, make_approved_batch, msisdns
+        from tests.factories import ledger_consistent, make_approved_batch, msisdns
+        from tests.support import Sim
 
         app = create_app()
         with app.app_context():

@@ -8,7 +8,7 @@ mkdir -p "$CACHE/ttk" "$CACHE/sdk"
 
 if [ ! -f "$CACHE/ttk/node_modules/ml-testing-toolkit/src/index.js" ]; then
   echo "== installing ml-testing-toolkit@18.19.2 into $CACHE/ttk"
-  # The registry lacks the shared-lib version the TTK pins: override it (see partners doc).
+  # The registry lacks the shared-lib version the TTK pins: override it (see docs/partners/mojaloop-sdk.md).
   cat > "$CACHE/ttk/package.json" <<'JSON'
 {
   "name": "backoffice-real-peer-ttk",

@@ -17,14 +17,8 @@ import pytest
 from backoffice import devservers
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "tests" / "samples"  # what each file must give: tests/samples/README.md
 DEMO_PASSWORD = "Demo-2026!"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "postgres_only: needs PostgreSQL (row locks, concurrency)")
-    config.addinivalue_line("markers", "browser: drives Chromium through Playwright")
-    config.addinivalue_line("markers", "slow: end-to-end with worker processes and simulators")
 
 
 def _is_postgres() -> bool:
@@ -121,6 +115,10 @@ def _clean_state(request, services):
         if outbox.exists():
             for f in outbox.glob("*.eml"):
                 f.unlink()
+        # API keys are cached per process for a few seconds: the emptied tables must not linger there.
+        from backoffice.api.auth import forget_cached_keys
+
+        forget_cached_keys()
     yield
 
 
@@ -207,7 +205,7 @@ def live_server(app, start_process):
 @pytest.fixture(scope="module")
 def simulator(services):
     """The project's Mojaloop SDK adapter simulator, a real process over HTTP (one per module)."""
-    from tests.processing_support import start_mojaloop_simulator
+    from tests.support import start_mojaloop_simulator
 
     service = start_mojaloop_simulator()
     yield service
@@ -217,11 +215,39 @@ def simulator(services):
 @pytest.fixture
 def sim(simulator):
     """The simulator's admin controls, reset for the test (counts and fault settings)."""
-    from tests.processing_support import Sim
+    from tests.support import Sim
 
     control = Sim(simulator.url)
     control.reset()
     return control
+
+
+@pytest.fixture(scope="session")
+def partner_services(services):
+    """The fines registry and mobile money simulators, real processes started once per session."""
+    from tests.support import Partner
+
+    options = ["--latency-min", "0.002", "--latency-max", "0.01", "--fail-rate", "0", "--seed", "7"]
+    started = {name: Partner(devservers.start_simulator(name, options=options)) for name in ("fines", "momo")}
+    yield started
+    for partner in started.values():
+        partner.service.stop()
+
+
+@pytest.fixture
+def partners(app, partner_services):
+    """Both fines simulators, reset and calm; the app (and child processes via env) point at them."""
+    from tests.support import CALM, FAST_SAGA
+
+    for partner in partner_services.values():
+        partner.reset()
+        partner.settings(**CALM)
+    saved = {k: app.config[k] for k in (*FAST_SAGA, "FINES_API_URL", "MOMO_API_URL")}
+    app.config.update(FAST_SAGA)
+    app.config["FINES_API_URL"] = partner_services["fines"].url
+    app.config["MOMO_API_URL"] = partner_services["momo"].url
+    yield partner_services
+    app.config.update(saved)
 
 
 @pytest.fixture(scope="session")

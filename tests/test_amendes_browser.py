@@ -7,11 +7,9 @@ from playwright.sync_api import expect
 
 from backoffice.extensions import db
 from backoffice.models.fines import FinePayment
-from tests import test_fines_fixtures as fixtures
 from tests.conftest import browser_login
-from tests.test_fines_fixtures import body, post
-
-fresh_api_keys = fixtures.fresh_api_keys
+from tests.factories import body
+from tests.support import post
 
 
 @pytest.mark.browser

@@ -10,16 +10,8 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.fines import ApiClient, FinePayment, PaymentStatus
-from tests import test_fines_fixtures as fixtures
-from tests.test_fines_fixtures import AUTH, body, post
-
-fresh_api_keys = fixtures.fresh_api_keys
-
-
-def _submit(client, i: int, **overrides) -> str:
-    response = post(client, body(i, **overrides))
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()["id"]
+from tests.factories import body, submit_fine_payment
+from tests.support import AUTH, post
 
 
 def _set(app, payment_id: str, **values) -> None:
@@ -31,8 +23,8 @@ def _set(app, payment_id: str, **values) -> None:
 
 
 def test_list_filters_and_organisation_scope(app, client, login_as):
-    first = _submit(client, 1)
-    second = _submit(client, 2)
+    first = submit_fine_payment(client, 1)
+    second = submit_fine_payment(client, 2)
     _set(app, second, status="PAYE")
     page = login_as("gestionnaire1@cnss.bj").get("/amendes/")
     html = page.get_data(as_text=True)
@@ -64,7 +56,7 @@ def test_list_filters_and_organisation_scope(app, client, login_as):
 
 
 def test_payment_page_shows_fines_and_timeline(app, client, login_as):
-    payment_id = _submit(client, 1)
+    payment_id = submit_fine_payment(client, 1)
     browser = login_as("superviseur@cnss.bj")
     response = browser.get(f"/amendes/paiements/{payment_id}")
     html = response.get_data(as_text=True)
@@ -88,7 +80,7 @@ def test_payment_page_shows_fines_and_timeline(app, client, login_as):
 
 
 def test_superviseur_and_gestionnaire_cannot_act(app, client, login_as):
-    payment_id = _submit(client, 1)
+    payment_id = submit_fine_payment(client, 1)
     _set(app, payment_id, status="A_VERIFIER", paused_status="DEBIT_EN_COURS")
     for email in ("superviseur@cnss.bj", "gestionnaire1@cnss.bj"):
         browser = login_as(email)
@@ -102,8 +94,8 @@ def test_superviseur_and_gestionnaire_cannot_act(app, client, login_as):
 
 
 def test_admin_queue_rerun_and_close(app, client, login_as):
-    rerun_id = _submit(client, 1)
-    close_id = _submit(client, 2)
+    rerun_id = submit_fine_payment(client, 1)
+    close_id = submit_fine_payment(client, 2)
     for payment_id in (rerun_id, close_id):
         _set(app, payment_id, status="A_VERIFIER", paused_status="DEBIT_EN_COURS", reason="Issue inconnue")
     admin = login_as("admin@demo.bj")

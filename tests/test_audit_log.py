@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from tests.conftest import _demo_ids, _empty_tables, login
-from tests.matrix_objects import BUILDERS
+from tests.factories import BUILDERS, cnss_entry, make_approved_batch
 
 AUDIT = "/tableau-de-bord/audit"
 
@@ -109,9 +109,7 @@ def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
 
 
 def _list_with_an_entry(demo: dict) -> int:
-    from tests.matrix_objects import _cnss_entry
-
-    return _cnss_entry(demo).list_id
+    return cnss_entry(demo).list_id
 
 
 def _payment_to_review(demo: dict) -> dict:
@@ -131,7 +129,6 @@ def _row_to_review(demo: dict) -> dict:
 
     from backoffice.extensions import db
     from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
-    from tests.processing_support import make_approved_batch
 
     batch_id = make_approved_batch(["22997000504"], amount=1000)
     row = db.session.scalar(select(BatchRow).where(BatchRow.batch_id == batch_id))

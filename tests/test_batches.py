@@ -14,7 +14,7 @@ from backoffice.models.batches import BatchEvent
 from backoffice.services import PermissionDenied, ServiceError
 from backoffice.services.bulk import approval, chunks
 from backoffice.services.ledger import InsufficientFunds
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
+from tests.factories import PAYMENT_LIST, fresh_batch, import_bytes, rows_of, user
 
 G1, G2, SUP, NEXT = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj", "superviseur@cnss.bj", "gestionnaire@next.mr"
 TOTAL = 35_000  # PAYMENT_LIST
@@ -93,7 +93,7 @@ def test_full_four_eyes_path_through_the_pages(app, client, login_as, demo, draf
     assert "Lot approuvé : le paiement commence." in page
 
     with app.app_context():
-        b = batch(draft)
+        b = fresh_batch(draft)
         assert (b.status, b.reserved_amount, b.approved_by_id) == ("APPROVED", TOTAL, demo["users"][G2])
         assert b.approved_at is not None
         events = [e.action for e in db.session.scalars(db.select(BatchEvent).order_by(BatchEvent.id))]
@@ -110,7 +110,7 @@ def test_full_four_eyes_path_through_the_pages(app, client, login_as, demo, draf
 
 def batch_status(app, batch_id: int) -> str:
     with app.app_context():
-        return batch(batch_id).status
+        return fresh_batch(batch_id).status
 
 
 def test_superviseur_sees_no_button_and_cannot_act(app, client, login_as, demo, pending):
@@ -153,7 +153,7 @@ def test_approval_with_short_funds_is_refused_and_reserves_nothing(app, client, 
     assert "Fonds disponibles insuffisants sur ACC-CNSS-001" in page
     assert "500\u202f000\u202f001\u202fF CFA demandés" in page
     with app.app_context():
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.status, b.reserved_amount, b.approved_by_id) == ("PENDING_APPROVAL", 0, None)
         assert [e.action for e in db.session.scalars(db.select(BatchEvent))] == ["imported", "submitted"]
         with pytest.raises(InsufficientFunds):
@@ -174,7 +174,7 @@ def test_reject_needs_a_reason_and_another_gestionnaire(app, client, login_as, d
     page = _flash_after(client, client.post(f"/batches/{pending}/reject", data={"reason": "Montants de décembre"}))
     assert "Lot rejeté." in page and "Montants de décembre" in page
     with app.app_context():
-        b = batch(pending)
+        b = fresh_batch(pending)
         assert (b.status, b.rejection_reason, b.rejected_by_id) == (
             "REJECTED",
             "Montants de décembre",
@@ -208,8 +208,8 @@ def test_cancel_rules(app, client, login_as, demo, started):
     page = _flash_after(client, client.post(f"/batches/{c}/cancel"))  # approved: too late
     assert "Action impossible" in page and "Approuvé" in page
     with app.app_context():
-        assert [batch(x).status for x in (a, b, c)] == ["CANCELLED", "CANCELLED", "APPROVED"]
-        assert batch(a).cancelled_by_id == demo["users"][G1]
+        assert [fresh_batch(x).status for x in (a, b, c)] == ["CANCELLED", "CANCELLED", "APPROVED"]
+        assert fresh_batch(a).cancelled_by_id == demo["users"][G1]
         assert "Annuler le lot" not in _text(client.get(f"/batches/{a}"))
 
 
@@ -237,7 +237,7 @@ def test_submit_rules_invalid_rows_and_exclusion(app, client, login_as, demo):
     page = _flash_after(client, client.post(f"/batches/{batch_id}/submit", data={"exclude_invalid": "y"}))
     assert "Lot soumis pour approbation." in page
     with app.app_context():
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.status, b.exclude_invalid, b.total_amount, b.submitted_by_id) == (
             "PENDING_APPROVAL",
             True,

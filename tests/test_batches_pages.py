@@ -13,7 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.bulk import approval, history
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of, user
+from tests.factories import PAYMENT_LIST, fresh_batch, import_bytes, rows_of, user
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
 
@@ -57,7 +57,7 @@ def test_history_filters(app, client, login_as, demo):
         _set_rows(a, 2, status="FAILED", error_code="3204", error_description="Party not found")
         _set_rows(c_, 3, status="COMPLETED", payee_fsp_id="orange-bj")
         db.session.commit()
-        ref = {x: batch(x).reference[4:] for x in (a, b, c_)}
+        ref = {x: fresh_batch(x).reference[4:] for x in (a, b, c_)}
         next_batch = import_bytes(demo, PAYMENT_LIST, "ACC-NEXT-001", "gestionnaire@next.mr")
         assert next_batch
 
@@ -160,7 +160,7 @@ def test_reconciliation_export(app, client, login_as, demo):
         _set_rows(batch_id, 2, status="COMPLETED", payee_name="Ahmed O.", fee=25, completed_at=done)
         _set_rows(batch_id, 3, status="FAILED", error_code="3204", error_description="Party not found")
         db.session.commit()
-        reference = batch(batch_id).reference
+        reference = fresh_batch(batch_id).reference
         first_transfer_id = rows_of(batch_id)[0].transfer_id
     login_as("gestionnaire@next.mr")
     response = client.get(f"/batches/{batch_id}/export.csv")

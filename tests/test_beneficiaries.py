@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 import io
-import uuid
 
 import pytest
 
 from tests.conftest import SAMPLES, login
+from tests.factories import add_batch, add_rows
 
 NEW_LIST = "/tableau-de-bord/listes/nouvelle"
 
@@ -116,50 +116,15 @@ def test_windows_1252_semicolons_and_crlf(app, client, login_as):
 
 
 def _make_batch(app, demo, org="CNSS", statuses=("PENDING", "INVALID", "COMPLETED", "FAILED")):
+    """A finished batch with one row per status, and its first beneficiary a second time."""
     from backoffice.extensions import db
-    from backoffice.models.batches import Batch, BatchRow
 
     with app.app_context():
-        account = demo["accounts"]["ACC-CNSS-001" if org == "CNSS" else "ACC-NEXT-001"]
-        batch = Batch(
-            organisation_id=demo["orgs"][org],
-            account_id=account,
-            reference=f"LOT-{uuid.uuid4().hex[:8]}",
-            label="Pensions d'octobre",
-            status="COMPLETED",
-            currency="XOF" if org == "CNSS" else "MRU",
-            created_by_id=demo["users"]["gestionnaire1@cnss.bj"],
-            valid_count=3,
-        )
-        db.session.add(batch)
-        db.session.flush()
-        for i, status in enumerate(statuses):
-            db.session.add(
-                BatchRow(
-                    batch_id=batch.id,
-                    line_number=i + 2,
-                    status=status,
-                    party_id_type="MSISDN",
-                    party_id_value=f"2299700000{i}",
-                    amount=1000 * (i + 1),
-                    currency=batch.currency,
-                    name=f"Personne {i}",
-                    transfer_id=str(uuid.uuid4()),
-                )
-            )
+        batch = add_batch(demo, "Pensions d'octobre", "COMPLETED", org=org, valid_count=3)
+        rows = [dict(status=s, amount=1000 * (i + 1), name=f"Personne {i}") for i, s in enumerate(statuses)]
         # The same beneficiary twice: kept once.
-        db.session.add(
-            BatchRow(
-                batch_id=batch.id,
-                line_number=20,
-                status="PENDING",
-                party_id_type="MSISDN",
-                party_id_value="22997000000",
-                amount=5,
-                currency=batch.currency,
-                transfer_id=str(uuid.uuid4()),
-            )
-        )
+        rows.append(dict(line_number=20, status="PENDING", party_id_value="22997000000", amount=5))
+        add_rows(batch, rows)
         db.session.commit()
         return batch.id
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-processing_support = pytest.importorskip("tests.processing_support")
+from tests.support import Sim
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
@@ -23,7 +23,7 @@ def test_monthly_run_from_a_list(app, client, demo, simulator, start_process):
     from backoffice.services.periods import Period
     from tests.conftest import login
 
-    processing_support.Sim(simulator.url).reset()
+    Sim(simulator.url).reset()
     with app.app_context():
         g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
         lst = beneficiaries.create_list(g1, "Pensions de décembre", "XOF")

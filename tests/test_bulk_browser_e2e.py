@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import browser_login
-from tests.processing_support import start_mojaloop_simulator
+from tests.support import start_mojaloop_simulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Reading payment files: the shared samples, real-world encodings, and broken inputs."""
+"""Reading payment files: the sample files (tests/samples), real-world encodings, and broken inputs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.bulk.reading import FileRejected
-from tests.batch_factories import PAYMENT_LIST, batch, import_bytes, rows_of
 from tests.conftest import SAMPLES
+from tests.factories import PAYMENT_LIST, fresh_batch, import_bytes, rows_of
 
 
 def _upload(client, path_or_bytes, account_id: int, label: str = "Lot de test", name: str = "fichier.csv"):
@@ -86,7 +86,7 @@ def test_pensions_90_has_one_row_in_another_currency(app, demo):
     """
     with app.app_context():
         batch_id = import_bytes(demo, (SAMPLES / "pensions-90.csv").read_bytes())
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.file_format, b.row_count, b.valid_count, b.invalid_count) == ("payment_list", 90, 89, 1)
         assert b.total_amount == 861_800 - 15_000
         invalid = [r for r in rows_of(batch_id) if r.status == "INVALID"]
@@ -125,7 +125,7 @@ def test_sample_details_accents_references_and_notes(app, demo):
 def test_name_amount_account_into_xof_refuses_the_rows_with_cents(app, demo):
     with app.app_context():
         batch_id = import_bytes(demo, (SAMPLES / "name-amount-account.csv").read_bytes())
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.row_count, b.valid_count, b.invalid_count, b.total_amount) == (15, 8, 7, 14_650)
         invalid = [r for r in rows_of(batch_id) if r.status == "INVALID"]
         assert [r.name for r in invalid] == [
@@ -156,7 +156,7 @@ def test_windows_1252_semicolons_crlf_quotes_and_french_amounts(app, demo):
     with app.app_context():
         batch_id = import_bytes(demo, content, "ACC-NEXT-001", "gestionnaire@next.mr")
         rows = rows_of(batch_id)
-        assert batch(batch_id).file_format == "payment_list"
+        assert fresh_batch(batch_id).file_format == "payment_list"
         assert [(r.line_number, r.name, r.amount, r.currency, r.party_id_type, r.party_id_value) for r in rows] == [
             (2, "Irène Djegui", 150_050, "MRU", "MSISDN", "22233344"),
             (3, 'Zoé "la grande"', 5_000_000, "MRU", "PERSONAL_ID", "AB-12"),
@@ -186,7 +186,7 @@ def test_utf8_bom_any_order_extra_columns_blank_lines_and_no_final_newline(app, 
             (2, "22990000001", 50_000, "t1"),
             (4, "+22990000002", 1_000, "t2"),
         ]
-        assert batch(batch_id).total_amount == 51_000
+        assert fresh_batch(batch_id).total_amount == 51_000
 
 
 # Row checks -----------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_each_bad_row_gets_its_field_and_reason(app, demo):
     with app.app_context():
         batch_id = import_bytes(demo, "\n".join(lines).encode())
         rows = rows_of(batch_id)
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.row_count, b.valid_count, b.invalid_count, b.total_amount) == (
             len(ROW_CASES) + 1,
             1,
@@ -250,7 +250,7 @@ def test_duplicate_transfer_id_is_an_error_and_same_beneficiary_a_warning(app, d
         assert rows[2].errors == [
             {"field": "transferId", "message": "transferId « tx-1 » en double (déjà utilisé ligne 2)."}
         ]
-        b = batch(batch_id)
+        b = fresh_batch(batch_id)
         assert (b.valid_count, b.invalid_count, b.warning_count, b.total_amount) == (2, 1, 1, 300)
 
 
@@ -259,7 +259,7 @@ def test_same_file_uploaded_again_warns_on_the_batch(app, client, login_as, demo
         first = import_bytes(demo, PAYMENT_LIST)
         second = import_bytes(demo, PAYMENT_LIST)
         other_file = import_bytes(demo, PAYMENT_LIST + b"PERSONAL_ID,5,XOF,1,Z\n")
-        first_ref = batch(first).reference
+        first_ref = fresh_batch(first).reference
         from backoffice.models import AuditEvent
         from backoffice.models.batches import BatchEvent
 

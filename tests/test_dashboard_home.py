@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from tests.conftest import login
-
-
-def _batch(demo, label, status, by="gestionnaire1@cnss.bj", org="CNSS", **fields):
-    from backoffice.extensions import db
-    from backoffice.models.batches import Batch
-
-    user = demo["users"][by]
-    batch = Batch(
-        organisation_id=demo["orgs"][org],
-        account_id=demo["accounts"]["ACC-CNSS-001" if org == "CNSS" else "ACC-NEXT-001"],
-        reference=f"LOT-{uuid.uuid4().hex[:10]}",
-        label=label,
-        status=status,
-        currency="XOF" if org == "CNSS" else "MRU",
-        created_by_id=user,
-        submitted_by_id=user if status != "DRAFT" else None,
-        **fields,
-    )
-    db.session.add(batch)
-    return batch
+from tests.factories import add_batch
 
 
 def _home_data(app, demo):
     from backoffice.extensions import db
 
     with app.app_context():
-        _batch(demo, "À approuver par Koffi", "PENDING_APPROVAL", by="gestionnaire2@cnss.bj")
-        _batch(demo, "Soumis par Koffi", "PENDING_APPROVAL")
-        _batch(demo, "Brouillon de Koffi", "DRAFT")
-        _batch(demo, "Brouillon d'Aïcha", "DRAFT", by="gestionnaire2@cnss.bj")
-        _batch(demo, "Paiement en cours", "PROCESSING")
-        _batch(demo, "Échec récent", "FAILED", completed_at=datetime.utcnow() - timedelta(days=1))
-        _batch(demo, "Échec ancien", "FAILED", completed_at=datetime.utcnow() - timedelta(days=30))
-        _batch(demo, "Lot de Next", "PENDING_APPROVAL", by="gestionnaire@next.mr", org="NEXT")
+        add_batch(demo, "À approuver par Koffi", "PENDING_APPROVAL", by="gestionnaire2@cnss.bj")
+        add_batch(demo, "Soumis par Koffi", "PENDING_APPROVAL")
+        add_batch(demo, "Brouillon de Koffi", "DRAFT")
+        add_batch(demo, "Brouillon d'Aïcha", "DRAFT", by="gestionnaire2@cnss.bj")
+        add_batch(demo, "Paiement en cours", "PROCESSING")
+        add_batch(demo, "Échec récent", "FAILED", completed_at=datetime.utcnow() - timedelta(days=1))
+        add_batch(demo, "Échec ancien", "FAILED", completed_at=datetime.utcnow() - timedelta(days=30))
+        add_batch(demo, "Lot de Next", "PENDING_APPROVAL", by="gestionnaire@next.mr", org="NEXT")
         db.session.commit()
 
 

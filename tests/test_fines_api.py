@@ -16,13 +16,8 @@ from backoffice.extensions import db
 from backoffice.jobs import fines as fines_jobs
 from backoffice.models.fines import FinePayment, FinePaymentEvent, FinePaymentItem
 from backoffice.services.fines import dispatch
-from tests import test_fines_fixtures as fixtures
-from tests.test_fines_fixtures import AUTH, body, post
-
-# Fixtures shared by the fines tests.
-partner_services = fixtures.partner_services
-partners = fixtures.partners
-fresh_api_keys = fixtures.fresh_api_keys
+from tests.factories import body
+from tests.support import AUTH, post
 
 
 def _count(app) -> int:
@@ -315,7 +310,7 @@ def _burst(url: str, payloads: list[dict], headers: dict) -> list[requests.Respo
 def test_50_concurrent_identical_requests_make_one_payment_and_one_debit(
     app, demo, live_server, start_process, partners
 ):
-    from tests.test_fines_fixtures import wait_until, worker_env
+    from tests.support import wait_until, worker_env
 
     responses = _burst(f"{live_server}/amendes/payments/", [body(1)] * 50, AUTH)
     statuses = sorted(r.status_code for r in responses)

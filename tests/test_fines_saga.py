@@ -17,19 +17,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models.fines import ApiClient, FinePayment
-from tests import test_fines_fixtures as fixtures
-from tests.test_fines_fixtures import body, post
-
-# Fixtures shared by the fines tests.
-partner_services = fixtures.partner_services
-partners = fixtures.partners
-fresh_api_keys = fixtures.fresh_api_keys
-
-
-def _submit(app, client, i: int = 1, **overrides) -> str:
-    response = post(client, body(i, **overrides))
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()["id"]
+from tests.factories import body, submit_fine_payment
 
 
 def _run(app, payment_id: str) -> FinePayment:
@@ -80,7 +68,7 @@ def _events(app, payment_id: str) -> list[str]:
 def test_happy_path_pays_once_and_credits_the_organisation(app, client, demo, partners):
     from backoffice.models import Account
 
-    payment_id = _submit(app, client, 1)
+    payment_id = submit_fine_payment(client, 1)
     payment = _run(app, payment_id)
     assert payment.status == "PAYE"
     debits = _debits_for(partners["momo"], payment_id)
@@ -107,7 +95,7 @@ def test_happy_path_pays_once_and_credits_the_organisation(app, client, demo, pa
     ],
 )
 def test_verification_mismatch_is_rejected_before_any_debit(app, client, demo, partners, citizen, overrides, code):
-    payment_id = _submit(app, client, citizen, **overrides)
+    payment_id = submit_fine_payment(client, citizen, **overrides)
     payment = _run(app, payment_id)
     assert payment.status == "REJETE"
     assert payment.reason_code == code
@@ -118,7 +106,7 @@ def test_verification_mismatch_is_rejected_before_any_debit(app, client, demo, p
 
 
 def test_debit_refused_ends_echec_with_the_operator_reason(app, client, demo, partners):
-    payment_id = _submit(app, client, 5)  # low balance
+    payment_id = submit_fine_payment(client, 5)  # low balance
     payment = _run(app, payment_id)
     assert payment.status == "ECHEC"
     assert payment.reason_code == "SOLDE_INSUFFISANT"
@@ -129,7 +117,7 @@ def test_debit_refused_ends_echec_with_the_operator_reason(app, client, demo, pa
 
 
 def test_fine_paid_elsewhere_after_debit_is_refunded(app, client, demo, partners):
-    payment_id = _submit(app, client, 3)  # citizen 3's fines get paid at a counter meanwhile
+    payment_id = submit_fine_payment(client, 3)  # citizen 3's fines get paid at a counter meanwhile
     payment = _run(app, payment_id)
     assert payment.status == "REMBOURSE"
     assert payment.reason_code == "DEJA_PAYEE"
@@ -145,7 +133,7 @@ def test_partial_refund_when_one_fine_was_paid_elsewhere(app, client, demo, part
 
     from backoffice.services.fines.saga import Saga
 
-    payment_id = _submit(app, client, 1)
+    payment_id = submit_fine_payment(client, 1)
     second = body(1)["amendes"][1]
     with app.app_context():
         saga = Saga(payment_id, "test")
@@ -167,8 +155,8 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     momo = partners["momo"]
     # Every write answers 504 but is applied; reads work.
     momo.settings(fail_rate=1.0, late_share=0.0, lost_share=0.0)
-    payment_id = _submit(app, client, 1)
     from backoffice.services.fines.saga import Saga
+    payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
         saga = Saga(payment_id, "test")
@@ -191,8 +179,8 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
 
 def test_lost_write_is_repeated_with_the_same_id_after_the_grace_period(app, client, demo, partners):
     momo = partners["momo"]
-    payment_id = _submit(app, client, 1)
     from backoffice.services.fines.saga import Saga
+    payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
         saga = Saga(payment_id, "test")
@@ -217,7 +205,7 @@ def test_late_writes_never_apply_twice(app, client, demo, partners):
     momo, fines = partners["momo"], partners["fines"]
     for partner in (momo, fines):
         partner.settings(fail_rate=0.5, late_share=1.0, lost_share=0.0, late_max=0.5)
-    ids = [_submit(app, client, i) for i in (1, 2, 4)]
+    ids = [submit_fine_payment(client, i) for i in (1, 2, 4)]
     results = [_run(app, payment_id) for payment_id in ids]
     assert [p.status for p in results] == ["PAYE", "PAYE", "PAYE"]
     import time
@@ -235,7 +223,7 @@ def test_late_writes_never_apply_twice(app, client, demo, partners):
 def test_budget_spent_goes_a_verifier_then_admin_rerun_finishes(app, client, demo, partners, login_as):
     momo = partners["momo"]
     app.config["FINES_MAX_CHECKS"] = 3
-    payment_id = _submit(app, client, 1)
+    payment_id = submit_fine_payment(client, 1)
     momo.settings(fail_rate=1.0, late_share=0.0, lost_share=0.0)  # every call 504, writes applied
     payment = _run(app, payment_id)
     assert payment.status == "A_VERIFIER"
@@ -256,7 +244,7 @@ def test_restart_after_debit_resumes_without_a_second_debit(app, client, demo, p
     """A job that dies right after the debit: the next one marks the fines, no new debit."""
     from backoffice.services.fines.saga import Saga
 
-    payment_id = _submit(app, client, 1)
+    payment_id = submit_fine_payment(client, 1)
     with app.app_context():
         saga = Saga(payment_id, "dead-worker")
         assert saga.acquire()
@@ -277,7 +265,7 @@ def test_restart_after_debit_resumes_without_a_second_debit(app, client, demo, p
 def test_a_live_lease_keeps_a_second_job_out(app, client, demo, partners):
     from backoffice.services.fines.saga import Saga
 
-    payment_id = _submit(app, client, 1)
+    payment_id = submit_fine_payment(client, 1)
     with app.app_context():
         first = Saga(payment_id, "worker-1")
         assert first.acquire()
@@ -311,7 +299,7 @@ def test_callback_is_signed_and_retried(app, client, demo, partners):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/notifications"
-        payment_id = _submit(app, client, 1, callback_url=url)
+        payment_id = submit_fine_payment(client, 1, callback_url=url)
         payment = _run(app, payment_id)  # final + first callback attempt (503)
         assert payment.status == "PAYE"
         assert payment.callback_status == "EN_ATTENTE" and payment.callback_attempts == 1

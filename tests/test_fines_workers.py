@@ -14,12 +14,8 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models.fines import FinePayment
 from backoffice.simulators.fines import ALREADY_PAID, LOW_BALANCE, RACE
-from tests import test_fines_fixtures as fixtures
-from tests.test_fines_fixtures import body, post, wait_until, worker_env
-
-partner_services = fixtures.partner_services
-partners = fixtures.partners
-fresh_api_keys = fixtures.fresh_api_keys
+from tests.factories import body
+from tests.support import post, wait_until, worker_env
 
 FINAL = {"PAYE", "REJETE", "ECHEC", "REMBOURSE", "CLOTURE"}
 

@@ -23,7 +23,7 @@ from backoffice import devservers
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks
-from tests.processing_support import ledger_consistent, make_approved_batch, row_map
+from tests.factories import ledger_consistent, make_approved_batch, row_map
 
 PEER_DIR = Path(os.environ.get("REAL_PEER_DIR", "")) if os.environ.get("REAL_PEER_DIR") else None
 TTK_DIR = PEER_DIR / "ttk/node_modules/ml-testing-toolkit" if PEER_DIR else None

@@ -3,48 +3,25 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime
 
 import pytest
 
 from backoffice import devservers
+from tests.factories import add_batch, add_rows
 
 
-def _batch(app, demo, **fields):
+def _batch(app, demo, status: str, **fields):
+    """A CNSS batch of three 50 000 XOF rows (two completed, one failed); returns its id."""
     from backoffice.extensions import db
-    from backoffice.models.batches import Batch, BatchRow
 
     with app.app_context():
-        g1 = demo["users"]["gestionnaire1@cnss.bj"]
-        batch = Batch(
-            organisation_id=demo["orgs"]["CNSS"],
-            account_id=demo["accounts"]["ACC-CNSS-001"],
-            reference=f"LOT-20261125-{uuid.uuid4().hex[:4]}",
-            label="Pensions de novembre",
-            currency="XOF",
-            created_by_id=g1,
-            submitted_by_id=g1,
-            total_amount=150_000,
-            valid_count=3,
-            **fields,
+        batch = add_batch(demo, "Pensions de novembre", status, total_amount=150_000, valid_count=3, **fields)
+        statuses = ["COMPLETED", "COMPLETED", "FAILED"]
+        add_rows(
+            batch,
+            [dict(status=s, amount=50_000, completed_at=datetime(2026, 11, 20, 10, i)) for i, s in enumerate(statuses)],
         )
-        db.session.add(batch)
-        db.session.flush()
-        for i, status in enumerate(["COMPLETED", "COMPLETED", "FAILED"]):
-            db.session.add(
-                BatchRow(
-                    batch_id=batch.id,
-                    line_number=i + 2,
-                    status=status,
-                    party_id_type="MSISDN",
-                    party_id_value=f"2299700000{i}",
-                    amount=50_000,
-                    currency="XOF",
-                    transfer_id=str(uuid.uuid4()),
-                    completed_at=datetime(2026, 11, 20, 10, i),
-                )
-            )
         db.session.commit()
         return batch.id
 

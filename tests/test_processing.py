@@ -10,67 +10,34 @@ from __future__ import annotations
 import time
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.base import utcnow
-from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
+from backoffice.models.batches import BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, leases, sending, sweep
-from tests.processing_support import (
-    configured_app,
-    entries,
-    ledger_consistent,
-    make_approved_batch,
-    msisdns,
-    row_map,
-)
-
-FAST = {
-    "BATCH_CHUNK_SIZE": 4,
-    "BATCH_CONCURRENCY": 4,
-    "BATCH_FLUSH_ROWS": 3,
-    "BATCH_FLUSH_SECONDS": 0.2,
-    "BATCH_STATUS_BACKOFF_SECONDS": 0.1,
-    "BATCH_STATUS_BACKOFF_MAX_SECONDS": 0.3,
-    "BATCH_STATUS_CHECK_BUDGET": 5,
-    "BATCH_RESEND_GRACE_SECONDS": 0.3,
-    "BATCH_SETTLE_INLINE_SECONDS": 10,
-    "BATCH_LEASE_SECONDS": 2,
-    "MOJALOOP_TIMEOUT_SECONDS": 5,
-    "MOJALOOP_AUTO_ACCEPT": True,
-}
+from tests.factories import entries, fresh_batch, ledger_consistent, make_approved_batch, msisdns, row_map
+from tests.support import FAST_PROCESSING, configured_app, run_jobs
 
 
 @pytest.fixture
 def ctx(app, demo, sim):
     """An app context configured for fast processing against the simulator."""
-    with configured_app(app, FAST, sim.url) as configured:
+    with configured_app(app, FAST_PROCESSING, sim.url) as configured:
         yield configured
-
-
-def run_jobs(app) -> None:
-    """Run the queued jobs in this process, like `flask worker --burst` would."""
-    queue = app.get_queue()
-    SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
-
-
-def _batch(batch_id: int) -> Batch:
-    db.session.expire_all()
-    return db.session.get(Batch, batch_id)
 
 
 def test_partial_batch_with_3204_and_504_then_completed(ctx, sim):
     sim.configure(fee="10")
     ids = [*msisdns(6), "22997000404", "22997000504"]
     batch_id = make_approved_batch(ids, amount=[1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000], skipped=1)
-    reference = _batch(batch_id).reference
+    reference = fresh_batch(batch_id).reference
     chunks.start_processing(batch_id)
-    assert _batch(batch_id).status == BatchStatus.PROCESSING
+    assert fresh_batch(batch_id).status == BatchStatus.PROCESSING
     run_jobs(ctx)
 
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED
     assert batch.completed_at and batch.processing_started_at
     assert batch.reserved_amount == 0
@@ -112,7 +79,7 @@ def test_all_completed_in_accept_party_and_quote_mode(ctx, sim):
     batch_id = make_approved_batch(msisdns(5), amount=1500)
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED and batch.reserved_amount == 0
     assert all(r.status == RowStatus.COMPLETED for r in row_map(batch_id).values())
     assert sim.stats()["totals"]["commits"] == 5
@@ -123,19 +90,19 @@ def test_all_failed(ctx, sim):
     batch_id = make_approved_batch(["22997000404", "22997010404", "22997000500"], amount=1000)
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 0
     codes = sorted(r.error_code for r in row_map(batch_id).values())
     assert codes == ["3204", "3204", "5104"]
     ok, figures = ledger_consistent()
-    assert ok and figures["reserved"] == 0 and "DEBIT" not in entries(_batch(batch_id).reference)
+    assert ok and figures["reserved"] == 0 and "DEBIT" not in entries(fresh_batch(batch_id).reference)
 
 
 def test_dropped_transfer_resent_with_same_id_after_not_found(ctx, sim):
     batch_id = make_approved_batch([*msisdns(2), "22997000408"], amount=1000)
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    assert _batch(batch_id).status == BatchStatus.COMPLETED
+    assert fresh_batch(batch_id).status == BatchStatus.COMPLETED
     row = row_map(batch_id)["22997000408"]
     assert row.attempts == 2 and row.status == RowStatus.COMPLETED
     stats = sim.stats()
@@ -150,7 +117,7 @@ def test_budget_spent_needs_review_and_keeps_its_share_reserved(ctx, sim):
     batch_id = make_approved_batch([*msisdns(2), "22997000504"], amount=[1000, 1000, 7000])
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.NEEDS_REVIEW and row.status_checks == 2 and not row.settled
@@ -196,7 +163,7 @@ def test_sweep_settles_rows_left_sending_by_a_dead_job(ctx, sim):
     time.sleep(0.35)  # past the resend grace for the row the switch never saw
     run_jobs(ctx)
     sweep.sweep()
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED
     stats = sim.stats()
     assert all(hits == 1 for hits in stats["home_hits"].values()), stats["home_hits"]
@@ -272,9 +239,9 @@ def test_sweep_starts_an_approved_batch_whose_start_was_lost(ctx, sim):
     from datetime import timedelta
 
     batch_id = make_approved_batch(msisdns(2), amount=1000)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     batch.approved_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     assert sweep.sweep()["started"] == 1
     run_jobs(ctx)
-    assert _batch(batch_id).status == BatchStatus.COMPLETED
+    assert fresh_batch(batch_id).status == BatchStatus.COMPLETED

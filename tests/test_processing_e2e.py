@@ -13,13 +13,7 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, outcomes
-from tests.processing_support import (
-    entries,
-    ledger_consistent,
-    make_approved_batch,
-    msisdns,
-    row_map,
-)
+from tests.factories import entries, ledger_consistent, make_approved_batch, msisdns, row_map
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 

@@ -15,19 +15,11 @@ from backoffice.extensions import db
 from backoffice.models import AuditEvent
 from backoffice.models.batches import Batch, BatchEvent, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, review, sending
-from backoffice.services.ledger import ledger_totals
 from tests.conftest import login
-from tests.processing_support import (
-    Sim,
-    configured_app,
-    entries,
-    make_approved_batch,
-    msisdns,
-    row_map,
-)
-from tests.test_processing import FAST, run_jobs
+from tests.factories import entries, fresh_batch, ledger_consistent, make_approved_batch, msisdns, row_map
+from tests.support import FAST_PROCESSING, Sim, configured_app, run_jobs
 
-REVIEW_FAST = {**FAST, "BATCH_STATUS_CHECK_BUDGET": 2, "BATCH_STATUS_BACKOFF_SECONDS": 0.05}
+REVIEW_FAST = {**FAST_PROCESSING, "BATCH_STATUS_CHECK_BUDGET": 2, "BATCH_STATUS_BACKOFF_SECONDS": 0.05}
 
 
 @pytest.fixture
@@ -36,31 +28,18 @@ def ctx(app, demo, sim):
         yield configured
 
 
-def _batch(batch_id: int) -> Batch:
-    db.session.expire_all()
-    return db.session.get(Batch, batch_id)
-
-
-def _ledger_ok(batch: Batch) -> tuple[bool, dict]:
-    account = batch.account
-    db.session.refresh(account)
-    balance, reserved = ledger_totals(account.id)
-    figures = {"balance": account.balance, "reserved": account.reserved, "ledger": (balance, reserved)}
-    return (balance, reserved) == (account.balance, account.reserved), figures
-
-
 def _review_batch(sim: Sim, ctx, commit_delay_ms: int) -> tuple[int, str]:
     """Two rows paid, one 504 whose status stays RESERVED past the budget → NEEDS_REVIEW."""
     sim.configure(commit_delay_ms=commit_delay_ms)
     batch_id = make_approved_batch([*msisdns(2), "22997000504"], amount=[1000, 1000, 7000])
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.NEEDS_REVIEW and not row.settled
     assert batch.reserved_amount == 7000
-    ok, figures = _ledger_ok(batch)
+    ok, figures = ledger_consistent(batch.account.account_id)
     assert ok and figures["reserved"] == 7000, figures
     return batch_id, batch.reference
 
@@ -85,11 +64,11 @@ def test_recheck_committed_transfer_completes_the_row_and_the_batch(ctx, sim, cl
 
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.COMPLETED and row.settled and row.completed_at and row.payee_name
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED and batch.reserved_amount == 0
     sums = entries(reference)
     assert sums["RESERVE"] == 9000 and sums["RELEASE"] == 9000 and sums["DEBIT"] == 9000
-    ok, figures = _ledger_ok(batch)
+    ok, figures = ledger_consistent(batch.account.account_id)
     assert ok and figures["reserved"] == 0, figures
     assert sim.stats()["posts"][row.transfer_id] == 1  # checked, never resent
     event = db.session.scalar(
@@ -116,7 +95,7 @@ def test_recheck_still_unknown_stays_reserved_then_resolve_failed(ctx, sim, clie
     assert "toujours inconnue" in client.get(f"/batches/{batch_id}").get_data(as_text=True)
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.NEEDS_REVIEW and not row.settled and row.status_checks == 3
-    assert _batch(batch_id).reserved_amount == 7000
+    assert fresh_batch(batch_id).reserved_amount == 7000
 
     # No note: refused in French, nothing changes.
     client.post(f"/batches/{batch_id}/rows/{row.id}/resolve", data={"outcome": "FAILED", "note": "  "})
@@ -132,11 +111,11 @@ def test_recheck_still_unknown_stays_reserved_then_resolve_failed(ctx, sim, clie
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.FAILED and row.settled and row.fee == 0
     assert "transfert non reçu" in row.error_description
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.PARTIALLY_COMPLETED and batch.reserved_amount == 0
     sums = entries(reference)
     assert sums["RESERVE"] == 9000 and sums["RELEASE"] == 9000 and sums["DEBIT"] == 2000
-    ok, figures = _ledger_ok(batch)
+    ok, figures = ledger_consistent(batch.account.account_id)
     assert ok and figures["reserved"] == 0, figures
     event = db.session.scalar(
         select(BatchEvent).where(BatchEvent.batch_id == batch_id, BatchEvent.action == "row_resolved")
@@ -168,7 +147,7 @@ def test_resolve_paid_on_a_batch_of_only_review_rows(ctx, sim):
     batch_id = make_approved_batch(["22997000504", "22997010504"], amount=[3000, 4000])
     chunks.start_processing(batch_id)
     run_jobs(ctx)
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 7000
     rows = row_map(batch_id)
     g1 = db.session.scalar(select(User).where(User.email == "gestionnaire1@cnss.bj"))
@@ -185,15 +164,15 @@ def test_resolve_paid_on_a_batch_of_only_review_rows(ctx, sim):
 
     result = review.resolve_row(g1, first, "COMPLETED", "Relevé de l'opérateur du 25/11.")
     assert result.outcome == "COMPLETED" and result.batch_status == BatchStatus.PARTIALLY_COMPLETED
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.reserved_amount == 4000  # the other row still waits for a person
-    assert _ledger_ok(batch)[0]
+    assert ledger_consistent(batch.account.account_id)[0]
     review.resolve_row(g1, rows["22997010504"].id, "COMPLETED", "Relevé de l'opérateur du 25/11.")
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.COMPLETED and batch.reserved_amount == 0
     sums = entries(batch.reference)
     assert sums["DEBIT"] == 7000 and sums["RELEASE"] == 7000
-    ok, figures = _ledger_ok(batch)
+    ok, figures = ledger_consistent(batch.account.account_id)
     assert ok and figures["reserved"] == 0, figures
 
 
@@ -251,11 +230,11 @@ def test_recheck_aborted_fails_the_row_and_ends_a_processing_batch(ctx, sim):
     assert result.outcome == "FAILED"
     row = row_map(batch_id)["22997000500"]
     assert row.status == RowStatus.FAILED and row.settled and row.error_code
-    batch = _batch(batch_id)
+    batch = fresh_batch(batch_id)
     assert batch.status == BatchStatus.FAILED and batch.reserved_amount == 0
     sums = entries(batch.reference)
     assert sums["RELEASE"] == 5000 and "DEBIT" not in sums
-    ok, figures = _ledger_ok(batch)
+    ok, figures = ledger_consistent(batch.account.account_id)
     assert ok and figures["reserved"] == 0, figures
     actions = db.session.scalars(select(BatchEvent.action).where(BatchEvent.batch_id == batch_id)).all()
     assert actions == ["row_rechecked", "processing_finished"]
@@ -286,4 +265,4 @@ def test_decide_a_row_in_the_browser(ctx, sim, live_server, page):
     assert page.inner_text("#batch-status") == "Partiellement terminé"
     row = row_map(batch_id)["22997000504"]
     assert row.status == RowStatus.FAILED and row.settled
-    assert _batch(batch_id).reserved_amount == 0
+    assert fresh_batch(batch_id).reserved_amount == 0

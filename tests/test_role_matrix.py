@@ -6,7 +6,7 @@ import pytest
 
 from backoffice.security import ACCESS_RULES
 from tests.conftest import _empty_tables, login
-from tests.matrix_objects import BUILDERS, ORG_SCOPED_PARAMS
+from tests.factories import BUILDERS, ORG_SCOPED_PARAMS
 
 ACTORS = ["anonymous", "gestionnaire1@cnss.bj", "superviseur@cnss.bj", "admin@demo.bj", "gestionnaire@next.mr"]
 REFUSED = {401, 403, 404}
@@ -80,7 +80,7 @@ def test_role_matrix(app, client):
 
                 demo = _demo_ids()
                 missing = [a for a in rule.arguments if a not in BUILDERS]
-                assert not missing, f"{rule.endpoint}: add a builder for {missing} in tests/matrix_objects.py"
+                assert not missing, f"{rule.endpoint}: add a builder for {missing} in tests/factories.py"
                 values = {arg: BUILDERS[arg](demo) for arg in rule.arguments}
                 db.session.commit()
                 url = _build(app, rule.endpoint, values)

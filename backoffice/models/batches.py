@@ -1,7 +1,7 @@
 """Bulk payment batches, their rows and their timeline.
 
 Money columns are integers of the currency's minor unit. A row's state machine and a
-batch's state machine are written out in services (see DESIGN.md); the string values live
+batch's state machine are written out in services (see docs/bulk-payments.md); the string values live
 here so that queries and templates share them.
 """
 

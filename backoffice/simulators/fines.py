@@ -1,4 +1,4 @@
-"""Simulator of the fines registry (`FINES_API_URL`), to the contract in partners/fines-partners.md.
+"""Simulator of the fines registry (`FINES_API_URL`), to the contract in docs/partners/fines-partners.md.
 
 Slow and unreliable on purpose, with every fault adjustable: latency, 504s (applied at
 once, later or never), 409 on a repeated id. It also holds what both fines simulators

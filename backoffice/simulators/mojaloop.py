@@ -2,7 +2,7 @@
 
 Implements POST /transfers, PUT /transfers/{id} (acceptParty / acceptQuote),
 GET /transfers/{id} and GET /parties/{type}/{id} with the adapter's response shapes
-(see shared/partners/mojaloop-sdk.md), plus an admin API for tests and benchmarks:
+(see docs/partners/mojaloop-sdk.md), plus an admin API for tests and benchmarks:
 
 - GET  /__admin/stats   how often each homeTransactionId / transferId reached us, commits
 - POST /__admin/config  change settings (JSON, partial)

@@ -1,4 +1,4 @@
-"""Simulator of the mobile money operator (`MOMO_API_URL`), to the contract in partners/fines-partners.md.
+"""Simulator of the mobile money operator (`MOMO_API_URL`), to the contract in docs/partners/fines-partners.md.
 
 Debits and refunds keyed by the caller's id, with latency, 504s (applied at once, later or
 never) and 409 on a repeated id. Its subscribers are the fines simulator's seeded citizens.
