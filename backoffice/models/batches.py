@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
 from backoffice.models.accounts import Account
-from backoffice.models.base import utcnow
+from backoffice.models.base import TimelineLine, utcnow
 from backoffice.models.organisations import Organisation
 
 
@@ -227,7 +227,7 @@ class BatchRow(db.Model):
         return ROW_STATUS_LABELS.get(RowStatus(self.status), self.status)
 
 
-class BatchEvent(db.Model):
+class BatchEvent(TimelineLine, db.Model):
     """One line of a batch's timeline (also written to the audit log by the services)."""
 
     __tablename__ = "batch_events"
@@ -235,10 +235,3 @@ class BatchEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    action: Mapped[str] = mapped_column(String(48))
-    message: Mapped[str] = mapped_column(String(500), default="")
-    details: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    user = relationship("User")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
-from backoffice.models.base import utcnow
+from backoffice.models.base import TimelineLine, utcnow
 from backoffice.models.organisations import Organisation
 
 
@@ -57,7 +57,7 @@ class BeneficiaryEntry(db.Model):
     beneficiary_list: Mapped[BeneficiaryList] = relationship()
 
 
-class BeneficiaryListEvent(db.Model):
+class BeneficiaryListEvent(TimelineLine, db.Model):
     """One line of a list's history of changes (also written to the audit log)."""
 
     __tablename__ = "beneficiary_list_events"
@@ -66,10 +66,3 @@ class BeneficiaryListEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("beneficiary_lists.id", ondelete="CASCADE"))
     entry_id: Mapped[int | None]
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    action: Mapped[str] = mapped_column(String(48))
-    message: Mapped[str] = mapped_column(String(500), default="")
-    details: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    user = relationship("User")

@@ -1,6 +1,6 @@
 """The sweep: take over what dead workers held and re-queue what no live worker holds.
 
-Run at every worker's start and then on a timer (jobs/batches.start_sweeper), and by hand
+Run at every worker's start and then on a timer (the batch-sweeper loop of jobs/loops.py), and by hand
 with `flask batches sweep`. Safe to run from several processes at once: a Redis lock keeps
 it to one at a time.
 """
