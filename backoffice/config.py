@@ -139,6 +139,8 @@ def load_settings(instance_path: str) -> dict:
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),
+        # Time zone of platform admins' pages (members read their organisation's zone).
+        "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Africa/Porto-Novo"),
         # Reverse proxies in front of the app (X-Forwarded-For/-Proto/-Host trusted from that many
         # hops). 0 = none. Behind one proxy set 1, or every client shares the proxy's address
         # (sign-in lockout per IP, audit IPs).

@@ -98,8 +98,8 @@ def test_full_four_eyes_path_through_the_pages(app, client, login_as, demo, draf
         assert b.approved_at is not None
         events = [e.action for e in db.session.scalars(db.select(BatchEvent).order_by(BatchEvent.id))]
         assert events == ["imported", "submitted", "approved"]
-        audits = db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.action.like("batches.%"))).all()
-        assert sorted(audits) == ["batches.approved", "batches.imported", "batches.submitted"]
+        audits = db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.action.like("batch.%"))).all()
+        assert sorted(audits) == ["batch.approved", "batch.imported", "batch.submitted"]
     assert _reserved(app, demo) == TOTAL
     assert _ledger_kinds(app) == [("RESERVE", TOTAL, b.reference)]
     # Processing was queued once, after the approval was committed.
@@ -180,7 +180,7 @@ def test_reject_needs_a_reason_and_another_gestionnaire(app, client, login_as, d
             "Montants de décembre",
             demo["users"][G2],
         )
-        assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "batches.rejected")).details[
+        assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "batch.rejected")).details[
             "reason"
         ] == ("Montants de décembre")
         # Final: nothing more can happen to it.

@@ -267,7 +267,7 @@ def test_same_file_uploaded_again_warns_on_the_batch(app, client, login_as, demo
         assert imported.details["same_file_as"] == [first_ref]
         assert f"Ce fichier a déjà été importé ({first_ref})." in imported.message
         audit_details = db.session.scalars(
-            db.select(AuditEvent.details).where(AuditEvent.action == "batches.imported").order_by(AuditEvent.id)
+            db.select(AuditEvent.details).where(AuditEvent.action == "batch.imported").order_by(AuditEvent.id)
         ).all()
         assert [d["same_file_as"] for d in audit_details] == [[], [first_ref], []]
     login_as("gestionnaire1@cnss.bj")

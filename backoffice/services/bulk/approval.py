@@ -84,9 +84,9 @@ def _locked(batch_id: int) -> Iterator[Batch]:
 
 
 def _recorded(batch: Batch, actor: User, action: str, message: str, details: dict | None = None, **audited) -> None:
-    """A transition's timeline event and its audit event (`batches.<action>`)."""
+    """A transition's timeline event and its audit event (`batch.<action>`)."""
     record_event(batch, actor, action, message, details)
-    audit.record(actor, f"batches.{action}", batch, reference=batch.reference, **audited)
+    audit.record(actor, f"batch.{action}", batch, reference=batch.reference, **audited)
 
 
 def _require_status(batch: Batch, *allowed: BatchStatus) -> None:

@@ -228,7 +228,7 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
         "same_file_as": [b.reference for b in earlier],
     }
     record_event(batch, actor, "imported", message, details)
-    audit.record(actor, "batches.imported", batch, reference=batch.reference, **details)
+    audit.record(actor, "batch.imported", batch, reference=batch.reference, **details)
     db.session.flush()
     return batch
 
