@@ -48,7 +48,12 @@ def update_organisation(actor: User, organisation: Organisation, name: str, time
     old, old_timezone = organisation.name, organisation.timezone
     organisation.name = name.strip()
     organisation.timezone = timezone
-    changes = {"old_timezone": old_timezone, "timezone": timezone} if timezone != old_timezone else {}
+    changes = {}
+    if timezone != old_timezone:
+        from backoffice.services.dashboard.rollups import drop_rollups
+
+        drop_rollups(organisation.id)  # their days were the old zone's
+        changes = {"old_timezone": old_timezone, "timezone": timezone}
     audit.record(actor, "organisation.updated", organisation, old_name=old, name=organisation.name, **changes)
 
 
