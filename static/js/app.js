@@ -49,3 +49,12 @@ document.addEventListener("htmx:responseError", (event) => {
 document.addEventListener("htmx:sendError", () => {
   showAlert("Le serveur ne répond pas. Vérifiez la connexion et réessayez.", "danger");
 });
+
+// Narrow screens: the Menu button folds and unfolds the navigation (CSS hides it below 768 px).
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".nav-toggle");
+  if (!toggle) return;
+  const bar = toggle.closest(".topbar");
+  const open = bar.classList.toggle("nav-open");
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+});
