@@ -184,15 +184,18 @@ def test_reconciliation_export(app, client, login_as, demo):
         f"{reference}-2",
         "",
         "",
-        "2026-11-25 08:30:05",
+        "",
+        "2026-11-25 08:30:05",  # Next.mr reads Nouakchott time (UTC+0)
     ]
+    assert lines[0][-1] == "termine_le, heure de Nouakchott (UTC+00:00)"
     assert lines[2][2] == "'+22233345"  # a leading + would be a formula in Excel
-    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:14] == ["3204", "Party not found"]
+    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:15] == ["3204", "Bénéficiaire introuvable", "Party not found"]
     assert lines[3][8:10] == ["INVALID", "Invalide"] and "Numéro de téléphone « abc » invalide" in lines[3][13]
+    assert lines[3][13] == lines[3][14]
     assert len(lines) == 4
 
     semicolon = _csv(client.get(f"/batches/{batch_id}/export.csv?sep=semicolon"), ";")
-    assert semicolon[1][5] == "1500.50" and len(semicolon[1]) == 15
+    assert semicolon[1][5] == "1500.50" and len(semicolon[1]) == 16
 
     evil_lines = _csv(client.get(f"/batches/{evil}/export.csv"))
     assert evil_lines[1][3] == '\'=HYPERLINK("http://x")' and evil_lines[1][2] == "'@SUM(A1)"

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
@@ -35,10 +36,13 @@ COMMON_TIMEZONES = (
     "UTC",
 )
 
+FR = Locale.parse(LOCALE)
+# Babel's own symbols for fr: a narrow no-break space groups thousands.
+GROUP = babel_numbers.get_group_symbol(LOCALE)
+
 DATE = "dd/MM/y"
 DATETIME = "dd/MM/y HH:mm"
 DATETIME_SECONDS = "dd/MM/y HH:mm:ss"
-ISO_LOCAL = "y-MM-dd HH:mm:ss"
 
 
 @lru_cache(maxsize=64)
@@ -96,8 +100,18 @@ def format_datetime(value: datetime | None, tz: str | None, seconds: bool = Fals
     """`01/12/2026 10:38` in the organisation's zone; `—` for nothing."""
     if value is None:
         return "—"
-    pattern = DATETIME_SECONDS if seconds else DATETIME
-    return babel_dates.format_datetime(to_local(value, tz), pattern, locale=LOCALE)
+    return _date_pattern(DATETIME_SECONDS if seconds else DATETIME).apply(to_local(value, tz), FR)
+
+
+@lru_cache(maxsize=32)
+def _date_pattern(pattern: str):
+    """Parsed once: Babel parses a pattern on every call otherwise (a page prints hundreds)."""
+    return babel_dates.parse_pattern(pattern)
+
+
+@lru_cache(maxsize=32)
+def _number_pattern(pattern: str):
+    return babel_numbers.parse_pattern(pattern)
 
 
 def format_time(value: datetime | None, tz: str | None) -> str:
@@ -110,7 +124,8 @@ def format_iso_local(value: datetime | None, tz: str | None) -> str:
     """`2026-12-01 10:38:05` in the zone: what exports write (their header names the zone)."""
     if value is None:
         return ""
-    return babel_dates.format_datetime(to_local(value, tz), ISO_LOCAL, locale=LOCALE)
+    # A machine format, the same in every locale: no Babel here (100 000 rows of an export).
+    return to_local(value, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_date(value: date | datetime | None, fmt: str = DATE, tz: str | None = None) -> str:
@@ -126,10 +141,11 @@ def format_number(value: int | float | None, decimals: int | None = None) -> str
     """`26 991` (narrow no-break space), `1 234,5`; `—` for nothing."""
     if value is None:
         return "—"
-    if decimals is None:
-        return babel_numbers.format_decimal(value, locale=LOCALE)
-    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return babel_numbers.format_decimal(value, format=pattern, locale=LOCALE)
+    if decimals is None and isinstance(value, int):
+        # The common case (counts), with Babel's group symbol, without its pattern machinery.
+        return f"{value:,}".replace(",", GROUP)
+    pattern = "#,##0.###" if decimals is None else "#,##0" + ("." + "0" * decimals if decimals else "")
+    return _number_pattern(pattern).apply(value, FR)
 
 
 def format_percent(part: int, whole: int, decimals: int = 1) -> str:
