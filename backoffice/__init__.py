@@ -90,6 +90,8 @@ def _tune_sqlite(app: Flask) -> None:
     """WAL and a busy timeout let the web process and workers share the SQLite file."""
     from sqlalchemy import event
 
+    from backoffice.services import search
+
     with app.app_context():
 
         @event.listens_for(db.engine, "connect")
@@ -99,6 +101,7 @@ def _tune_sqlite(app: Flask) -> None:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            search.register_sqlite(dbapi_connection)  # fold(): searches that ignore accents
 
 
 def register_blueprints(app: Flask) -> None:

@@ -236,3 +236,27 @@ def test_other_organisations_cannot_read_the_documents(app, client, login_as, de
         batch_id = _paying_batch(demo)
     login_as("gestionnaire@next.mr")
     assert client.get(f"/batches/{batch_id}/ordre-de-paiement.pdf").status_code == 404
+
+
+# Searches ---------------------------------------------------------------------------------
+
+
+def test_searches_ignore_accents_and_case(app, client, login_as, demo):
+    from backoffice.services.search import fold_text
+
+    assert fold_text("Gbèdji Œuvre DÉCEMBRE") == "gbedji oeuvre decembre"
+    content = (
+        b"type_id,valeur_id,devise,montant,nom_complet\n"
+        + "PERSONAL_ID,1000000001,XOF,10000,Rémi Gbèdji\nPERSONAL_ID,1000000002,XOF,20000,Awa Dossou\n".encode()
+    )
+    with app.app_context():
+        batch_id = import_bytes(demo, content, label="Pensions de décembre")
+        reference = db.session.get(Batch, batch_id).reference
+    login_as(G1)
+    rows = _text(client.get(f"/batches/{batch_id}?q=gbedji"))
+    assert "Rémi Gbèdji" in rows and "Awa Dossou" not in rows
+    assert "Rémi Gbèdji" in _text(client.get(f"/batches/{batch_id}?q=GBÈDJI"))
+    history = _text(client.get("/batches/?q=decembre"))
+    assert reference in history
+    assert reference not in _text(client.get("/batches/?q=novembre"))
+    assert reference not in _text(client.get("/batches/?q=%25"))

@@ -1,4 +1,5 @@
-"""organisation time zone; audit actions of batches named batch.* like the others
+"""organisation time zone; audit actions of batches named batch.* like the others; searches
+that ignore accents (PostgreSQL: unaccent behind an IMMUTABLE wrapper, trigram indexes)
 
 Revision ID: 0008_locale
 Revises: 0004_extras
@@ -13,7 +14,30 @@ branch_labels = None
 depends_on = None
 
 
+# Searches compare lower(f_unaccent(column)) LIKE '%…%' (backoffice/services/search.py). The
+# wrapper is IMMUTABLE (unaccent() itself is only STABLE) so that expression indexes may use
+# it; trigram GIN indexes serve the '%…%' pattern on the tables searched across batches.
+# Rows of one batch are searched within that batch (its batch_id index bounds the scan), so
+# batch_rows gets no such index: it would slow down every import's COPY.
+FOLD_INDEXES = {
+    "ix_batches_label_folded": ("batches", "label"),
+    "ix_batches_reference_folded": ("batches", "reference"),
+    "ix_beneficiary_entries_name_folded": ("beneficiary_entries", "name"),
+    "ix_users_last_name_folded": ("users", "last_name"),
+}
+
+
 def upgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute(
+            "CREATE OR REPLACE FUNCTION f_unaccent(text) RETURNS text "
+            "AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$ "
+            "LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT"
+        )
+        for name, (table, column) in FOLD_INDEXES.items():
+            op.execute(f"CREATE INDEX {name} ON {table} USING gin (lower(f_unaccent({column})) gin_trgm_ops)")
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("timezone", sa.String(length=64), server_default="Africa/Porto-Novo", nullable=False)
@@ -25,6 +49,10 @@ def upgrade():
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        for name in FOLD_INDEXES:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+        op.execute("DROP FUNCTION IF EXISTS f_unaccent(text)")
     op.execute(
         "UPDATE audit_events SET action = 'batches.' || substr(action, 7) "
         "WHERE action IN ('batch.imported', 'batch.submitted', 'batch.approved', 'batch.rejected', 'batch.cancelled')"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
+from backoffice.services import search
 
 
 @dataclass
@@ -77,10 +78,7 @@ def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
     if filters.account:
         stmt = stmt.where(Batch.account_id == filters.account)
     if filters.q:
-        like = f"%{_escape_like(filters.q.lower())}%"
-        stmt = stmt.where(
-            or_(func.lower(Batch.label).like(like, escape="\\"), func.lower(Batch.reference).like(like, escape="\\"))
-        )
+        stmt = stmt.where(or_(search.matches(Batch.label, filters.q), search.matches(Batch.reference, filters.q)))
     if filters.error_code:
         stmt = stmt.where(
             exists().where(and_(BatchRow.batch_id == Batch.id, BatchRow.error_code == filters.error_code))
@@ -90,10 +88,6 @@ def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
             exists().where(and_(BatchRow.batch_id == Batch.id, BatchRow.payee_fsp_id == filters.provider))
         )
     return stmt
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # Batches whose rows may have been paid; the others have no outcome to count.
@@ -209,12 +203,12 @@ def rows_query(batch: Batch, status: str = "", q: str = "") -> Select:
         stmt = stmt.where(BatchRow.status == status)
     q = q.strip()[:100]
     if q:
-        like = f"%{_escape_like(q.lower())}%"
+        # Within one batch (its batch_id index bounds the scan), accents and case ignored.
         stmt = stmt.where(
             or_(
-                func.lower(BatchRow.party_id_value).like(like, escape="\\"),
-                func.lower(BatchRow.name).like(like, escape="\\"),
-                func.lower(func.coalesce(BatchRow.payee_name, "")).like(like, escape="\\"),
+                search.matches(BatchRow.party_id_value, q),
+                search.matches(BatchRow.name, q),
+                search.matches(func.coalesce(BatchRow.payee_name, ""), q),
             )
         )
     return stmt
