@@ -260,3 +260,14 @@ def test_searches_ignore_accents_and_case(app, client, login_as, demo):
     assert reference in history
     assert reference not in _text(client.get("/batches/?q=novembre"))
     assert reference not in _text(client.get("/batches/?q=%25"))
+
+
+def test_dashboard_drill_down_keeps_the_error_code_to_the_rows(app, client, login_as, demo):
+    with app.app_context():
+        batch_id = _paying_batch(demo)
+    login_as("superviseur@cnss.bj")
+    history = _text(client.get("/batches/?error_code=3204"))
+    assert f"/batches/{batch_id}?error_code=3204" in history
+    rows = _text(client.get(f"/batches/{batch_id}?error_code=3204"))
+    assert "Code d'erreur 3204 — Bénéficiaire introuvable" in rows
+    assert "Koffi Agossou" in rows.split('id="batch-rows"')[1] and "Awa Dossou" not in rows.split('id="batch-rows"')[1]

@@ -196,11 +196,14 @@ def statistics(batch: Batch) -> BatchStatistics:
     )
 
 
-def rows_query(batch: Batch, status: str = "", q: str = "") -> Select:
-    """The batch's rows in file order, filtered by status and a beneficiary search."""
+def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = "") -> Select:
+    """The batch's rows in file order, filtered by status, error code and a beneficiary search."""
     stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(BatchRow.line_number)
     if status in RowStatus.__members__:
         stmt = stmt.where(BatchRow.status == status)
+    if error_code:
+        # The dashboard's drill-down (3204 → the history → this batch's rows failed on 3204).
+        stmt = stmt.where(BatchRow.error_code == error_code)
     q = q.strip()[:100]
     if q:
         # Within one batch (its batch_id index bounds the scan), accents and case ignored.
@@ -241,16 +244,18 @@ class RowsPage:
         return self.page + 1
 
 
-def rows_page(batch: Batch, stats: BatchStatistics, status: str, q: str, page: int, per_page: int) -> RowsPage:
+def rows_page(
+    batch: Batch, stats: BatchStatistics, status: str, q: str, page: int, per_page: int, error_code: str = ""
+) -> RowsPage:
     """A page of rows without a COUNT over the batch: totals come from the statistics.
 
     A beneficiary search is not counted at all (it would scan the batch a second time);
     one extra row tells whether a next page exists.
     """
     page = max(1, page)
-    stmt = rows_query(batch, status, q).limit(per_page + 1).offset((page - 1) * per_page)
+    stmt = rows_query(batch, status, q, error_code).limit(per_page + 1).offset((page - 1) * per_page)
     items = list(db.session.scalars(stmt))
-    if q.strip():
+    if q.strip() or error_code:
         total = None
     elif status in RowStatus.__members__:
         total = stats.by_status.get(status, 0)
