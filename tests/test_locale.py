@@ -271,3 +271,23 @@ def test_dashboard_drill_down_keeps_the_error_code_to_the_rows(app, client, logi
     rows = _text(client.get(f"/batches/{batch_id}?error_code=3204"))
     assert "Code d'erreur 3204 — Bénéficiaire introuvable" in rows
     assert "Koffi Agossou" in rows.split('id="batch-rows"')[1] and "Awa Dossou" not in rows.split('id="batch-rows"')[1]
+
+
+def test_history_and_rows_sort_by_their_columns(app, client, login_as, demo):
+    with app.app_context():
+        small = import_bytes(demo, b"type_id,valeur_id,devise,montant\nPERSONAL_ID,1000000009,XOF,100\n", label="Petit")
+        big = import_bytes(demo, PAYMENT_LIST, label="Grand")
+        refs = {db.session.get(Batch, i).reference: i for i in (small, big)}
+    login_as(G1)
+
+    def history_refs(query: str) -> list[str]:
+        page = _text(client.get(f"/batches/?{query}"))
+        return [part.split("<")[0] for part in page.split("<strong>")[1:] if part.startswith("LOT-")]
+
+    by_amount = history_refs("sort=amount")
+    assert [refs[r] for r in by_amount] == [small, big]
+    assert [refs[r] for r in history_refs("sort=-amount")] == [big, small]
+    assert 'aria-sort="ascending"' in _text(client.get("/batches/?sort=amount"))
+    assert [refs[r] for r in history_refs("sort=nonsense")] == [big, small]  # newest first
+    rows = _text(client.get(f"/batches/{big}?sort=-amount")).split('id="batch-rows"')[1]
+    assert rows.index("Koffi Agossou") < rows.index("Awa Dossou") < rows.index("Rémi Houngbédji")

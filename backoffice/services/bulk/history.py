@@ -26,6 +26,7 @@ class HistoryFilters:
     q: str = ""
     error_code: str = ""
     provider: str = ""
+    sort: str = "-date"  # a key of HISTORY_SORTS, "-" first for descending
 
     @classmethod
     def from_args(cls, args) -> HistoryFilters:
@@ -49,6 +50,7 @@ class HistoryFilters:
             q=args.get("q", "").strip()[:100],
             error_code=args.get("error_code", "").strip()[:16],
             provider=args.get("provider", "").strip()[:64],
+            sort=checked_sort(args.get("sort", ""), HISTORY_SORTS, "-date"),
         )
 
     @property
@@ -59,13 +61,44 @@ class HistoryFilters:
         )
 
 
+def checked_sort(value: str, allowed: dict, default: str) -> str:
+    """`amount`, `-amount` … when the key is allowed, else the default (a bad value is ignored)."""
+    value = (value or "").strip()
+    return value if value.lstrip("-") in allowed else default
+
+
+def _ordering(sort: str, allowed: dict, tiebreak):
+    column = allowed[sort.lstrip("-")]
+    if sort.startswith("-"):
+        return column.desc(), tiebreak.desc()
+    return column.asc(), tiebreak.asc()
+
+
+# Sortable columns of the history page and of a batch's rows (?sort=amount, ?sort=-amount).
+HISTORY_SORTS = {
+    "date": Batch.created_at,
+    "reference": Batch.reference,
+    "label": Batch.label,
+    "status": Batch.status,
+    "rows": Batch.row_count,
+    "amount": Batch.total_amount,
+}
+ROW_SORTS = {
+    "line": BatchRow.line_number,
+    "name": BatchRow.name,
+    "amount": BatchRow.amount,
+    "fee": BatchRow.fee,
+    "status": BatchRow.status,
+}
+
+
 def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
-    """The organisation's batches matching the filters, newest first."""
+    """The organisation's batches matching the filters, newest first unless sorted otherwise."""
     stmt = (
         select(Batch)
         .where(Batch.organisation_id == organisation_id)
         .options(joinedload(Batch.created_by), joinedload(Batch.account))
-        .order_by(Batch.created_at.desc(), Batch.id.desc())
+        .order_by(*_ordering(filters.sort, HISTORY_SORTS, Batch.id))
     )
     if filters.status:
         stmt = stmt.where(Batch.status == filters.status)
@@ -196,9 +229,10 @@ def statistics(batch: Batch) -> BatchStatistics:
     )
 
 
-def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = "") -> Select:
-    """The batch's rows in file order, filtered by status, error code and a beneficiary search."""
-    stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(BatchRow.line_number)
+def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = "", sort: str = "line") -> Select:
+    """The batch's rows in file order (or `sort`), filtered by status, error code and a search."""
+    sort = checked_sort(sort, ROW_SORTS, "line")
+    stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(*_ordering(sort, ROW_SORTS, BatchRow.id))
     if status in RowStatus.__members__:
         stmt = stmt.where(BatchRow.status == status)
     if error_code:
@@ -245,7 +279,14 @@ class RowsPage:
 
 
 def rows_page(
-    batch: Batch, stats: BatchStatistics, status: str, q: str, page: int, per_page: int, error_code: str = ""
+    batch: Batch,
+    stats: BatchStatistics,
+    status: str,
+    q: str,
+    page: int,
+    per_page: int,
+    error_code: str = "",
+    sort: str = "line",
 ) -> RowsPage:
     """A page of rows without a COUNT over the batch: totals come from the statistics.
 
@@ -253,7 +294,7 @@ def rows_page(
     one extra row tells whether a next page exists.
     """
     page = max(1, page)
-    stmt = rows_query(batch, status, q, error_code).limit(per_page + 1).offset((page - 1) * per_page)
+    stmt = rows_query(batch, status, q, error_code, sort).limit(per_page + 1).offset((page - 1) * per_page)
     items = list(db.session.scalars(stmt))
     if q.strip() or error_code:
         total = None
