@@ -11,33 +11,31 @@ from backoffice.security import get_for_org, member_required
 from backoffice.services import ServiceError, documents
 
 
-def _pdf_response(content: bytes, filename: str) -> Response:
+def _document(batch_id: int, render, suffix: str):
+    """The PDF as an attachment, or back to the batch page with the reason it does not exist yet."""
+    batch = get_for_org(Batch, batch_id)
+    try:
+        content = render(batch, current_actor())
+    except ServiceError as exc:
+        flash(str(exc), "warning")
+        return redirect(url_for("batches.detail", batch_id=batch.id))
     return Response(
         content,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{batch.reference}-{suffix}.pdf"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
 @bp.get("/<int:batch_id>/ordre-de-paiement.pdf", endpoint="payment_order_pdf")
 @member_required
 def payment_order(batch_id: int):
-    batch = get_for_org(Batch, batch_id)
-    try:
-        content = documents.payment_order_pdf(batch, current_actor())
-    except ServiceError as exc:
-        flash(str(exc), "warning")
-        return redirect(url_for("batches.detail", batch_id=batch.id))
-    return _pdf_response(content, f"{batch.reference}-ordre-de-paiement.pdf")
+    return _document(batch_id, documents.payment_order_pdf, "ordre-de-paiement")
 
 
 @bp.get("/<int:batch_id>/rapport-final.pdf", endpoint="final_report_pdf")
 @member_required
 def final_report(batch_id: int):
-    batch = get_for_org(Batch, batch_id)
-    try:
-        content = documents.final_report_pdf(batch, current_actor())
-    except ServiceError as exc:
-        flash(str(exc), "warning")
-        return redirect(url_for("batches.detail", batch_id=batch.id))
-    return _pdf_response(content, f"{batch.reference}-rapport-final.pdf")
+    return _document(batch_id, documents.final_report_pdf, "rapport-final")

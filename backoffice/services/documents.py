@@ -72,15 +72,7 @@ def payment_order_pdf(batch: Batch, reader: User) -> bytes:
         raise ServiceError("L’ordre de paiement n’existe qu’une fois le lot approuvé.")
     from backoffice.services.bulk.history import statistics
 
-    html = render_template(
-        "documents/payment_order.html",
-        batch=batch,
-        stats=statistics(batch),
-        reader=reader,
-        tz=batch.organisation.timezone,
-        generated_at=utcnow(),
-    )
-    return _pdf(html)
+    return _render("documents/payment_order.html", batch, reader, stats=statistics(batch))
 
 
 def final_report_pdf(batch: Batch, reader: User) -> bytes:
@@ -89,14 +81,15 @@ def final_report_pdf(batch: Batch, reader: User) -> bytes:
         raise ServiceError("Le rapport final n’existe qu’une fois le paiement du lot terminé.")
     from backoffice.services.bulk.progress import progress
 
+    return _render(
+        "documents/final_report.html", batch, reader, p=progress(batch), failures=failures_by_reason(batch.id)
+    )
+
+
+def _render(template: str, batch: Batch, reader: User, **context) -> bytes:
+    """A document of the batch, its times in the organisation's zone, stamped with who printed it when."""
     html = render_template(
-        "documents/final_report.html",
-        batch=batch,
-        p=progress(batch),
-        failures=failures_by_reason(batch.id),
-        reader=reader,
-        tz=batch.organisation.timezone,
-        generated_at=utcnow(),
+        template, batch=batch, reader=reader, tz=batch.organisation.timezone, generated_at=utcnow(), **context
     )
     return _pdf(html)
 
