@@ -31,10 +31,17 @@ def upgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        # The extension's C function declared IMMUTABLE, and a one-argument SQL wrapper that
+        # the planner inlines: a plain SQL wrapper around unaccent() is not inlined and costs
+        # several microseconds a call, felt when a search scans a batch of 100 000 rows.
+        op.execute(
+            "CREATE OR REPLACE FUNCTION immutable_unaccent(regdictionary, text) RETURNS text "
+            "LANGUAGE c IMMUTABLE PARALLEL SAFE STRICT AS '$libdir/unaccent', 'unaccent_dict'"
+        )
         op.execute(
             "CREATE OR REPLACE FUNCTION f_unaccent(text) RETURNS text "
-            "AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$ "
-            "LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT"
+            "LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT "
+            "AS $$ SELECT immutable_unaccent(regdictionary 'unaccent', $1) $$"
         )
         for name, (table, column) in FOLD_INDEXES.items():
             op.execute(f"CREATE INDEX {name} ON {table} USING gin (lower(f_unaccent({column})) gin_trgm_ops)")
@@ -53,6 +60,7 @@ def downgrade():
         for name in FOLD_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
         op.execute("DROP FUNCTION IF EXISTS f_unaccent(text)")
+        op.execute("DROP FUNCTION IF EXISTS immutable_unaccent(regdictionary, text)")
     op.execute(
         "UPDATE audit_events SET action = 'batches.' || substr(action, 7) "
         "WHERE action IN ('batch.imported', 'batch.submitted', 'batch.approved', 'batch.rejected', 'batch.cancelled')"

@@ -243,7 +243,7 @@ def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = ""
         # Within one batch (its batch_id index bounds the scan), accents and case ignored.
         stmt = stmt.where(
             or_(
-                search.matches(BatchRow.party_id_value, q),
+                func.lower(BatchRow.party_id_value).like(search.pattern(q), escape="\\"),  # ids: no accents
                 search.matches(BatchRow.name, q),
                 search.matches(func.coalesce(BatchRow.payee_name, ""), q),
             )
