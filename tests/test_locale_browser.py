@@ -167,3 +167,29 @@ def test_a_french_team_reads_local_time_french_labels_and_live_figures(app, demo
     assert all(h == 1 for h in heights), heights  # no amount broken over two lines
     page.goto(f"{live_server}/tableau-de-bord/")
     page.screenshot(path=str(SHOTS / "dashboard-390.png"), full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not AXE.exists(), reason="npm install puts axe-core in node_modules")
+@pytest.mark.parametrize("email", ["gestionnaire1@cnss.bj", "superviseur@cnss.bj", "admin@demo.bj", "gestionnaire@next.mr"])
+def test_every_menu_page_fits_a_phone_and_passes_axe_for_each_role(app, demo, live_server, page, email):
+    ids = _batches(app, demo)
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, live_server, email)
+    links = page.eval_on_selector_all("nav.nav a", "links => links.map(a => a.getAttribute('href'))")
+    extra: list[str] = []
+    if email.endswith("cnss.bj"):
+        extra += [f"/batches/{ids['paying']}", f"/batches/{ids['finished']}"]
+    if email == "gestionnaire1@cnss.bj":
+        extra.append("/batches/new")
+    problems = []
+    for path in dict.fromkeys(links + extra):
+        page.goto(live_server + path)
+        page.wait_for_load_state("networkidle")
+        width, inner = _no_sideways_scroll(page)
+        if width > inner:
+            problems.append(f"{path}: scrollWidth {width} > {inner}")
+        problems += [f"{path}: {v}" for v in _axe_violations(page)]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"last-page-390-{email.split('@')[0]}.png"), full_page=True)
+    assert problems == []
