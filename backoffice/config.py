@@ -42,6 +42,12 @@ def _development_secret(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _json_dumps(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("APP_ENV", "development").lower()
@@ -65,6 +71,9 @@ def load_settings(instance_path: str) -> dict:
     engine_options: dict = {"pool_pre_ping": True}
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30}}
+    # JSON columns (audit details, row errors) keep accents as written, so that searches that
+    # fold accents (services/search.py) can read them: « décembre », not « d\\u00e9cembre ».
+    engine_options["json_serializer"] = _json_dumps
 
     return {
         "APP_ENV": env,

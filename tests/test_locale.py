@@ -291,3 +291,17 @@ def test_history_and_rows_sort_by_their_columns(app, client, login_as, demo):
     assert [refs[r] for r in history_refs("sort=nonsense")] == [big, small]  # newest first
     rows = _text(client.get(f"/batches/{big}?sort=-amount")).split('id="batch-rows"')[1]
     assert rows.index("Koffi Agossou") < rows.index("Awa Dossou") < rows.index("Rémi Houngbédji")
+
+
+def test_audit_search_forgives_accents(app, client, login_as, demo):
+    from backoffice.services.bulk import approval
+
+    with app.app_context():
+        batch_id = import_bytes(demo, PAYMENT_LIST)
+        approval.submit_batch(user(G1), batch_id)
+        approval.reject_batch(user(G2), batch_id, "Montants de décembre")
+    login_as("superviseur@cnss.bj")
+    found = _text(client.get("/tableau-de-bord/audit?q=DECEMBRE")).split("<tbody>")[1]
+    assert "motif : Montants de décembre" in found and "a importé" not in found
+    by_person = _text(client.get("/tableau-de-bord/audit?q=aicha")).split("<tbody>")[1]
+    assert "Aïcha Dossou a rejeté le lot" in by_person and "Koffi Agossou a importé" not in by_person

@@ -34,6 +34,7 @@ def _filters() -> audit_log.AuditFilters:
         date_from=periods.parse_day(request.args.get("date_from")),
         date_to=periods.parse_day(request.args.get("date_to")),
         timezone=_timezone(),
+        q=request.args.get("q", "").strip()[:100],
     )
 
 

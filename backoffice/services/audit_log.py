@@ -20,6 +20,7 @@ class AuditFilters:
     date_from: date | None = None
     date_to: date | None = None
     timezone: str = "UTC"  # the reader's: the dates above are their calendar days
+    q: str = ""  # who or what: a name, an email, a reference, words of the details
 
 
 def audit_query(organisation_id: int | None, filters: AuditFilters):
@@ -35,6 +36,22 @@ def audit_query(organisation_id: int | None, filters: AuditFilters):
         stmt = stmt.where(AuditEvent.action.like(f"{filters.action.replace('%', '')}%"))
     if filters.object_type:
         stmt = stmt.where(AuditEvent.object_type == filters.object_type)
+    if filters.q:
+        from sqlalchemy import String, cast, or_
+
+        from backoffice.models import User
+        from backoffice.services.search import matches
+
+        people = select(User.id).where(
+            or_(matches(User.first_name, filters.q), matches(User.last_name, filters.q), matches(User.email, filters.q))
+        )
+        stmt = stmt.where(
+            or_(
+                AuditEvent.user_id.in_(people),
+                matches(cast(AuditEvent.details, String), filters.q),
+                matches(AuditEvent.action, filters.q),
+            )
+        )
     if filters.date_from:
         stmt = stmt.where(AuditEvent.created_at >= utc_bounds(filters.date_from, filters.date_from, filters.timezone)[0])
     if filters.date_to:
