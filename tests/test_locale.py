@@ -305,3 +305,24 @@ def test_audit_search_forgives_accents(app, client, login_as, demo):
     assert "motif : Montants de décembre" in found and "a importé" not in found
     by_person = _text(client.get("/tableau-de-bord/audit?q=aicha")).split("<tbody>")[1]
     assert "Aïcha Dossou a rejeté le lot" in by_person and "Koffi Agossou a importé" not in by_person
+
+
+def test_time_left_comes_from_the_recent_rate(app, demo):
+    """30 rows ended in the last 30 s and 60 pending: 1 row/s, about a minute left, whatever the
+    slow start (the batch started an hour ago, when an average would say hours)."""
+    from backoffice.services.bulk.progress import progress
+    from tests.factories import make_approved_batch, msisdns
+
+    with app.app_context():
+        batch_id = make_approved_batch(msisdns(90))
+        now = datetime.utcnow()
+        rows = db.session.scalars(db.select(BatchRow).where(BatchRow.batch_id == batch_id).order_by(BatchRow.id))
+        for i, row in enumerate(list(rows)[:30]):
+            row.status, row.completed_at, row.updated_at = "COMPLETED", now - timedelta(seconds=i), now
+        batch = db.session.get(Batch, batch_id)
+        batch.status, batch.processing_started_at = "PROCESSING", now - timedelta(hours=1)
+        db.session.commit()
+        p = progress(batch, now=now)
+    assert p.rate == pytest.approx(1.0, rel=0.05)
+    assert 55 <= p.seconds_left <= 65 and not p.awaiting_check_only
+    assert (p.completed, p.left, p.percent) == (30, 60, 33)
