@@ -19,6 +19,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     INSTANCE_PATH=/app/instance \
     PORT=8080
 WORKDIR /app
+# WeasyPrint (PDF documents) draws text with Pango and Debian's DejaVu fonts.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system backoffice && useradd --system --gid backoffice --home /app backoffice
 COPY requirements.txt ./
 RUN pip install -r requirements.txt

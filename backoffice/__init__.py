@@ -90,6 +90,8 @@ def _tune_sqlite(app: Flask) -> None:
     """WAL and a busy timeout let the web process and workers share the SQLite file."""
     from sqlalchemy import event
 
+    from backoffice.services import search
+
     with app.app_context():
 
         @event.listens_for(db.engine, "connect")
@@ -99,6 +101,7 @@ def _tune_sqlite(app: Flask) -> None:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            search.register_sqlite(dbapi_connection)  # fold(): searches that ignore accents
 
 
 def register_blueprints(app: Flask) -> None:
@@ -119,25 +122,58 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Filters that print money and dates the French way; helpers every page may use."""
+    """Filters that print money, dates and numbers the French way (Babel, locale fr) in the
+    reader's time zone; helpers every page may use."""
     from backoffice.pages import payee_provider_name
+    from backoffice.services import locale
+    from backoffice.services.mojaloop_errors import error_label
     from backoffice.services.money import format_amount
 
     app.add_template_global(payee_provider_name)
+    app.add_template_global(locale.plural, "plural")
+    app.add_template_global(error_label, "error_label")
+
+    def reader_timezone() -> str:
+        """The organisation's zone for its members, the platform's (DISPLAY_TIMEZONE) for admins."""
+        from flask import g, has_request_context
+        from flask_login import current_user
+
+        if not has_request_context():
+            return app.config.get("DISPLAY_TIMEZONE", locale.DEFAULT_TIMEZONE)
+        if "reader_timezone" not in g:
+            g.reader_timezone = locale.timezone_of(
+                current_user, app.config.get("DISPLAY_TIMEZONE", locale.DEFAULT_TIMEZONE)
+            )
+        return g.reader_timezone
+
+    app.add_template_global(reader_timezone)
+    app.add_template_global(lambda tz=None: locale.zone_label(tz or reader_timezone()), "zone_label")
 
     @app.template_filter("money")
     def money_filter(minor: int | None, currency: str, with_currency: bool = True) -> str:
         return format_amount(minor, currency, with_currency)
 
     @app.template_filter("datetime")
-    def datetime_filter(value, fmt: str = "%d/%m/%Y %H:%M") -> str:
-        return value.strftime(fmt) if value else "—"
+    def datetime_filter(value, fmt: str = "", tz: str | None = None) -> str:
+        """`01/12/2026 10:38` in the reader's zone; `'seconds'` (or a legacy `…%S` pattern) adds seconds."""
+        return locale.format_datetime(value, tz or reader_timezone(), seconds="S" in fmt or fmt == "seconds")
+
+    @app.template_filter("isotime")
+    def isotime_filter(value, tz: str | None = None) -> str:
+        """The `datetime` attribute of a `<time>`: ISO 8601 with the zone's offset."""
+        return locale.to_local(value, tz or reader_timezone()).isoformat() if value else ""
+
+    @app.template_filter("date")
+    def date_filter(value, fmt: str = locale.DATE, tz: str | None = None) -> str:
+        return locale.format_date(value, fmt, tz or reader_timezone())
 
     @app.template_filter("number")
-    def number_filter(value: int | float | None) -> str:
-        if value is None:
-            return "—"
-        return f"{value:,}".replace(",", "\u202f")
+    def number_filter(value: int | float | None, decimals: int | None = None) -> str:
+        return locale.format_number(value, decimals)
+
+    @app.template_filter("percent")
+    def percent_filter(part: int, whole: int, decimals: int = 1) -> str:
+        return locale.format_percent(part, whole, decimals)
 
     @app.context_processor
     def inject_globals() -> dict:

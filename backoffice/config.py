@@ -42,6 +42,12 @@ def _development_secret(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _json_dumps(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("APP_ENV", "development").lower()
@@ -65,6 +71,9 @@ def load_settings(instance_path: str) -> dict:
     engine_options: dict = {"pool_pre_ping": True}
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30}}
+    # JSON columns (audit details, row errors) keep accents as written, so that searches that
+    # fold accents (services/search.py) can read them: « décembre », not « d\\u00e9cembre ».
+    engine_options["json_serializer"] = _json_dumps
 
     return {
         "APP_ENV": env,
@@ -139,6 +148,8 @@ def load_settings(instance_path: str) -> dict:
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),
+        # Time zone of platform admins' pages (members read their organisation's zone).
+        "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Africa/Porto-Novo"),
         # Reverse proxies in front of the app (X-Forwarded-For/-Proto/-Host trusted from that many
         # hops). 0 = none. Behind one proxy set 1, or every client shares the proxy's address
         # (sign-in lockout per IP, audit IPs).

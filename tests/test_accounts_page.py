@@ -64,7 +64,7 @@ def test_ledger_export_is_filtered_and_formula_safe(app, client, demo):
     response = client.get(f"/tableau-de-bord/comptes/{account_id}/export.csv")
     assert response.data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][:3] == ["Date (UTC)", "Opération", "Montant"]
+    assert rows[0][:3] == ["Date, heure de Porto-Novo (UTC+01:00)", "Opération", "Montant"]
     assert len(rows) == 6
     assert any(r[7] == "'=cmd|' /C calc'!A0" for r in rows[1:])
     only = client.get(f"/tableau-de-bord/comptes/{account_id}/export.csv?kind=RELEASE&sep=,")

@@ -52,7 +52,7 @@ def test_superviseur_sees_only_their_organisation_page_and_export(app, client, d
     text = export.decode("utf-8-sig")
     assert "secret-cnss" in text and "secret-next" not in text
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert rows[0][0] == "Date (UTC)"
+    assert rows[0][0] == "Date, heure de Porto-Novo (UTC+01:00)"
     assert not any(c.startswith(("=", "+", "-", "@")) for r in rows for c in r)
     client.delete_cookie("session")
     assert login(client, "gestionnaire@next.mr").status_code == 302

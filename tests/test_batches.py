@@ -231,7 +231,7 @@ def test_submit_rules_invalid_rows_and_exclusion(app, client, login_as, demo):
     assert "Exclure les lignes invalides" in page
     assert "Montant illisible" in page and "inconnu de Mojaloop" in page
     page = _flash_after(client, client.post(f"/batches/{batch_id}/submit"))
-    assert "Ce lot contient 2 ligne(s) invalide(s) : cochez « Exclure les lignes invalides »" in page
+    assert "Ce lot contient 2\u00a0lignes invalides : cochez « Exclure les lignes invalides »" in page
     assert batch_status(app, batch_id) == "DRAFT"
 
     page = _flash_after(client, client.post(f"/batches/{batch_id}/submit", data={"exclude_invalid": "y"}))
@@ -247,7 +247,7 @@ def test_submit_rules_invalid_rows_and_exclusion(app, client, login_as, demo):
         statuses = [(r.status, bool(r.errors)) for r in rows_of(batch_id)]
         assert statuses == [("PENDING", False)] * 3 + [("SKIPPED", True)] * 2
         event = db.session.scalar(db.select(BatchEvent).where(BatchEvent.action == "submitted"))
-        assert event.message == "Lot soumis pour approbation. 2 ligne(s) invalide(s) exclue(s)."
+        assert event.message == "Lot soumis pour approbation. 2\u00a0lignes invalides exclues."
     # Excluded rows stay visible with their reason.
     page = _text(client.get(f"/batches/{batch_id}?status=SKIPPED"))
     rows_section = page.split('id="batch-rows"')[1]

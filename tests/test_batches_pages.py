@@ -128,16 +128,16 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
         db.session.commit()
     login_as("superviseur@cnss.bj")
     page = _text(client.get(f"/batches/{batch_id}"))
-    stats = page.split('id="batch-statistics"')[1].split("</div>\n</div>")[0]
-    assert "<span>Taux de réussite</span><strong>50,0 %</strong>" in stats
-    assert "<span>Montant payé (1 ligne)</span><strong>100\u202fF CFA</strong>" in stats
-    assert "<span>Montant échoué (1 ligne)</span><strong>200\u202fF CFA</strong>" in stats
-    assert "<span>Reste à payer (58 lignes)</span><strong>182\u202f700\u202fF CFA</strong>" in stats
-    assert "<span>Frais</span><strong>10\u202fF CFA</strong>" in stats
+    stats = page.split('id="batch-statistics"')[1].split("</div>\n  </div>")[0]
+    assert '<span>Taux de réussite</span><strong data-testid="success-rate">50,0\u00a0%</strong>' in stats
+    assert "<span>Montant payé (1\u00a0ligne)</span><strong" in stats and ">100\u202fF CFA</strong>" in stats
+    assert "<span>Montant échoué (1\u00a0ligne)</span><strong" in stats and ">200\u202fF CFA</strong>" in stats
+    assert "<span>Reste à payer (58\u00a0lignes)</span><strong" in stats and ">182\u202f700\u202fF CFA</strong>" in stats
+    assert '<span>Frais</span><strong class="amount">10\u202fF CFA</strong>' in stats
     assert "Page 1 sur 3" in page
     assert "Lot approuvé" in page and "Lot soumis pour approbation." in page and "importé : 60 lignes" in page
     failed = _text(client.get(f"/batches/{batch_id}?status=FAILED"))
-    assert "3204 Party not found" in failed and "Personne 1<" in failed and "Personne 2<" not in failed
+    assert "3204 Bénéficiaire introuvable" in failed and 'title="Party not found"' in failed and "Personne 1<" in failed and "Personne 2<" not in failed
     found = _text(client.get(f"/batches/{batch_id}?q=personne 5"))
     assert "Personne 5<" in found and "Personne 50<" in found and "Personne 4<" not in found
     assert "Mojaloop : PERSONNE ZERO" in _text(client.get(f"/batches/{batch_id}?q=zero"))
@@ -184,15 +184,18 @@ def test_reconciliation_export(app, client, login_as, demo):
         f"{reference}-2",
         "",
         "",
-        "2026-11-25 08:30:05",
+        "",
+        "2026-11-25 08:30:05",  # Next.mr reads Nouakchott time (UTC+0)
     ]
+    assert lines[0][-1] == "termine_le, heure de Nouakchott (UTC+00:00)"
     assert lines[2][2] == "'+22233345"  # a leading + would be a formula in Excel
-    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:14] == ["3204", "Party not found"]
+    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:15] == ["3204", "Bénéficiaire introuvable", "Party not found"]
     assert lines[3][8:10] == ["INVALID", "Invalide"] and "Numéro de téléphone « abc » invalide" in lines[3][13]
+    assert lines[3][13] == lines[3][14]
     assert len(lines) == 4
 
     semicolon = _csv(client.get(f"/batches/{batch_id}/export.csv?sep=semicolon"), ";")
-    assert semicolon[1][5] == "1500.50" and len(semicolon[1]) == 15
+    assert semicolon[1][5] == "1500.50" and len(semicolon[1]) == 16
 
     evil_lines = _csv(client.get(f"/batches/{evil}/export.csv"))
     assert evil_lines[1][3] == '\'=HYPERLINK("http://x")' and evil_lines[1][2] == "'@SUM(A1)"

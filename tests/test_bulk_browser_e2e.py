@@ -69,7 +69,7 @@ def test_upload_approve_progress_to_the_end_and_export(live_server, page, demo, 
         expect(page.locator("#batch-status")).to_have_text("Partiellement terminé", timeout=15_000)
         page.wait_for_load_state("networkidle")
         assert page.get_attribute("#batch-progress", "hx-get") is None  # polling stopped
-        assert "Paiement terminé : 4 payée(s), 1 échouée(s)." in page.inner_text("#batch-timeline")
+        assert "Paiement terminé : 4 payées, 1 échouée." in page.inner_text("#batch-timeline")
         page.screenshot(path=str(tmp_path / "progress-final.png"), full_page=True)
 
         with page.expect_download() as download_info:

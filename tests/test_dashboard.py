@@ -7,7 +7,7 @@ import io
 import random
 import uuid
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -103,10 +103,16 @@ def dashboard_data(app, demo):
     return demo
 
 
-def expected_figures(org_id: int, start: date, end: date) -> dict:
-    """The same figures, computed in Python from every row (no SQL aggregate)."""
+def expected_figures(org_id: int, start: date, end: date, tz: str = "Africa/Porto-Novo") -> dict:
+    """The same figures, computed in Python from every row (no SQL aggregate), in days of
+    the organisation's zone (stored times are naive UTC)."""
+    from zoneinfo import ZoneInfo
+
     from backoffice.extensions import db
     from backoffice.models.batches import Batch, BatchRow
+
+    def local(value: datetime | None) -> datetime | None:
+        return value and value.replace(tzinfo=UTC).astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
     lo = datetime.combine(start, datetime.min.time())
     hi = datetime.combine(end + timedelta(days=1), datetime.min.time())
@@ -120,7 +126,7 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
     per_provider = defaultdict(lambda: [0, 0, 0])
     for row in db.session.query(BatchRow).all():
         batch = db.session.get(Batch, row.batch_id)
-        settled_at = row.completed_at or row.updated_at
+        settled_at = local(row.completed_at or row.updated_at)
         if batch.organisation_id != org_id or settled_at is None or not (lo <= settled_at < hi):
             continue
         provider = per_provider[row.payee_fsp_id or ""]
@@ -129,7 +135,7 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
             amounts[batch.currency] += row.amount
             fees[batch.currency] += row.fee
             beneficiaries.add((row.party_id_type, row.party_id_value))
-            per_day_amount[row.completed_at.date()] += row.amount
+            per_day_amount[local(row.completed_at).date()] += row.amount
             provider[0] += 1
             provider[2] += row.amount
         elif row.status == "FAILED":
@@ -140,7 +146,7 @@ def expected_figures(org_id: int, start: date, end: date) -> dict:
     batches = Counter(
         b.status
         for b in db.session.query(Batch).filter(Batch.organisation_id == org_id).all()
-        if lo <= b.created_at < hi
+        if lo <= local(b.created_at) < hi
     )
     return {
         "amounts": dict(amounts),
@@ -178,7 +184,7 @@ def test_figures_equal_python_computation(app, dashboard_data, start, end, rolle
             done = [rollup_batch(b.id) for b in db.session.query(Batch).all()]
             db.session.commit()
             assert any(done) and not all(done)
-        figures = dashboard_figures(org, Period(start, end))
+        figures = dashboard_figures(org, Period(start, end, "Africa/Porto-Novo"))
         expected = expected_figures(org, start, end)
     assert expected["completed"] > 0 or start == end
     assert figures.amounts == expected["amounts"]
@@ -253,10 +259,16 @@ def test_page_shows_the_figures_of_the_period(app, client, dashboard_data):
 
 def test_default_period_is_this_month_and_bad_dates_are_explained(app, client, demo):
     assert login(client, "superviseur@cnss.bj").status_code == 302
-    today = datetime.utcnow().date()
+    import calendar
+
+    from backoffice.services.locale import local_today
+
+    today = local_today("Africa/Porto-Novo")  # CNSS Bénin's days, not UTC's
+    last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     html = client.get("/tableau-de-bord/").get_data(as_text=True)
     assert f'value="{today.replace(day=1).isoformat()}"' in html
-    assert f'value="{today.isoformat()}"' in html
+    assert f'value="{last.isoformat()}"' in html
+    assert "heure de Porto-Novo (UTC+01:00)" in html
     assert "Aucune donnée pour cette période." in html
     html = client.get("/tableau-de-bord/?date_from=2026-10-10&date_to=2026-10-01").get_data(as_text=True)
     assert "La date de fin précède la date de début" in html

@@ -77,8 +77,9 @@ def test_each_event_reaches_the_right_people_through_a_worker(app, demo, start_p
     rejected_body = next(b for s, b in bodies.items() if "rejeté" in s)
     assert "Motif : Montants de septembre, pas d'octobre." in rejected_body
     finished_subject, finished_body = next((s, b) for s, b in bodies.items() if "terminé" in s)
-    assert "partiellement terminé" in finished_subject
-    assert "Payé : 2" in finished_body and "Échoué : 1" in finished_body
+    assert finished_subject.endswith(" terminé : 2\u00a0lignes payées, 1\u00a0échouée")
+    assert "Payé : 2\u00a0lignes" in finished_body and "Échoué : 1\u00a0ligne\n" in finished_body
+    assert "est terminé" in finished_body and "partiellement terminé" in finished_body
     assert any("approuvé" in s for s in bodies)
     with app.app_context():  # the finish also rolled the batch up for the dashboard
         from backoffice.models.rollups import BatchDayStats, BatchRollup

@@ -22,6 +22,7 @@ def _ledger_filters() -> dict:
         "kind": kind if kind in EntryKind.__members__ else "",
         "date_from": periods.parse_day(request.args.get("date_from")),
         "date_to": periods.parse_day(request.args.get("date_to")),
+        "timezone": current_user.organisation.timezone,
     }
 
 
@@ -60,5 +61,5 @@ def export(account_id: int):
     entries = db.session.scalars(
         account_reads.ledger_query(account.id, **_ledger_filters()).execution_options(yield_per=1000)
     )
-    rows = account_reads.ledger_csv_rows(entries, account.currency, decimal_mark)
+    rows = account_reads.ledger_csv_rows(entries, account.currency, decimal_mark, current_user.organisation.timezone)
     return csv_response(rows, f"grand-livre-{account.account_id}.csv")

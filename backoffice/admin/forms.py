@@ -6,12 +6,14 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 from backoffice.forms import REQUIRED
 from backoffice.models.accounts import PARTY_ID_TYPES
+from backoffice.services.locale import DEFAULT_TIMEZONE, timezone_choices
 from backoffice.services.money import CURRENCIES
 
 
 class OrganisationForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired(REQUIRED), Length(min=2, max=32)])
     name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
+    timezone = SelectField("Fuseau horaire", choices=timezone_choices(), default=DEFAULT_TIMEZONE)
     submit = SubmitField("Enregistrer")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from backoffice.admin import bp
 from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpForm, UserForm
@@ -12,7 +12,7 @@ from backoffice.forms import EmptyForm
 from backoffice.models import Account, LedgerEntry, Organisation, User
 from backoffice.pages import current_actor
 from backoffice.security import admin_required, get_or_404
-from backoffice.services import ServiceError, attach_error
+from backoffice.services import ServiceError, attach_error, search
 from backoffice.services import organisations as org_service
 from backoffice.services import users as user_service
 from backoffice.services.money import AmountError, parse_amount
@@ -36,8 +36,7 @@ def organisations():
     q = request.args.get("q", "").strip()
     stmt = select(Organisation).order_by(Organisation.code)
     if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Organisation.code).like(like), func.lower(Organisation.name).like(like)))
+        stmt = stmt.where(or_(search.matches(Organisation.code, q), search.matches(Organisation.name, q)))
     return render_template("admin/organisations.html", page=_paginate(stmt), q=q, form=EmptyForm())
 
 
@@ -47,7 +46,7 @@ def organisation_new():
     form = OrganisationForm()
     if form.validate_on_submit():
         try:
-            org = org_service.create_organisation(current_actor(), form.code.data, form.name.data)
+            org = org_service.create_organisation(current_actor(), form.code.data, form.name.data, form.timezone.data)
         except ServiceError as exc:
             attach_error(form, exc, "code")
         else:
@@ -65,7 +64,7 @@ def organisation_edit(org_id: int):
     form.code.render_kw = {"readonly": True}
     if form.validate_on_submit():
         try:
-            org_service.update_organisation(current_actor(), organisation, form.name.data)
+            org_service.update_organisation(current_actor(), organisation, form.name.data, form.timezone.data)
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:

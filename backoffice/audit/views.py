@@ -11,7 +11,7 @@ from backoffice.extensions import db
 from backoffice.models import Organisation
 from backoffice.pages import csv_response
 from backoffice.security import signed_in
-from backoffice.services import audit_log, periods
+from backoffice.services import audit_log, audit_sentences, locale, periods
 
 
 def _scope() -> int | None:
@@ -33,7 +33,13 @@ def _filters() -> audit_log.AuditFilters:
         object_type=request.args.get("object_type", "").strip()[:64],
         date_from=periods.parse_day(request.args.get("date_from")),
         date_to=periods.parse_day(request.args.get("date_to")),
+        timezone=_timezone(),
+        q=request.args.get("q", "").strip()[:100],
     )
+
+
+def _timezone() -> str:
+    return locale.timezone_of(current_user, current_app.config["DISPLAY_TIMEZONE"])
 
 
 @bp.route("/audit")
@@ -47,6 +53,8 @@ def index():
     return render_template(
         "audit/index.html",
         page=page,
+        names=audit_sentences.name_objects(page.items),
+        say=audit_sentences,
         filters=filters,
         choices=audit_log.audit_filter_choices(scope),
         all_organisations=scope is None,
@@ -59,4 +67,4 @@ def index():
 def export():
     scope = _scope()
     events = db.session.scalars(audit_log.audit_query(scope, _filters()).execution_options(yield_per=1000))
-    return csv_response(audit_log.audit_csv_rows(events), "journal-audit.csv")
+    return csv_response(audit_log.audit_csv_rows(events, _timezone()), "journal-audit.csv")

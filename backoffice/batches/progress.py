@@ -11,7 +11,8 @@ from backoffice.models.batches import Batch, BatchStatus
 from backoffice.pages import STOP_POLLING
 from backoffice.security import get_for_org, member_required
 from backoffice.services.bulk import sweep
-from backoffice.services.bulk.progress import progress
+from backoffice.services.bulk.progress import Progress, progress
+from backoffice.services.locale import format_duration
 
 
 @bp.get("/<int:batch_id>/progress", endpoint="progress")
@@ -33,7 +34,7 @@ def progress_fragment(batch_id: int):
 
 
 @bp.app_template_global("batch_progress")
-def batch_progress(batch: Batch) -> dict:
+def batch_progress(batch: Batch) -> Progress:
     """The fragment's figures, so that any page including it needs only `batch`."""
     return progress(batch)
 
@@ -41,16 +42,7 @@ def batch_progress(batch: Batch) -> dict:
 @bp.app_template_filter("duration")
 def duration_filter(seconds: int | float | None) -> str:
     """`2 min 05 s`, `1 h 03 min`, `12 s`."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+    return format_duration(seconds)
 
 
 @bp.cli.command("sweep")

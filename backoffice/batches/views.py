@@ -94,9 +94,11 @@ def detail(batch_id: int):
     batch = get_for_org(Batch, batch_id)
     row_status = request.args.get("status", "").strip().upper()
     q = request.args.get("q", "").strip()
+    error_code = request.args.get("error_code", "").strip()[:16]
     stats = history.statistics(batch)
     page = request.args.get("page", 1, type=int) or 1
-    rows = history.rows_page(batch, stats, row_status, q, page, _page_size())
+    sort = history.checked_sort(request.args.get("sort", ""), history.ROW_SORTS, "line")
+    rows = history.rows_page(batch, stats, row_status, q, page, _page_size(), error_code, sort)
     # The import counted errors and warnings: no query at all for a clean file.
     errors = warnings = []
     if batch.invalid_count:
@@ -112,6 +114,8 @@ def detail(batch_id: int):
         rows=rows,
         row_status=row_status,
         q=q,
+        error_code=error_code,
+        sort=sort,
         row_statuses=ROW_STATUS_LABELS,
         currencies=CURRENCIES,
         errors=errors,

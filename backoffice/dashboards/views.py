@@ -14,10 +14,16 @@ from backoffice.services.dashboard import exports
 from backoffice.services.dashboard import figures as dashboard_figures
 
 
+def _period() -> tuple[periods.Period, str | None]:
+    """The period asked for, in days of the organisation's time zone (this month by default)."""
+    timezone = current_user.organisation.timezone
+    return periods.parse_period(request.args.get("date_from"), request.args.get("date_to"), timezone=timezone)
+
+
 @bp.route("/")
 @member_required
 def index():
-    period, warning = periods.parse_period(request.args.get("date_from"), request.args.get("date_to"))
+    period, warning = _period()
     figures = dashboard_figures.dashboard_figures(current_user.organisation_id, period)
     return render_template(
         "dashboards/index.html",
@@ -32,7 +38,7 @@ def index():
 @bp.route("/export.csv")
 @member_required
 def export():
-    period, _ = periods.parse_period(request.args.get("date_from"), request.args.get("date_to"))
+    period, _ = _period()
     figures = dashboard_figures.dashboard_figures(current_user.organisation_id, period)
     _, decimal_mark = csv_options()
     rows = exports.figures_csv_rows(figures, current_user.organisation.name, decimal_mark)

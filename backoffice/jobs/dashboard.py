@@ -16,6 +16,6 @@ def rollup_batch_job(batch_id: int) -> bool:
     db.session.commit()
     batch = db.session.get(Batch, batch_id)
     if done and batch is not None:
-        dashboard_figures(batch.organisation_id, this_month())
+        dashboard_figures(batch.organisation_id, this_month(timezone=batch.organisation.timezone))
         db.session.commit()
     return done

@@ -18,6 +18,8 @@ class Organisation(db.Model):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
+    # IANA zone in which its people read every date and time (services/locale.py).
+    timezone: Mapped[str] = mapped_column(String(64), default="Africa/Porto-Novo", server_default="Africa/Porto-Novo")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

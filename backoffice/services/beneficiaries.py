@@ -15,7 +15,7 @@ from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch
 from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList, BeneficiaryListEvent
-from backoffice.services import PermissionDenied, ServiceError, audit
+from backoffice.services import PermissionDenied, ServiceError, audit, search
 from backoffice.services.money import CURRENCIES, AmountError, format_amount, parse_amount
 from backoffice.services.parties import check_party, normalise_party_id
 
@@ -288,12 +288,11 @@ def entries_query(list_id: int, q: str = "", state: str = ""):
     """Entries of a list, searched on identifier, name or note; `state` = active / inactive."""
     stmt = select(BeneficiaryEntry).where(BeneficiaryEntry.list_id == list_id)
     if q:
-        like = f"%{q.lower()}%"
         stmt = stmt.where(
             or_(
-                func.lower(BeneficiaryEntry.party_id_value).like(like),
-                func.lower(BeneficiaryEntry.name).like(like),
-                func.lower(BeneficiaryEntry.note).like(like),
+                search.matches(BeneficiaryEntry.party_id_value, q),
+                search.matches(BeneficiaryEntry.name, q),
+                search.matches(BeneficiaryEntry.note, q),
             )
         )
     if state == "active":

@@ -19,6 +19,7 @@ from backoffice.jobs import queue
 from backoffice.models import User
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
 from backoffice.models.users import Role
+from backoffice.services.locale import format_datetime, format_number, plural, zone_label
 from backoffice.services.money import format_amount
 
 log = logging.getLogger(__name__)
@@ -103,39 +104,79 @@ def row_counts(batch_id: int) -> dict[str, int]:
     )
 
 
+# How each row outcome reads in a sentence: « 2 lignes payées », « 1 ligne à vérifier ».
+ROW_OUTCOME_PHRASES = {
+    RowStatus.COMPLETED: ("ligne payée", "lignes payées"),
+    RowStatus.FAILED: ("ligne échouée", "lignes échouées"),
+    RowStatus.NEEDS_REVIEW: ("ligne à vérifier", "lignes à vérifier"),
+    RowStatus.SKIPPED: ("ligne exclue", "lignes exclues"),
+    RowStatus.INVALID: ("ligne invalide", "lignes invalides"),
+    RowStatus.UNKNOWN: ("ligne d’issue inconnue", "lignes d’issue inconnue"),
+    RowStatus.PENDING: ("ligne en attente", "lignes en attente"),
+    RowStatus.SENDING: ("ligne en cours d’envoi", "lignes en cours d’envoi"),
+}
+
+
+def finished_subject(batch: Batch, counts: dict[str, int]) -> str:
+    """« Lot LOT-… terminé : 300 lignes payées », « … terminé : 290 lignes payées, 10 échouées »."""
+    paid = counts.get(RowStatus.COMPLETED.value, 0)
+    failed = counts.get(RowStatus.FAILED.value, 0)
+    review = counts.get(RowStatus.NEEDS_REVIEW.value, 0)
+    parts = [plural(paid, *ROW_OUTCOME_PHRASES[RowStatus.COMPLETED])] if paid else ["aucune ligne payée"]
+    if failed:
+        parts.append(plural(failed, "échouée", "échouées"))
+    if review:
+        parts.append(plural(review, "à vérifier", "à vérifier"))
+    return f"Lot {batch.reference} terminé : {', '.join(parts)}"
+
+
 def compose(kind: str, batch: Batch, recipient: User) -> tuple[str, str]:
-    """Subject and plain-text body, in French."""
+    """Subject and plain-text body, in French; times in the organisation's zone, which is named."""
+    timezone = batch.organisation.timezone
     amount = format_amount(batch.total_amount, batch.currency)
     head = f"Bonjour {recipient.first_name},\n\n"
-    facts = f"Lot : {batch.reference} — {batch.label}\nMontant : {amount}\nLignes valides : {batch.valid_count}\n"
+    facts = (
+        f"Lot : {batch.reference} — {batch.label}\nMontant : {amount}\n"
+        f"Lignes valides : {format_number(batch.valid_count)}\n"
+    )
     foot = f"\nVoir le lot : {batch_link(batch)}\n\n— Back-office paiements\n"
+
+    def when(value) -> str:
+        return f"le {format_datetime(value, timezone)} ({zone_label(timezone)})"
+
     if kind == "submitted":
         who = batch.submitted_by or batch.created_by
         subject = f"Lot {batch.reference} à approuver"
         body = (
-            f"{head}{who.full_name if who else 'Un collègue'} a soumis un lot qui attend votre approbation.\n\n"
-            f"{facts}{foot}"
+            f"{head}{who.full_name if who else 'Un collègue'} a soumis un lot qui attend votre approbation"
+            f"{' ' + when(batch.submitted_at) if batch.submitted_at else ''}.\n\n{facts}{foot}"
         )
     elif kind == "approved":
         who = batch.approved_by
         subject = f"Lot {batch.reference} approuvé"
-        body = f"{head}Votre lot a été approuvé{f' par {who.full_name}' if who else ''} ; son paiement commence.\n\n{facts}{foot}"
+        at = f" {when(batch.approved_at)}" if batch.approved_at else ""
+        body = f"{head}Votre lot a été approuvé{f' par {who.full_name}' if who else ''}{at} ; son paiement commence.\n\n{facts}{foot}"
     elif kind == "rejected":
         who = batch.rejected_by
         subject = f"Lot {batch.reference} rejeté"
+        at = f" {when(batch.rejected_at)}" if batch.rejected_at else ""
         body = (
-            f"{head}Votre lot a été rejeté{f' par {who.full_name}' if who else ''}.\n\n"
+            f"{head}Votre lot a été rejeté{f' par {who.full_name}' if who else ''}{at}.\n\n"
             f"Motif : {batch.rejection_reason or '—'}\n\n{facts}{foot}"
         )
     elif kind == "finished":
         counts = row_counts(batch.id)
         lines = "".join(
-            f"  {ROW_STATUS_LABELS[status]} : {counts[status.value]}\n"
+            f"  {ROW_STATUS_LABELS[status]} : {plural(counts[status.value], 'ligne')}\n"
             for status in RowStatus
             if counts.get(status.value)
         )
-        subject = f"Lot {batch.reference} terminé : {batch.status_label.lower()}"
-        body = f"{head}Le paiement de votre lot est terminé ({batch.status_label.lower()}).\n\n{facts}\nRésultat par ligne :\n{lines}{foot}"
+        subject = finished_subject(batch, counts)
+        at = f" {when(batch.completed_at)}" if batch.completed_at else ""
+        body = (
+            f"{head}Le paiement de votre lot est terminé{at} : {batch.status_label.lower()}.\n\n"
+            f"{facts}\nRésultat par ligne :\n{lines}{foot}"
+        )
     else:
         raise ValueError(f"unknown notification kind {kind!r}")
     return subject, body

@@ -9,13 +9,21 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.models import Account, Organisation, User
 from backoffice.services import ServiceError, audit, parties
+from backoffice.services.locale import DEFAULT_TIMEZONE, is_timezone
 from backoffice.services.money import CURRENCIES
 from backoffice.services.users import require_admin
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
 
 
-def create_organisation(actor: User, code: str, name: str) -> Organisation:
+def _checked_timezone(timezone: str) -> str:
+    timezone = (timezone or "").strip()
+    if not is_timezone(timezone):
+        raise ServiceError("Fuseau horaire inconnu (exemple : Africa/Porto-Novo).", field="timezone")
+    return timezone
+
+
+def create_organisation(actor: User, code: str, name: str, timezone: str = DEFAULT_TIMEZONE) -> Organisation:
     require_admin(actor)
     code = code.strip().upper()
     if not _CODE.match(code):
@@ -24,20 +32,29 @@ def create_organisation(actor: User, code: str, name: str) -> Organisation:
         raise ServiceError("Une organisation existe déjà avec ce code.", field="code")
     if not name.strip():
         raise ServiceError("Le nom est obligatoire.", field="name")
-    organisation = Organisation(code=code, name=name.strip())
+    timezone = _checked_timezone(timezone)
+    organisation = Organisation(code=code, name=name.strip(), timezone=timezone)
     db.session.add(organisation)
     db.session.flush()
-    audit.record(actor, "organisation.created", organisation, code=code, name=organisation.name)
+    audit.record(actor, "organisation.created", organisation, code=code, name=organisation.name, timezone=timezone)
     return organisation
 
 
-def update_organisation(actor: User, organisation: Organisation, name: str) -> None:
+def update_organisation(actor: User, organisation: Organisation, name: str, timezone: str | None = None) -> None:
     require_admin(actor)
     if not name.strip():
         raise ServiceError("Le nom est obligatoire.", field="name")
-    old = organisation.name
+    timezone = _checked_timezone(timezone) if timezone is not None else organisation.timezone
+    old, old_timezone = organisation.name, organisation.timezone
     organisation.name = name.strip()
-    audit.record(actor, "organisation.updated", organisation, old_name=old, name=organisation.name)
+    organisation.timezone = timezone
+    changes = {}
+    if timezone != old_timezone:
+        from backoffice.services.dashboard.rollups import drop_rollups
+
+        drop_rollups(organisation.id)  # their days were the old zone's
+        changes = {"old_timezone": old_timezone, "timezone": timezone}
+    audit.record(actor, "organisation.updated", organisation, old_name=old, name=organisation.name, **changes)
 
 
 def set_organisation_active(actor: User, organisation: Organisation, active: bool) -> None:

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from backoffice.extensions import db
 from backoffice.models import LoginFailure, Organisation, Role, User
 from backoffice.models.base import utcnow
-from backoffice.services import PermissionDenied, ServiceError, audit
+from backoffice.services import PermissionDenied, ServiceError, audit, search
 from backoffice.services.mail import send_email
 
 MIN_PASSWORD_LENGTH = 10
@@ -215,6 +215,11 @@ def search_users(query: str | None, organisation_id: int | None):
     if organisation_id:
         stmt = stmt.where(User.organisation_id == organisation_id)
     if query:
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(User.email).like(like), func.lower(User.last_name).like(like)))
+        stmt = stmt.where(
+            or_(
+                search.matches(User.email, query),
+                search.matches(User.last_name, query),
+                search.matches(User.first_name, query),
+            )
+        )
     return stmt

@@ -49,3 +49,27 @@ document.addEventListener("htmx:responseError", (event) => {
 document.addEventListener("htmx:sendError", () => {
   showAlert("Le serveur ne répond pas. Vérifiez la connexion et réessayez.", "danger");
 });
+
+// Narrow screens: the Menu button folds and unfolds the navigation (CSS hides it below 768 px).
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".nav-toggle");
+  if (!toggle) return;
+  const bar = toggle.closest(".topbar");
+  const open = bar.classList.toggle("nav-open");
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+});
+
+// A table that scrolls sideways (narrow screens) must be reachable with the keyboard.
+function markScrollableTables() {
+  document.querySelectorAll(".table").forEach((table) => {
+    if (table.scrollWidth > table.clientWidth + 1) {
+      table.setAttribute("tabindex", "0");
+      if (!table.hasAttribute("aria-label")) table.setAttribute("aria-label", "Tableau défilant horizontalement");
+    } else if (table.getAttribute("tabindex") === "0") {
+      table.removeAttribute("tabindex");
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", markScrollableTables);
+window.addEventListener("resize", markScrollableTables);
+document.addEventListener("htmx:afterSwap", markScrollableTables);

@@ -5,9 +5,23 @@
   const palette = ["#0b5d4b", "#175cd3", "#b54708", "#7a5af8", "#c11574", "#667085"];
   const outcomeColours = ["#067647", "#b42318"];
 
+  // Long labels on a horizontal bar chart are cut by Chart.js ("d the financial transaction"):
+  // break them into lines of whole words instead.
+  function wrap(label, width) {
+    const lines = [];
+    let line = "";
+    String(label).split(" ").forEach((word) => {
+      if (line && (line + " " + word).length > width) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    if (line) { lines.push(line); }
+    return lines.length > 1 ? lines : label;
+  }
+
   function build(canvas) {
     const spec = JSON.parse(canvas.dataset.chart);
     const horizontal = Boolean(spec.horizontal);
+    const labels = horizontal ? spec.labels.map((l) => wrap(l, 22)) : spec.labels;
     const datasets = spec.datasets.map((ds, i) => ({
       label: ds.label,
       data: ds.data,
@@ -15,7 +29,7 @@
     }));
     const chart = new window.Chart(canvas, {
       type: spec.type,
-      data: { labels: spec.labels, datasets: datasets },
+      data: { labels: labels, datasets: datasets },
       options: {
         responsive: true,
         maintainAspectRatio: false,
@@ -23,7 +37,11 @@
         indexAxis: horizontal ? "y" : "x",
         // A bar chart answers anywhere in a bar's column (thin or short bars stay clickable).
         interaction: spec.type === "bar" ? { mode: "index", intersect: false } : { mode: "nearest", intersect: true },
-        plugins: { legend: { display: spec.type === "doughnut" || datasets.length > 1 } },
+        plugins: {
+          legend: { display: spec.type === "doughnut" || datasets.length > 1 },
+          tooltip: { callbacks: { title: (items) => spec.labels[items[0].dataIndex] } },
+        },
+        scales: horizontal ? { y: { ticks: { autoSkip: false } } } : undefined,
         onClick: (event, elements) => {
           if (!elements.length) { return; }
           const url = spec.links[elements[0].index];

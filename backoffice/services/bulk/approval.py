@@ -27,6 +27,7 @@ from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import PermissionDenied, ServiceError, audit, ledger, notifications
 from backoffice.services.bulk import chunks
+from backoffice.services.locale import plural
 
 # action → (the statuses it may leave from, the status it arrives at)
 TRANSITIONS: dict[str, tuple[tuple[BatchStatus, ...], BatchStatus]] = {
@@ -84,7 +85,7 @@ def _locked(batch_id: int) -> Iterator[Batch]:
 
 
 def _recorded(batch: Batch, actor: User, action: str, message: str, details: dict | None = None, **audited) -> None:
-    """A transition's timeline event and its audit event (`batches.<action>`)."""
+    """A transition's timeline event and its audit event (`batch.<action>`)."""
     record_event(batch, actor, action, message, details)
     audit.record(actor, f"batch.{action}", batch, reference=batch.reference, **audited)
 
@@ -143,7 +144,7 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
             raise ServiceError("Ce lot ne contient aucune ligne valide : il ne peut pas être soumis.")
         if batch.invalid_count and not exclude_invalid:
             raise ServiceError(
-                f"Ce lot contient {batch.invalid_count} ligne(s) invalide(s) : cochez « Exclure les lignes "
+                f"Ce lot contient {plural(batch.invalid_count, 'ligne invalide')} : cochez « Exclure les lignes "
                 "invalides » pour le soumettre sans elles, ou corrigez le fichier et importez-le à nouveau.",
                 field="exclude_invalid",
             )
@@ -161,7 +162,7 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
         batch.submitted_at = utcnow()
         message = "Lot soumis pour approbation."
         if skipped:
-            message += f" {skipped} ligne(s) invalide(s) exclue(s)."
+            message += f" {plural(skipped, 'ligne invalide exclue')}."
         _recorded(batch, actor, "submitted", message, {"skipped": skipped}, skipped=skipped)
     notifications.batch_submitted(batch.id)
     return batch

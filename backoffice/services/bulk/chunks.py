@@ -23,6 +23,7 @@ from backoffice.services import audit
 from backoffice.services.bulk import leases, sending, settlement
 from backoffice.services.bulk.finishing import finalise_if_done
 from backoffice.services.bulk.outcomes import ROWS, batch_context
+from backoffice.services.locale import plural
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def start_processing(batch_id: int) -> None:
         BatchEvent(
             batch_id=batch_id,
             action="processing_started",
-            message=f"Paiement démarré : {pending} ligne(s) à payer, en {len(ranges)} lot(s).",
+            message=f"Paiement démarré : {pending} {plural(pending, 'ligne', with_count=False)} à payer, "
+            f"en {len(ranges)} {plural(len(ranges), 'tranche', with_count=False)}.",
             details={"rows": pending, "chunks": len(ranges)},
         )
     )

@@ -17,6 +17,7 @@ from backoffice.models.batches import MOVING_ROW_STATUSES, Batch, BatchEvent, Ba
 from backoffice.services import audit, ledger
 from backoffice.services.bulk import events
 from backoffice.services.bulk.outcomes import BatchContext, batch_context, settle_ledger, status_counts
+from backoffice.services.locale import plural
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def _summary(batch_id: int, counts: dict[str, int], extra: int, review_amount: i
     completed = counts.get(RowStatus.COMPLETED.value, 0)
     failed = counts.get(RowStatus.FAILED.value, 0)
     review = counts.get(RowStatus.NEEDS_REVIEW.value, 0)
-    message = f"Paiement terminé : {completed} payée(s), {failed} échouée(s)"
+    message = f"Paiement terminé : {completed} {plural(completed, 'payée', with_count=False)}, {failed} {plural(failed, 'échouée', with_count=False)}"
     if review:
         message += f", {review} à vérifier (leur montant reste réservé)"
     details = {

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
+from backoffice.services import search
 
 
 @dataclass
@@ -25,6 +26,7 @@ class HistoryFilters:
     q: str = ""
     error_code: str = ""
     provider: str = ""
+    sort: str = "-date"  # a key of HISTORY_SORTS, "-" first for descending
 
     @classmethod
     def from_args(cls, args) -> HistoryFilters:
@@ -48,6 +50,7 @@ class HistoryFilters:
             q=args.get("q", "").strip()[:100],
             error_code=args.get("error_code", "").strip()[:16],
             provider=args.get("provider", "").strip()[:64],
+            sort=checked_sort(args.get("sort", ""), HISTORY_SORTS, "-date"),
         )
 
     @property
@@ -58,13 +61,44 @@ class HistoryFilters:
         )
 
 
+def checked_sort(value: str, allowed: dict, default: str) -> str:
+    """`amount`, `-amount` … when the key is allowed, else the default (a bad value is ignored)."""
+    value = (value or "").strip()
+    return value if value.lstrip("-") in allowed else default
+
+
+def _ordering(sort: str, allowed: dict, tiebreak):
+    column = allowed[sort.lstrip("-")]
+    if sort.startswith("-"):
+        return column.desc(), tiebreak.desc()
+    return column.asc(), tiebreak.asc()
+
+
+# Sortable columns of the history page and of a batch's rows (?sort=amount, ?sort=-amount).
+HISTORY_SORTS = {
+    "date": Batch.created_at,
+    "reference": Batch.reference,
+    "label": Batch.label,
+    "status": Batch.status,
+    "rows": Batch.row_count,
+    "amount": Batch.total_amount,
+}
+ROW_SORTS = {
+    "line": BatchRow.line_number,
+    "name": BatchRow.name,
+    "amount": BatchRow.amount,
+    "fee": BatchRow.fee,
+    "status": BatchRow.status,
+}
+
+
 def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
-    """The organisation's batches matching the filters, newest first."""
+    """The organisation's batches matching the filters, newest first unless sorted otherwise."""
     stmt = (
         select(Batch)
         .where(Batch.organisation_id == organisation_id)
         .options(joinedload(Batch.created_by), joinedload(Batch.account))
-        .order_by(Batch.created_at.desc(), Batch.id.desc())
+        .order_by(*_ordering(filters.sort, HISTORY_SORTS, Batch.id))
     )
     if filters.status:
         stmt = stmt.where(Batch.status == filters.status)
@@ -77,10 +111,7 @@ def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
     if filters.account:
         stmt = stmt.where(Batch.account_id == filters.account)
     if filters.q:
-        like = f"%{_escape_like(filters.q.lower())}%"
-        stmt = stmt.where(
-            or_(func.lower(Batch.label).like(like, escape="\\"), func.lower(Batch.reference).like(like, escape="\\"))
-        )
+        stmt = stmt.where(or_(search.matches(Batch.label, filters.q), search.matches(Batch.reference, filters.q)))
     if filters.error_code:
         stmt = stmt.where(
             exists().where(and_(BatchRow.batch_id == Batch.id, BatchRow.error_code == filters.error_code))
@@ -90,10 +121,6 @@ def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
             exists().where(and_(BatchRow.batch_id == Batch.id, BatchRow.payee_fsp_id == filters.provider))
         )
     return stmt
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # Batches whose rows may have been paid; the others have no outcome to count.
@@ -202,19 +229,23 @@ def statistics(batch: Batch) -> BatchStatistics:
     )
 
 
-def rows_query(batch: Batch, status: str = "", q: str = "") -> Select:
-    """The batch's rows in file order, filtered by status and a beneficiary search."""
-    stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(BatchRow.line_number)
+def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = "", sort: str = "line") -> Select:
+    """The batch's rows in file order (or `sort`), filtered by status, error code and a search."""
+    sort = checked_sort(sort, ROW_SORTS, "line")
+    stmt = select(BatchRow).where(BatchRow.batch_id == batch.id).order_by(*_ordering(sort, ROW_SORTS, BatchRow.id))
     if status in RowStatus.__members__:
         stmt = stmt.where(BatchRow.status == status)
+    if error_code:
+        # The dashboard's drill-down (3204 → the history → this batch's rows failed on 3204).
+        stmt = stmt.where(BatchRow.error_code == error_code)
     q = q.strip()[:100]
     if q:
-        like = f"%{_escape_like(q.lower())}%"
+        # Within one batch (its batch_id index bounds the scan), accents and case ignored.
         stmt = stmt.where(
             or_(
-                func.lower(BatchRow.party_id_value).like(like, escape="\\"),
-                func.lower(BatchRow.name).like(like, escape="\\"),
-                func.lower(func.coalesce(BatchRow.payee_name, "")).like(like, escape="\\"),
+                func.lower(BatchRow.party_id_value).like(search.pattern(q), escape="\\"),  # ids: no accents
+                search.matches(BatchRow.name, q),
+                search.matches(func.coalesce(BatchRow.payee_name, ""), q),
             )
         )
     return stmt
@@ -247,16 +278,25 @@ class RowsPage:
         return self.page + 1
 
 
-def rows_page(batch: Batch, stats: BatchStatistics, status: str, q: str, page: int, per_page: int) -> RowsPage:
+def rows_page(
+    batch: Batch,
+    stats: BatchStatistics,
+    status: str,
+    q: str,
+    page: int,
+    per_page: int,
+    error_code: str = "",
+    sort: str = "line",
+) -> RowsPage:
     """A page of rows without a COUNT over the batch: totals come from the statistics.
 
     A beneficiary search is not counted at all (it would scan the batch a second time);
     one extra row tells whether a next page exists.
     """
     page = max(1, page)
-    stmt = rows_query(batch, status, q).limit(per_page + 1).offset((page - 1) * per_page)
+    stmt = rows_query(batch, status, q, error_code, sort).limit(per_page + 1).offset((page - 1) * per_page)
     items = list(db.session.scalars(stmt))
-    if q.strip():
+    if q.strip() or error_code:
         total = None
     elif status in RowStatus.__members__:
         total = stats.by_status.get(status, 0)

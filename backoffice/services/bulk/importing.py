@@ -25,6 +25,7 @@ from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
 from backoffice.services import ServiceError, audit, parties
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.reading import FileRejected, Layout, Records, lines, measure, open_records
+from backoffice.services.locale import plural
 from backoffice.services.money import CURRENCIES, AmountError, parse_amount
 
 INSERT_GROUP = 1000
@@ -213,7 +214,10 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
     batch.warning_count = warned
     batch.total_amount = total_amount
     earlier = earlier_uploads_of_file(batch)
-    message = f"Fichier « {batch.file_name} » importé : {rows_total} lignes, {valid} valides, {invalid} invalides."
+    message = (
+        f"Fichier « {batch.file_name} » importé : {rows_total} {plural(rows_total, 'ligne', with_count=False)}, "
+        f"{valid} {plural(valid, 'valide', with_count=False)}, {invalid} {plural(invalid, 'invalide', with_count=False)}."
+    )
     if earlier:
         message += f" Ce fichier a déjà été importé ({', '.join(b.reference for b in earlier[:3])})."
     details = {

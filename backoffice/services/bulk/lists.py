@@ -31,6 +31,7 @@ from backoffice.services.beneficiaries import (
 from backoffice.services.bulk.formats import FORMATS_BY_CODE
 from backoffice.services.bulk.importing import create_from_upload
 from backoffice.services.bulk.reading import lines, measure, open_records
+from backoffice.services.locale import plural
 from backoffice.services.money import AmountError, parse_amount, to_mojaloop_amount
 from backoffice.services.parties import check_party, normalise_party_id
 
@@ -57,7 +58,7 @@ def create_list_from_file(
         more = len(parsed.errors) - len(shown)
         message = "Le fichier contient des erreurs, aucune liste n'a été créée : " + " ; ".join(shown)
         if more:
-            message += f" ; et {more} autre(s) erreur(s)."
+            message += f" ; et {plural(more, 'autre erreur')}."
         raise ServiceError(message, field="file")
     if not parsed.entries:
         raise ServiceError("Le fichier ne contient aucun bénéficiaire.", field="file")
@@ -216,7 +217,7 @@ def build_batch_records(list_id: int, amounts_override: dict[int, int] | None = 
             }
         )
     if missing:
-        shown = ", ".join(missing[:10]) + (f" et {len(missing) - 10} autre(s)" if len(missing) > 10 else "")
+        shown = ", ".join(missing[:10]) + (f" et {plural(len(missing) - 10, 'autre')}" if len(missing) > 10 else "")
         raise ServiceError(f"Montant manquant pour : {shown}.", field="amounts")
     if not records:
         raise ServiceError("La liste ne contient aucun bénéficiaire actif.", field="amounts")

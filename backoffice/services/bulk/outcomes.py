@@ -16,6 +16,7 @@ from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import SETTLED_ROW_STATUSES, Batch, BatchRow, RowStatus
 from backoffice.services import ledger
+from backoffice.services.locale import plural
 
 ROWS = BatchRow.__table__
 # What a job needs of a row to pay or settle it (see row_work / RowWork).
@@ -168,7 +169,8 @@ def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[
     completed = sum(1 for r in rows if r.status == RowStatus.COMPLETED.value)
     reserved_left = db.session.scalar(select(Batch.reserved_amount).where(Batch.id == ctx.batch_id)) or 0
     release_total = min(release_total, int(reserved_left))
-    note = f"{completed} payée(s), {len(rows) - completed} échouée(s)"
+    failed = len(rows) - completed
+    note = f"{completed} {plural(completed, 'payée', with_count=False)}, {failed} {plural(failed, 'échouée', with_count=False)}"
     if release_total > 0:
         ledger.release(ctx.account_id, release_total, ctx.reference, note=note)
     if debit_total > 0:

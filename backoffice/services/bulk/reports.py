@@ -14,6 +14,8 @@ from sqlalchemy import or_, select
 
 from backoffice.extensions import db
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow
+from backoffice.services.locale import format_iso_local, zone_label
+from backoffice.services.mojaloop_errors import error_label
 from backoffice.services.money import CURRENCIES, plain_decimal
 from backoffice.services.spreadsheets import safe_cell
 
@@ -49,8 +51,9 @@ def csv_header(report: str, batch_id: int, delimiter: str = ",") -> str:
             "transfer_id",
             "reference_transaction",
             "code_erreur",
-            "description_erreur",
-            "termine_le (UTC)",
+            "motif_erreur",
+            "description_recue",
+            f"termine_le, {zone_label(batch.organisation.timezone)}",
         ]
     return "\ufeff" + _write([header], delimiter)
 
@@ -94,16 +97,19 @@ def csv_page(report: str, batch_id: int, after_line: int, delimiter: str = ",") 
     if report == "errors":
         writer.writerows(line for row in rows for line in _error_lines(row, batch.currency))
     else:
-        writer.writerows(_export_line(row, batch.currency) for row in rows)
+        writer.writerows(_export_line(row, batch.currency, batch.organisation.timezone) for row in rows)
     last = rows[-1][0]
     return buffer.getvalue(), (last if len(rows) == EXPORT_PAGE else None)
 
 
-def _export_line(row: tuple, currency: str) -> list:
+def _export_line(row: tuple, currency: str, timezone: str) -> list:
     (line, id_type, id_value, name, payee_name, amount, fee, row_currency, status, transfer_id, home_id) = row[:11]
     error_code, description, completed_at, errors = row[11:15]
+    # The French description first; the one the switch sent, as received, beside it.
+    motif = error_label(error_code, description) if error_code else ""
     if not description and errors:
         description = " ; ".join(f"{e['field']} : {e['message']}" for e in errors)
+        motif = description
     unit_currency = row_currency if row_currency in CURRENCIES else currency
     return [
         line,
@@ -119,8 +125,9 @@ def _export_line(row: tuple, currency: str) -> list:
         transfer_id,
         safe_cell(home_id),
         safe_cell(error_code),
+        safe_cell(motif),
         safe_cell(description),
-        completed_at.strftime("%Y-%m-%d %H:%M:%S") if completed_at else "",
+        format_iso_local(completed_at, timezone),
     ]
 
 

@@ -6,7 +6,7 @@ Amounts are never summed across currencies.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import func, literal_column, select, text
@@ -22,11 +22,16 @@ from backoffice.services.dashboard.rollups import (
     FINAL_STATUS_VALUES,
     SETTLED,
     completed_rows_filter,
+    local_day,
+    organisation_offset,
+    organisation_timezone,
     schedule_rollups,
     settled_at,
     settled_rows_filter,
     unrolled_batches,
 )
+from backoffice.services.locale import format_date
+from backoffice.services.mojaloop_errors import error_label
 from backoffice.services.money import CURRENCIES
 from backoffice.services.periods import Period, as_date
 from backoffice.services.providers import provider_names
@@ -118,7 +123,7 @@ def _grouped_figures(organisation_id: int, period: Period, live_ids: list[int]) 
     ).all()
     if not live_ids:
         return list(rolled)
-    day = func.date(settled_at())
+    day = local_day(settled_at(), organisation_offset(organisation_id))
     live = db.session.execute(
         select(
             day,
@@ -143,7 +148,11 @@ def _grouped_figures(organisation_id: int, period: Period, live_ids: list[int]) 
 
 
 def dashboard_figures(organisation_id: int, period: Period) -> DashboardFigures:
-    """Every figure of the dashboard: final batches from their rollups, the others from their rows."""
+    """Every figure of the dashboard: final batches from their rollups, the others from their rows.
+
+    The period's days are the organisation's (its time zone), like the rollups' days.
+    """
+    period = replace(period, timezone=organisation_timezone(organisation_id))
     unrolled = unrolled_batches(organisation_id)
     live_ids = [batch_id for batch_id, _ in unrolled]
     schedule_rollups([batch_id for batch_id, status in unrolled if status in FINAL_STATUS_VALUES])
@@ -213,7 +222,7 @@ def beneficiaries_paid(organisation_id: int, period: Period, ttl: int = 0) -> in
                 BatchRollup.organisation_id == organisation_id
             )
         ).one()
-        key = f"dashboard:beneficiaries:{organisation_id}:{period.start}:{period.end}:{count}:{latest}"
+        key = f"dashboard:beneficiaries:{organisation_id}:{period.start}:{period.end}:{period.timezone}:{count}:{latest}"
         cached = _cache_get(key)
         if cached is not None:
             return int(cached)
@@ -329,7 +338,7 @@ def chart_specs(figures: DashboardFigures) -> dict[str, dict]:
     per_day = {
         "type": "bar",
         "title": "Montant versé par jour",
-        "labels": [d.day.strftime("%d/%m") for d in figures.days],
+        "labels": [format_date(d.day, "dd/MM") for d in figures.days],
         "datasets": [
             {
                 "label": currency,
@@ -351,7 +360,7 @@ def chart_specs(figures: DashboardFigures) -> dict[str, dict]:
         "type": "bar",
         "horizontal": True,
         "title": "Principaux motifs d'échec",
-        "labels": [f"{r.code or '—'} {r.description}".strip()[:60] for r in top],
+        "labels": [f"{r.code or '—'} {error_label(r.code, r.description)}" for r in top],
         "datasets": [{"label": "Échecs", "data": [r.count for r in top]}],
         "links": [history_url(**period, error_code=r.code) for r in top],
     }

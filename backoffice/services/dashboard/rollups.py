@@ -1,13 +1,17 @@
 """Rollups: a final batch's settled rows summed once per day, so that a year of data stays fast.
 
-Rows count in the period in which they were settled (naive UTC), whatever the day their
-batch was uploaded: `completed_at` for a completed row, and for a failed row the same or,
-when the processing leaves it empty, `updated_at` (the time the failure was written).
+Rows count in the period in which they were settled, whatever the day their batch was
+uploaded: `completed_at` for a completed row, and for a failed row the same or, when the
+processing leaves it empty, `updated_at` (the time the failure was written). Days are the
+organisation's calendar days (its time zone's offset from UTC is added before taking the
+date); changing an organisation's zone drops its rollups so they are computed again.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Date, and_, func, literal_column, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.extensions import db
 from backoffice.jobs import queue
@@ -26,6 +30,59 @@ FINAL_STATUS_VALUES = {status.value for status in FINAL_BATCH_STATUSES}
 def settled_at():
     """When a row was settled (see the module docstring)."""
     return func.coalesce(BatchRow.completed_at, BatchRow.updated_at)
+
+
+class local_date(FunctionElement):  # noqa: N801 - a SQL function, named like one
+    """`local_date(ts, minutes)`: the calendar day of a naive-UTC timestamp shifted by `minutes`.
+
+    The offset is rendered as a literal (an int we compute, never user input), so that the
+    same expression in SELECT and GROUP BY is the same text for PostgreSQL.
+    """
+
+    type = Date()
+    name = "local_date"
+    inherit_cache = True
+
+
+def local_day(timestamp, offset_minutes: int):
+    return local_date(timestamp, literal_column(str(int(offset_minutes))))
+
+
+@compiles(local_date)
+def _local_date_postgresql(element, compiler, **kw):
+    timestamp, minutes = list(element.clauses)
+    return f"date({compiler.process(timestamp, **kw)} + make_interval(mins => {compiler.process(minutes, **kw)}))"
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element, compiler, **kw):
+    timestamp, minutes = list(element.clauses)
+    return f"date({compiler.process(timestamp, **kw)}, '{compiler.process(minutes, **kw)} minutes')"
+
+
+def organisation_timezone(organisation_id: int) -> str:
+    from backoffice.models import Organisation
+    from backoffice.services.locale import DEFAULT_TIMEZONE
+
+    zone = db.session.scalar(select(Organisation.timezone).where(Organisation.id == organisation_id))
+    return zone or DEFAULT_TIMEZONE
+
+
+def organisation_offset(organisation_id: int) -> int:
+    """Minutes the organisation's zone is ahead of UTC (its days start that much earlier in UTC)."""
+    from backoffice.services.locale import utc_offset_minutes
+
+    return utc_offset_minutes(organisation_timezone(organisation_id))
+
+
+def drop_rollups(organisation_id: int) -> None:
+    """Forget an organisation's rollups (its zone changed): the dashboard computes them again."""
+    from sqlalchemy import delete
+
+    from backoffice.models.rollups import BatchDayStats, BatchRollup
+
+    db.session.execute(delete(BatchDayStats).where(BatchDayStats.organisation_id == organisation_id))
+    db.session.execute(delete(BatchRollup).where(BatchRollup.organisation_id == organisation_id))
 
 
 def settled_rows_filter(organisation_id: int, period: Period):
@@ -64,7 +121,7 @@ def rollup_batch(batch_id: int) -> bool:
     db.session.execute(delete(BatchRollup).where(BatchRollup.batch_id == batch_id))
     db.session.add(BatchRollup(batch_id=batch_id, organisation_id=batch.organisation_id))
     db.session.flush()
-    day = func.date(settled_at())
+    day = local_day(settled_at(), organisation_offset(batch.organisation_id))
     db.session.execute(
         insert(BatchDayStats).from_select(
             [
