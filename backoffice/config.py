@@ -86,6 +86,16 @@ def load_settings(instance_path: str) -> dict:
         # Sign-in throttling
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        # Second factor (TOTP): mandatory for admins and gestionnaires unless turned off;
+        # wrong codes are throttled like passwords; a "fresh" code is at most this old for
+        # the acts that ask for one again (approvals, top-ups, API keys, approval rules).
+        "TWO_FACTOR_REQUIRED": _bool("TWO_FACTOR_REQUIRED", True),
+        "CODE_MAX_FAILURES": _int("CODE_MAX_FAILURES", 5),
+        "STEP_UP_MAX_AGE_SECONDS": _int("STEP_UP_MAX_AGE_SECONDS", 300),
+        # Sessions end after this long without a request, and after SESSION_LIFETIME_SECONDS anyway.
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        # The JSON API: requests per key per minute (429 with Retry-After beyond).
+        "API_RATE_LIMIT_PER_MINUTE": _int("API_RATE_LIMIT_PER_MINUTE", 600),
         # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files in MAIL_OUTBOX.
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),

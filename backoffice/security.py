@@ -6,12 +6,13 @@ matrix test can check that every route in the URL map has one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, make_response, redirect, url_for
-from flask_login import current_user
+from flask import Flask, abort, current_app, flash, make_response, redirect, session, url_for
+from flask_login import current_user, logout_user
 from htmx_flask import request
 
 from backoffice.extensions import db
@@ -96,3 +97,103 @@ def get_or_404(model: type, object_id: Any) -> Any:
     if obj is None:
         abort(404)
     return obj
+
+
+# Sessions ------------------------------------------------------------------------------
+# The cookie carries `<user id>:<session version>` (User.get_id); raising the version on the
+# user (sign-out, password change, second-factor reset, deactivation) ends every session
+# that still carries the old one. On top of that, a session ends after SESSION_IDLE_MINUTES
+# without a request and SESSION_LIFETIME_SECONDS after sign-in.
+
+SIGNED_IN_AT = "signed_in_at"
+SEEN_AT = "seen_at"
+SECOND_FACTOR_AT = "second_factor_at"
+
+
+def load_user(user_id: str) -> Any:
+    """Flask-Login's loader: the user whose id *and* session version match the cookie."""
+    from backoffice.models import User
+
+    user_part, _, version = (user_id or "").partition(":")
+    if not user_part.isdigit() or not version.isdigit() or len(user_part) > 18:
+        return None
+    user = db.session.get(User, int(user_part))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def start_session(user: Any, second_factor: bool) -> None:
+    """Sign `user` in on a fresh session (the caller has cleared the old one)."""
+    from flask_login import login_user
+
+    login_user(user)
+    now = time.time()
+    session.permanent = True
+    session[SIGNED_IN_AT] = now
+    session[SEEN_AT] = now
+    if second_factor:
+        session[SECOND_FACTOR_AT] = now
+
+
+def _end_expired_session() -> None:
+    """Before each request: sign out a session idle too long or older than its lifetime."""
+    if "_user_id" not in session:
+        return
+    now = time.time()
+    idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    lifetime = lifetime.total_seconds() if hasattr(lifetime, "total_seconds") else float(lifetime)
+    seen = session.get(SEEN_AT)
+    started = session.get(SIGNED_IN_AT)
+    if not isinstance(seen, (int, float)) or not isinstance(started, (int, float)):
+        expired = True
+    else:
+        expired = now - seen > idle or now - started > lifetime
+    if expired:
+        logout_user()
+        session.clear()
+        flash("Votre session a expiré : reconnectez-vous.", "warning")
+    elif now - seen > 15:  # not on every request: the cookie is rewritten at most every 15 s
+        session[SEEN_AT] = now
+
+
+def register_session_rules(app: Flask) -> None:
+    """Idle and absolute session expiry, the session-version loader, the step-up helper."""
+    app.before_request(_end_expired_session)
+    app.login_manager.user_loader(load_user)
+    app.add_template_global(step_up_needed)
+
+
+# Step-up -------------------------------------------------------------------------------
+
+
+def step_up_needed() -> bool:
+    """Does the next sensitive act of the signed-in user need a code typed again?"""
+    if not current_user.is_authenticated or not current_user.has_second_factor:
+        return False
+    at = session.get(SECOND_FACTOR_AT)
+    max_age = current_app.config["STEP_UP_MAX_AGE_SECONDS"]
+    return not isinstance(at, (int, float)) or time.time() - at > max_age
+
+
+def step_up_refusal(code: str | None) -> str | None:
+    """None when the act may go on: a code ≤ STEP_UP_MAX_AGE_SECONDS old, or a good one now.
+
+    A user without a second factor (optional for their role) is not asked. The used code is
+    committed at once, so that a refusal further on cannot make it usable twice.
+    """
+    from backoffice.services import ServiceError, twofactor
+
+    if not step_up_needed():
+        return None
+    if not (code or "").strip():
+        return "Cette action demande un code récent : saisissez le code à 6 chiffres de votre application."
+    try:
+        twofactor.verify(current_user._get_current_object(), code or "", allow_recovery=False)
+    except ServiceError as exc:
+        db.session.commit()
+        return str(exc)
+    db.session.commit()
+    session[SECOND_FACTOR_AT] = time.time()
+    return None

@@ -1,7 +1,7 @@
 """Sign-in and password forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
+from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 REQUIRED = "Ce champ est obligatoire."
@@ -22,3 +22,13 @@ class ChangePasswordForm(FlaskForm):
         "Confirmation", validators=[DataRequired(REQUIRED), EqualTo("new", message="Les deux mots de passe diffèrent.")]
     )
     submit = SubmitField("Changer le mot de passe")
+
+
+class CodeForm(FlaskForm):
+    """A code of the authenticator app (or, at sign-in, a recovery code)."""
+
+    code = StringField(
+        "Code à 6 chiffres",
+        validators=[DataRequired("Saisissez le code de votre application."), Length(max=32)],
+    )
+    submit = SubmitField("Valider")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 
 from flask import current_app
@@ -15,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from backoffice.extensions import db
 from backoffice.models import LoginFailure, Organisation, Role, User
 from backoffice.models.base import utcnow
-from backoffice.services import PermissionDenied, ServiceError, audit
+from backoffice.services import PermissionDenied, ServiceError, audit, throttle
 from backoffice.services.mail import send_email
 
 MIN_PASSWORD_LENGTH = 10
@@ -58,57 +57,66 @@ class SignInResult:
     user: User | None
     error: str | None = None
     locked: bool = False
+    retry_after: int = 0
 
 
-def _recent_failures(email: str, ip: str) -> tuple[int, int]:
-    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-    by_email = db.session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.created_at >= since)
+def _locked_result(minutes: int, retry_after: int) -> SignInResult:
+    return SignInResult(
+        None,
+        f"Trop de tentatives échouées : connexion bloquée pendant {minutes} minutes. Réessayez plus tard.",
+        locked=True,
+        retry_after=retry_after,
     )
-    by_ip = db.session.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.ip == ip, LoginFailure.created_at >= since)
-    )
-    return by_email or 0, by_ip or 0
 
 
 def authenticate(email: str, password: str, ip: str) -> SignInResult:
-    """Check credentials; after too many recent failures for the account or the address, refuse.
+    """Check credentials; after too many recent attempts for the account or the address, refuse.
 
-    The refusal is the same whether or not the account exists, so the page does not tell
-    an attacker which emails are real. The caller commits.
+    Each attempt is counted in Redis *before* the password is checked (one atomic INCR per
+    key), so however many arrive at once, at most LOGIN_MAX_FAILURES of them are checked per
+    window; a success gives its attempts back. The refusal is the same whether or not the
+    account exists, so the page does not tell an attacker which emails are real. The caller
+    commits; the sign-in itself ends with `complete_sign_in` (after the second factor).
     """
     email = (email or "").strip().lower()
     limit = current_app.config["LOGIN_MAX_FAILURES"]
     minutes = current_app.config["LOGIN_LOCK_MINUTES"]
-    by_email, by_ip = _recent_failures(email, ip)
-    if by_email >= limit or by_ip >= limit:
-        return SignInResult(
-            None,
-            f"Trop de tentatives échouées : connexion bloquée pendant {minutes} minutes. Réessayez plus tard.",
-            locked=True,
-        )
+    by_email = throttle.hit(f"login:email:{email}", limit, minutes * 60)
+    by_ip = throttle.hit(f"login:ip:{ip}", limit, minutes * 60)
+    if not (by_email.allowed and by_ip.allowed):
+        return _locked_result(minutes, max(by_email.retry_after, by_ip.retry_after))
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     if user is None:
         # Hash anyway, so that the response time does not tell which emails exist.
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
     if user is None or not check_password_hash(user.password_hash, password or "") or not user.is_active:
-        db.session.add(LoginFailure(email=email, ip=ip))
+        db.session.add(LoginFailure(email=email, ip=ip))  # the record; the counting is in Redis
         if user is not None:
             audit.record(user, "auth.login_failed", user, ip=ip)
-        remaining = limit - max(by_email, by_ip) - 1
-        if remaining <= 0:
-            return SignInResult(
-                None,
-                f"Trop de tentatives échouées : connexion bloquée pendant {minutes} minutes.",
-                locked=True,
-            )
+        if max(by_email.count, by_ip.count) >= limit:
+            return _locked_result(minutes, max(by_email.retry_after, by_ip.retry_after))
         return SignInResult(None, "Adresse e-mail ou mot de passe incorrect.")
+    throttle.reset(f"login:email:{email}")
+    throttle.undo(f"login:ip:{ip}")
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-    user.last_login_at = utcnow()
-    audit.record(user, "auth.login", user, ip=ip)
     return SignInResult(user)
+
+
+def complete_sign_in(user: User, ip: str, second_factor: str | None) -> None:
+    """The password (and the second factor, when there is one) are right: the user is in."""
+    user.last_login_at = utcnow()
+    audit.record(user, "auth.login", user, ip=ip, second_factor=second_factor or "none")
+
+
+def end_sessions(user: User) -> None:
+    """Every session of the user stops working at its next request (the cookie's id is stale)."""
+    user.session_version = (user.session_version or 1) + 1
+
+
+def sign_out(user: User, everywhere: bool = False) -> None:
+    """Signing out ends this session and every other one of the user."""
+    end_sessions(user)
+    audit.record(user, "auth.logout_everywhere" if everywhere else "auth.logout", user)
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -122,6 +130,7 @@ def change_password(user: User, current: str, new: str) -> None:
         raise ServiceError("Le nouveau mot de passe doit être différent de l'actuel.", field="new")
     user.password_hash = hash_password(new)
     user.must_change_password = False
+    end_sessions(user)  # the caller signs the current session in again
     audit.record(user, "user.password_changed", user)
 
 
@@ -186,7 +195,9 @@ def reset_password(actor: User, user: User) -> str:
     password = generate_temporary_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True
+    end_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
+    throttle.reset(f"login:email:{user.email}")
     audit.record(actor, "user.password_reset", user, organisation_id=user.organisation_id)
     _welcome_email(user, password, reset=True)
     return password
@@ -197,6 +208,8 @@ def set_active(actor: User, user: User, active: bool) -> None:
     if user.id == actor.id and not active:
         raise ServiceError("Vous ne pouvez pas désactiver votre propre compte.")
     user.active = active
+    if not active:
+        end_sessions(user)
     audit.record(actor, "user.activated" if active else "user.deactivated", user, organisation_id=user.organisation_id)
 
 
