@@ -84,6 +84,14 @@ def api_route(view: F) -> F:
     return view
 
 
+def no_store(response: Any) -> Any:
+    """Pages that show a secret (API key, recovery codes, QR code, invitation link) are never cached."""
+    response = make_response(response)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
 def get_for_org(model: type, object_id: Any) -> Any:
     """Load an object of the current user's organisation, or 404 (never 403: no hint it exists)."""
     obj = db.session.get(model, object_id)

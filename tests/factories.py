@@ -346,6 +346,15 @@ def _provider():
     return provider
 
 
+def _top_up_request(demo: dict) -> int:
+    """A pending top-up of the CNSS account, asked by the second demo admin."""
+    from backoffice.services import organisations as org_service
+
+    account = db.session.get(Account, demo["accounts"]["ACC-CNSS-001"])
+    asker = db.session.get(User, demo["users"]["admin2@demo.bj"])
+    return org_service.request_top_up(asker, account, 1_000, "Versement de l'État").id
+
+
 # Each builder gets the demo ids (see conftest.demo) inside an app context and returns an id.
 # A route with a new URL parameter needs a builder here, or the role matrix test fails.
 BUILDERS: dict[str, Callable[[dict], object]] = {
@@ -359,6 +368,7 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "provider_id": lambda demo: _provider().id,
     "batch_id": cnss_draft_batch,
     "row_id": _cnss_batch_row,
+    "top_up_id": _top_up_request,
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).

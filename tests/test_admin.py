@@ -161,7 +161,7 @@ def test_create_user_field_errors(app, admin, demo):
         from backoffice.models import User
         from backoffice.services.mail import outbox_messages
 
-        assert db.session.scalar(select(func.count()).select_from(User)) == 5
+        assert db.session.scalar(select(func.count()).select_from(User)) == 6
         assert outbox_messages() == []
 
 
@@ -255,17 +255,48 @@ def test_create_account_and_top_up(app, admin, demo):
 
     ok = admin.post(topup_url, data={"amount": "2 500 000", "reason": "Budget de juin"})
     assert ok.status_code == 302
-    detail = _html(admin.get(f"/admin/comptes/{account_id}"))
-    assert "Compte approvisionné." in detail
-    assert "Approvisionnement" in detail and "Budget de juin" in detail and "Awa Admin" in detail
+    assert "un autre administrateur doit l'approuver" in _html(admin.get(f"/admin/comptes/{account_id}"))
+    with app.app_context():
+        assert db.session.get(Account, account_id).balance == 0  # nothing moves before the approval
+    top_up_id = _pending_top_up_id(app)
+    # The admin who asked cannot approve.
+    own = admin.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "OK"}, follow_redirects=True)
+    assert "un autre administrateur que celui qui l'a demandé" in _html(own)
+
+    second = _second_admin(app)
+    second.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "Virement reçu le 3 juin"})
+    detail = _html(second.get(f"/admin/comptes/{account_id}"))
+    assert "Approvisionnement" in detail and "Budget de juin" in detail and "Moussa Diallo" in detail
     assert "2\u202f500\u202f000\u202fF CFA" in detail
     with app.app_context():
         account = db.session.get(Account, account_id)
         assert account.balance == 2_500_000
         entries = db.session.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id)).all()
         assert [(e.kind, e.amount) for e in entries] == [("TOPUP", 2_500_000)]
+    # Decided once: approving again changes nothing.
+    again = second.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "x"}, follow_redirects=True)
+    assert "déjà été traitée" in _html(again)
     actions = _audit_actions(app)
-    assert "account.created" in actions and "account.topped_up" in actions
+    assert "account.created" in actions and "account.top_up_requested" in actions
+    assert actions.count("account.topped_up") == 1
+
+
+def _pending_top_up_id(app) -> int:
+    from backoffice.extensions import db
+    from backoffice.models.approvals import TopUpRequest
+
+    with app.app_context():
+        return db.session.scalars(
+            select(TopUpRequest.id).where(TopUpRequest.status == "PENDING").order_by(TopUpRequest.id.desc())
+        ).first()
+
+
+def _second_admin(app):
+    from tests.conftest import login
+
+    other = app.test_client()
+    assert login(other, "admin2@demo.bj").status_code == 302
+    return other
 
 
 def test_top_up_in_a_currency_with_cents(app, admin, demo):
@@ -277,9 +308,32 @@ def test_top_up_in_a_currency_with_cents(app, admin, demo):
     three = _html(admin.post(url, data={"amount": "10,505", "reason": "x"}))
     assert _field_error(three, "amount") == "MRU n'a que 2 décimales : « 10,505 »."
     assert admin.post(url, data={"amount": "1 500,50", "reason": "Complément"}).status_code == 302
+    second = _second_admin(app)
+    second.post(f"/admin/approvisionnements/{_pending_top_up_id(app)}/approuver", data={"reason": "Reçu"})
     with app.app_context():
         assert db.session.get(Account, account_id).balance == 50_000_000 + 150_050
     assert "1\u202f500,50\u202fMRU" in _html(admin.get(f"/admin/comptes/{account_id}"))
+
+
+def test_a_refused_top_up_never_moves_the_balance(app, admin, demo):
+    from backoffice.extensions import db
+    from backoffice.models import Account
+
+    account_id = demo["accounts"]["ACC-CNSS-001"]
+    admin.post(f"/admin/comptes/{account_id}/approvisionnement", data={"amount": "5 000", "reason": "Essai"})
+    second = _second_admin(app)
+    top_up_id = _pending_top_up_id(app)
+    no_reason = second.post(
+        f"/admin/approvisionnements/{top_up_id}/refuser", data={"reason": ""}, follow_redirects=True
+    )
+    assert "Le motif de la décision est obligatoire." in _html(no_reason)
+    page = _html(second.get("/admin/approvisionnements"))
+    assert "Essai" in page and "Awa Admin" in page
+    second.post(f"/admin/approvisionnements/{top_up_id}/refuser", data={"reason": "Aucun justificatif"})
+    with app.app_context():
+        assert db.session.get(Account, account_id).balance == 500_000_000
+    assert "Aucune demande en attente." in _html(second.get("/admin/approvisionnements"))
+    assert "account.top_up_refused" in _audit_actions(app)
 
 
 def test_lists_paginate(app, admin, demo):
@@ -308,7 +362,7 @@ def test_lists_paginate(app, admin, demo):
         filtered = _html(admin.get("/admin/organisations?q=org"))
         assert "Page 1 sur 3" in filtered and "q=org" in filtered
         users = _html(admin.get("/admin/utilisateurs"))
-        assert "5 éléments" in users
+        assert "6 éléments" in users
         ledger_page = _html(admin.get(f"/admin/comptes/{demo['accounts']['ACC-CNSS-001']}?page=2"))
         assert "Page 2 sur 2" in ledger_page and "Solde d'ouverture" in ledger_page
         assert admin.get("/admin/organisations?page=99").status_code == 200
@@ -334,7 +388,7 @@ def test_every_admin_action_is_audited(app, admin, demo):
         (f"/admin/utilisateurs/{user_id}/mot-de-passe", {}, "user.password_reset"),
         (f"/admin/utilisateurs/{user_id}/activation", {}, "user.deactivated"),
         (f"/admin/utilisateurs/{user_id}/activation", {}, "user.activated"),
-        (f"/admin/comptes/{account_id}/approvisionnement", {"amount": "10", "reason": "x"}, "account.topped_up"),
+        (f"/admin/comptes/{account_id}/approvisionnement", {"amount": "10", "reason": "x"}, "account.top_up_requested"),
     ]
     for url, data, action in actions:
         with app.app_context():

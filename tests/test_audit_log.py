@@ -143,7 +143,10 @@ BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567
 # endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
 # a function of the demo ids that prepares the object and returns the URL values]).
 MUTATION_CASES: dict[str, tuple] = {
-    "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.login"),
+    # The password step; "auth.login" is written once the second factor is typed too.
+    "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.password_accepted"),
+    "auth.second_factor": (None, {"code": "000000"}, None),  # no sign-in under way: nothing happens
+    "auth.enrol": (None, {"code": "000000"}, None),
     "auth.logout": ("gestionnaire1@cnss.bj", {}, "auth.logout"),
     "auth.change_password": (
         "gestionnaire1@cnss.bj",
@@ -178,7 +181,9 @@ MUTATION_CASES: dict[str, tuple] = {
         },
         "account.created",
     ),
-    "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.topped_up"),
+    "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.top_up_requested"),
+    "admin.top_up_approve": ("admin@demo.bj", {"reason": "Virement reçu"}, "account.topped_up"),
+    "admin.top_up_refuse": ("admin@demo.bj", {"reason": "Aucun justificatif"}, "account.top_up_refused"),
     "lists.new": (
         "gestionnaire1@cnss.bj",
         {"name": "Nouvelle", "currency": "XOF", "source": "empty"},

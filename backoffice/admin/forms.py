@@ -47,4 +47,13 @@ class AccountForm(FlaskForm):
 class TopUpForm(FlaskForm):
     amount = StringField("Montant", validators=[DataRequired(REQUIRED)])
     reason = TextAreaField("Motif", validators=[DataRequired(REQUIRED), Length(max=500)])
-    submit = SubmitField("Approvisionner")
+    submit = SubmitField("Demander l'approvisionnement")
+
+
+class TopUpDecisionForm(FlaskForm):
+    """A second admin's decision on a top-up request: the reason is kept with it."""
+
+    reason = TextAreaField(
+        "Motif de la décision",
+        validators=[DataRequired("Le motif de la décision est obligatoire."), Length(max=500)],
+    )

@@ -6,12 +6,13 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import func, or_, select
 
 from backoffice.admin import bp
-from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpForm, UserForm
+from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpDecisionForm, TopUpForm, UserForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models import Account, LedgerEntry, Organisation, User
+from backoffice.models.approvals import TopUpRequest
 from backoffice.pages import current_actor
-from backoffice.security import admin_required, get_or_404
+from backoffice.security import admin_required, get_or_404, step_up_refusal
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import organisations as org_service
 from backoffice.services import users as user_service
@@ -221,12 +222,13 @@ def account_detail(account_id: int):
 @bp.route("/comptes/<int:account_id>/approvisionnement", methods=["GET", "POST"])
 @admin_required
 def account_topup(account_id: int):
+    """Ask for a top-up; another admin approves it (admin.top_ups) before the balance moves."""
     account = get_or_404(Account, account_id)
     form = TopUpForm()
     if form.validate_on_submit():
         try:
             amount = parse_amount(form.amount.data, account.currency)
-            org_service.top_up_account(current_actor(), account, amount, form.reason.data)
+            org_service.request_top_up(current_actor(), account, amount, form.reason.data)
         except AmountError as exc:
             message = str(exc)
             form.amount.errors = [*form.amount.errors, message[:1].upper() + message[1:] + "."]
@@ -234,6 +236,49 @@ def account_topup(account_id: int):
             attach_error(form, exc, "reason")
         else:
             db.session.commit()
-            flash("Compte approvisionné.", "success")
+            flash("Demande d'approvisionnement enregistrée : un autre administrateur doit l'approuver.", "success")
             return redirect(url_for("admin.account_detail", account_id=account.id))
     return render_template("admin/account_topup.html", form=form, account=account)
+
+
+# Top-up requests (four eyes on money coming in) -----------------------------------------
+
+
+@bp.route("/approvisionnements")
+@admin_required
+def top_ups():
+    return render_template(
+        "admin/top_ups.html", page=_paginate(org_service.pending_top_ups()), form=TopUpDecisionForm()
+    )
+
+
+def _decide_top_up(top_up_id: int, decide, success: str, step_up: bool):
+    top_up = get_or_404(TopUpRequest, top_up_id)
+    form = TopUpDecisionForm()
+    if not form.validate_on_submit():
+        flash(" ".join(form.reason.errors) or "Requête invalide.", "danger")
+        return redirect(url_for("admin.top_ups"))
+    if step_up and (refusal := step_up_refusal(request.form.get("code"))):
+        flash(refusal, "danger")
+        return redirect(url_for("admin.top_ups"))
+    try:
+        decide(current_actor(), top_up.id, form.reason.data)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(success, "success")
+    return redirect(url_for("admin.top_ups"))
+
+
+@bp.route("/approvisionnements/<int:top_up_id>/approuver", methods=["POST"])
+@admin_required
+def top_up_approve(top_up_id: int):
+    return _decide_top_up(top_up_id, org_service.approve_top_up, "Approvisionnement approuvé : compte crédité.", True)
+
+
+@bp.route("/approvisionnements/<int:top_up_id>/refuser", methods=["POST"])
+@admin_required
+def top_up_refuse(top_up_id: int):
+    return _decide_top_up(top_up_id, org_service.refuse_top_up, "Approvisionnement refusé.", False)

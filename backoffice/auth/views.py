@@ -12,7 +12,7 @@ from backoffice.auth import bp
 from backoffice.auth.forms import ChangePasswordForm, CodeForm, LoginForm
 from backoffice.extensions import db
 from backoffice.models import User
-from backoffice.security import public, signed_in, start_session
+from backoffice.security import no_store, public, signed_in, start_session
 from backoffice.services import ServiceError, attach_error, twofactor
 from backoffice.services import users as user_service
 
@@ -40,14 +40,6 @@ def _safe_next(target: str | None) -> str:
     ):
         return target
     return url_for("main.index")
-
-
-def no_store(response):
-    """Pages that show a secret (recovery codes, a QR code) are never kept by a cache."""
-    response = make_response(response)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
 
 
 def _pending_user() -> User | None:
@@ -103,7 +95,7 @@ def login():
 
 def _no_pending_sign_in():
     """The second step without a first one (or after it expired): start again."""
-    return render_template("auth/expired.html"), 400
+    return render_template("auth/expired.html")
 
 
 @bp.route("/connexion/code", methods=["GET", "POST"])

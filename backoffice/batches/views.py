@@ -20,7 +20,7 @@ from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
 from backoffice.pages import current_actor
-from backoffice.security import gestionnaire_required, get_for_org, member_required
+from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
 from backoffice.services import ServiceError, attach_error
 from backoffice.services.bulk import approval, history, importing, reports
 from backoffice.services.bulk import review as review_service
@@ -143,6 +143,13 @@ def _transition(batch_id: int, action, success: str, *args):
     return redirect(url_for("batches.detail", batch_id=batch_id))
 
 
+def _step_up_refused(batch_id: int, message: str):
+    """Approving or rejecting asks for a recent code (security.step_up_refusal)."""
+    get_for_org(Batch, batch_id)
+    flash(message, "danger")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
+
+
 @bp.route("/<int:batch_id>/submit", methods=["POST"])
 @gestionnaire_required
 def submit(batch_id: int):
@@ -157,6 +164,8 @@ def submit(batch_id: int):
 def approve(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
+    if refusal := step_up_refusal(request.form.get("code")):
+        return _step_up_refused(batch_id, refusal)
     return _transition(batch_id, approval.approve_batch, "Lot approuvé : le paiement commence.")
 
 
@@ -165,6 +174,8 @@ def approve(batch_id: int):
 def reject(batch_id: int):
     form = RejectForm()
     form.validate_on_submit()  # the service says what is missing, in French
+    if refusal := step_up_refusal(request.form.get("code")):
+        return _step_up_refused(batch_id, refusal)
     return _transition(batch_id, approval.reject_batch, "Lot rejeté.", form.reason.data or "")
 
 

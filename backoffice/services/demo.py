@@ -21,6 +21,8 @@ DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin"), ("NEXT", "Next.mr")]
 # email, first name, last name, role, admin, organisation code
 DEMO_USERS = [
     ("admin@demo.bj", "Awa", "Admin", Role.GESTIONNAIRE, True, None),
+    # A second administrator: top-ups need one admin to ask and another to approve.
+    ("admin2@demo.bj", "Moussa", "Diallo", Role.GESTIONNAIRE, True, None),
     ("gestionnaire1@cnss.bj", "Koffi", "Agossou", Role.GESTIONNAIRE, False, "CNSS"),
     ("gestionnaire2@cnss.bj", "Aïcha", "Dossou", Role.GESTIONNAIRE, False, "CNSS"),
     ("superviseur@cnss.bj", "Rémi", "Houngbédji", Role.SUPERVISEUR, False, "CNSS"),

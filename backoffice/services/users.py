@@ -99,6 +99,7 @@ def authenticate(email: str, password: str, ip: str) -> SignInResult:
     throttle.reset(f"login:email:{email}")
     throttle.undo(f"login:ip:{ip}")
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    audit.record(user, "auth.password_accepted", user, ip=ip)
     return SignInResult(user)
 
 
