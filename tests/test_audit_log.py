@@ -169,6 +169,7 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "admin.user_toggle": ("admin@demo.bj", {}, "user.deactivated"),
     "admin.user_reset_password": ("admin@demo.bj", {}, "user.password_reset"),
+    "admin.user_reset_second_factor": ("admin@demo.bj", {}, "user.second_factor_reset"),
     "admin.user_role": ("admin@demo.bj", {"role": "SUPERVISEUR"}, "user.role_changed"),
     "admin.account_new": (
         "admin@demo.bj",

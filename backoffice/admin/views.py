@@ -15,6 +15,7 @@ from backoffice.pages import current_actor
 from backoffice.security import admin_required, get_or_404, step_up_refusal
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import organisations as org_service
+from backoffice.services import twofactor
 from backoffice.services import users as user_service
 from backoffice.services.money import AmountError, parse_amount
 
@@ -160,6 +161,19 @@ def user_reset_password(user_id: int):
     password = user_service.reset_password(current_actor(), user)
     db.session.commit()
     return render_template("admin/user_created.html", user=user, password=password, reset=True)
+
+
+@bp.route("/utilisateurs/<int:user_id>/double-authentification", methods=["POST"])
+@admin_required
+def user_reset_second_factor(user_id: int):
+    """A lost phone: the user enrols again at next sign-in; every session of theirs ends."""
+    user = get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    twofactor.reset(current_actor(), user)
+    db.session.commit()
+    flash("Double authentification réinitialisée : l'utilisateur l'activera à sa prochaine connexion.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
 
 
 @bp.route("/utilisateurs/<int:user_id>/role", methods=["POST"])
