@@ -13,9 +13,8 @@ from backoffice.models import Account, LedgerEntry, Organisation, User
 from backoffice.models.approvals import TopUpRequest
 from backoffice.pages import current_actor
 from backoffice.security import admin_required, get_or_404, step_up_refusal
-from backoffice.services import ServiceError, attach_error
+from backoffice.services import ServiceError, attach_error, twofactor
 from backoffice.services import organisations as org_service
-from backoffice.services import twofactor
 from backoffice.services import users as user_service
 from backoffice.services.money import AmountError, parse_amount
 
