@@ -169,6 +169,11 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "admin.user_toggle": ("admin@demo.bj", {}, "user.deactivated"),
     "admin.user_reset_password": ("admin@demo.bj", {}, "user.password_reset"),
+    "admin.organisation_rules": (
+        "admin@demo.bj",
+        {"currency": "XOF", "dual_above": "1 000 000", "daily_limit": ""},
+        "organisation.approval_rule_changed",
+    ),
     "admin.user_reset_second_factor": ("admin@demo.bj", {}, "user.second_factor_reset"),
     "admin.user_role": ("admin@demo.bj", {"role": "SUPERVISEUR"}, "user.role_changed"),
     "admin.account_new": (

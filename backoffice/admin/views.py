@@ -6,14 +6,22 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import func, or_, select
 
 from backoffice.admin import bp
-from backoffice.admin.forms import AccountForm, OrganisationForm, RoleForm, TopUpDecisionForm, TopUpForm, UserForm
+from backoffice.admin.forms import (
+    AccountForm,
+    ApprovalRuleForm,
+    OrganisationForm,
+    RoleForm,
+    TopUpDecisionForm,
+    TopUpForm,
+    UserForm,
+)
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models import Account, LedgerEntry, Organisation, User
 from backoffice.models.approvals import TopUpRequest
 from backoffice.pages import current_actor
 from backoffice.security import admin_required, get_or_404, step_up_refusal
-from backoffice.services import ServiceError, attach_error, twofactor
+from backoffice.services import ServiceError, approval_rules, attach_error, twofactor
 from backoffice.services import organisations as org_service
 from backoffice.services import users as user_service
 from backoffice.services.money import AmountError, parse_amount
@@ -86,6 +94,41 @@ def organisation_toggle(org_id: int):
     db.session.commit()
     flash(f"Organisation {organisation.code} {'réactivée' if organisation.active else 'désactivée'}.", "success")
     return redirect(url_for("admin.organisations"))
+
+
+@bp.route("/organisations/<int:org_id>/regles", methods=["GET", "POST"])
+@admin_required
+def organisation_rules(org_id: int):
+    """Approval rules per currency: two approvers above a total, a most-per-day total (step-up to change)."""
+    organisation = get_or_404(Organisation, org_id)
+    form = ApprovalRuleForm()
+    if form.validate_on_submit():
+        amounts = {}
+        for name in ("dual_above", "daily_limit"):
+            text = (getattr(form, name).data or "").strip()
+            try:
+                amounts[name] = parse_amount(text, form.currency.data) if text else None
+            except AmountError as exc:
+                message = str(exc)
+                getattr(form, name).errors = [message[:1].upper() + message[1:] + "."]
+        refusal = None if form.errors else step_up_refusal(request.form.get("code"))
+        if refusal:
+            form.currency.errors = [refusal]
+        elif not any(f.errors for f in form):
+            try:
+                approval_rules.set_rule(current_actor(), organisation, form.currency.data, **amounts)
+            except ServiceError as exc:
+                attach_error(form, exc, "currency")
+            else:
+                db.session.commit()
+                flash(f"Règle d'approbation {form.currency.data} enregistrée.", "success")
+                return redirect(url_for("admin.organisation_rules", org_id=organisation.id))
+    return render_template(
+        "admin/organisation_rules.html",
+        organisation=organisation,
+        rules=approval_rules.rules_of(organisation.id),
+        form=form,
+    )
 
 
 # Users ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
 from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
-from backoffice.services import ServiceError, attach_error
+from backoffice.services import ServiceError, approval_rules, attach_error
 from backoffice.services.bulk import approval, history, importing, reports
 from backoffice.services.bulk import review as review_service
 from backoffice.services.bulk.formats import FORMATS, format_name
@@ -127,6 +127,7 @@ def detail(batch_id: int):
         reject_form=RejectForm(),
         resolve_form=ResolveRowForm(),
         can_review=actor.is_gestionnaire,
+        approval_rule=approval_rules.summary(batch),
         form=EmptyForm(),
     )
 
@@ -141,6 +142,9 @@ def _transition(batch_id: int, action, success: str, *args):
     else:
         flash(success, "success")
     return redirect(url_for("batches.detail", batch_id=batch_id))
+
+
+APPROVAL_RECORDED = "Votre approbation est enregistrée : un second approbateur doit encore approuver ce lot."
 
 
 def _step_up_refused(batch_id: int, message: str):
@@ -166,7 +170,15 @@ def approve(batch_id: int):
         abort(400)
     if refusal := step_up_refusal(request.form.get("code")):
         return _step_up_refused(batch_id, refusal)
-    return _transition(batch_id, approval.approve_batch, "Lot approuvé : le paiement commence.")
+    batch = get_for_org(Batch, batch_id)
+    try:
+        batch = approval.approve_batch(current_actor(), batch.id)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        waiting = batch.status == BatchStatus.PENDING_APPROVAL.value
+        flash(APPROVAL_RECORDED if waiting else "Lot approuvé : le paiement commence.", "success")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
 
 
 @bp.route("/<int:batch_id>/reject", methods=["POST"])

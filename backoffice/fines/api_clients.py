@@ -31,7 +31,9 @@ def api_client_new():
     form = ApiClientForm()
     orgs = db.session.scalars(select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.code))
     form.organisation_id.choices = [(o.id, f"{o.code} — {o.name}") for o in orgs]
-    if form.validate_on_submit() and not (refusal := step_up_refusal(request.form.get("code"))):
+    valid = form.validate_on_submit()
+    refusal = step_up_refusal(request.form.get("code")) if valid else None
+    if valid and not refusal:
         try:
             client, key, secret = client_service.create_client(current_actor(), form.organisation_id.data, form.name.data)
         except ServiceError as exc:
@@ -39,7 +41,7 @@ def api_client_new():
         else:
             db.session.commit()
             return no_store(render_template("fines/api_client_created.html", client=client, key=key, secret=secret))
-    elif form.is_submitted() and refusal:
+    elif refusal:
         form.name.errors = [*form.name.errors, refusal]
     return render_template("fines/api_client_form.html", form=form)
 
