@@ -64,7 +64,7 @@ def create_admin(email: str, first_name: str, last_name: str, password: str) -> 
     from backoffice.services.users import hash_password, password_problem
 
     email = email.strip().lower()
-    problem = password_problem(password, email)
+    problem = password_problem(password, email, (first_name, last_name))
     if problem:
         raise click.ClickException(problem)
     if db.session.scalar(select(User.id).where(User.email == email)):

@@ -139,7 +139,7 @@ def test_create_user_emails_a_temporary_password(app, client, admin, demo):
     assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/mot-de-passe"
     assert client.get("/").headers["Location"] == "/mot-de-passe"
     changed = client.post(
-        "/mot-de-passe", data={"current": password, "new": "Mon-Secret-2026", "confirm": "Mon-Secret-2026"}
+        "/mot-de-passe", data={"current": password, "new": "Mon-Secret-Baobab-2026", "confirm": "Mon-Secret-Baobab-2026"}
     )
     assert changed.status_code == 302
     assert "Bonjour Adjoa" in _html(client.get("/"))

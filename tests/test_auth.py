@@ -238,26 +238,28 @@ def test_password_rules_give_french_field_errors(app, client, temporary_user):
     def submit(current, new, confirm=None):
         return _html(client.post("/mot-de-passe", data={"current": current, "new": new, "confirm": confirm or new}))
 
-    assert "Au moins 10 caractères." in submit(temporary, "court")
+    assert "Au moins 12 caractères." in submit(temporary, "court")
     assert "ne doit pas être votre adresse e-mail" in submit(temporary, email)
-    assert "Les deux mots de passe diffèrent." in submit(temporary, "Nouveau-Secret-1", "Autre-Secret-2")
-    assert "Le mot de passe actuel est incorrect." in submit("pas-le-bon", "Nouveau-Secret-1")
+    assert "trop courant ou trop facile à deviner" in submit(temporary, "password1234")
+    assert "ni votre nom, ni votre prénom" in submit(temporary, "Super-Agossou-Banane")
+    assert "Les deux mots de passe diffèrent." in submit(temporary, "Nouveau-Secret-Iroko-1", "Autre-Secret-2")
+    assert "Le mot de passe actuel est incorrect." in submit("pas-le-bon", "Nouveau-Secret-Iroko-1")
     assert "doit être différent de l'actuel" in submit(temporary, temporary)
     # Errors sit next to their field.
     html = submit(temporary, "court")
-    assert re.search(r'name="new"[^>]*>\s*<p class="error">Au moins 10 caractères.</p>', html)
+    assert re.search(r'name="new"[^>]*>\s*<p class="error">Au moins 12 caractères.</p>', html)
     # Still forced.
     assert client.get("/").headers["Location"] == "/mot-de-passe"
 
     response = client.post(
-        "/mot-de-passe", data={"current": temporary, "new": "Nouveau-Secret-1", "confirm": "Nouveau-Secret-1"}
+        "/mot-de-passe", data={"current": temporary, "new": "Nouveau-Secret-Iroko-1", "confirm": "Nouveau-Secret-Iroko-1"}
     )
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert client.get("/").status_code == 200
 
     client.post("/deconnexion")
     assert WRONG in _html(login(client, email, temporary))
-    assert login(client, email, "Nouveau-Secret-1").status_code == 302
+    assert login(client, email, "Nouveau-Secret-Iroko-1").status_code == 302
 
     from backoffice.extensions import db
     from backoffice.models import AuditEvent

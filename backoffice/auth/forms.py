@@ -16,7 +16,7 @@ class LoginForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Mot de passe actuel", validators=[DataRequired(REQUIRED)])
     new = PasswordField(
-        "Nouveau mot de passe", validators=[DataRequired(REQUIRED), Length(min=10, message="Au moins 10 caractères.")]
+        "Nouveau mot de passe", validators=[DataRequired(REQUIRED), Length(min=12, message="Au moins 12 caractères.")]
     )
     confirm = PasswordField(
         "Confirmation", validators=[DataRequired(REQUIRED), EqualTo("new", message="Les deux mots de passe diffèrent.")]

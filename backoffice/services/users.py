@@ -17,7 +17,8 @@ from backoffice.models.base import utcnow
 from backoffice.services import PermissionDenied, ServiceError, audit, throttle
 from backoffice.services.mail import send_email
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0–4 guessability score: 3 = "safely unguessable" for online attacks
 
 
 def hash_password(password: str) -> str:
@@ -25,13 +26,26 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def password_problem(password: str, email: str) -> str | None:
-    """Why a new password is refused, in French, or None if it is acceptable."""
+def password_problem(password: str, email: str, names: tuple[str, ...] = ()) -> str | None:
+    """Why a new password is refused, in French, or None if it is acceptable.
+
+    At least 12 characters; not the user's email, name or first name (even inside it);
+    and not common or guessable, as zxcvbn measures it (its dictionaries of common
+    passwords, names and keyboard patterns, plus the user's own details).
+    """
+    from zxcvbn import zxcvbn
+
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Le mot de passe doit contenir au moins {MIN_PASSWORD_LENGTH} caractères."
     lowered = password.strip().lower()
-    if lowered == email.lower() or lowered == email.split("@")[0].lower():
+    local = email.split("@")[0].lower()
+    if lowered == email.lower() or lowered == local:
         return "Le mot de passe ne doit pas être votre adresse e-mail."
+    personal = [n.strip().lower() for n in (*names, local) if len(n.strip()) >= 3]
+    if any(p in lowered for p in personal):
+        return "Le mot de passe ne doit contenir ni votre nom, ni votre prénom, ni votre adresse e-mail."
+    if zxcvbn(password[:100], user_inputs=[email, local, *names])["score"] < MIN_PASSWORD_SCORE:
+        return "Ce mot de passe est trop courant ou trop facile à deviner : allongez-le avec des mots peu communs."
     return None
 
 
@@ -124,7 +138,7 @@ def change_password(user: User, current: str, new: str) -> None:
     """The user's own change (forced after a temporary password)."""
     if not check_password_hash(user.password_hash, current or ""):
         raise ServiceError("Le mot de passe actuel est incorrect.", field="current")
-    problem = password_problem(new, user.email)
+    problem = password_problem(new, user.email, (user.first_name, user.last_name))
     if problem:
         raise ServiceError(problem, field="new")
     if check_password_hash(user.password_hash, new):
