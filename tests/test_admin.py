@@ -110,39 +110,85 @@ def _create_user(admin, demo, **overrides):
     return admin.post("/admin/utilisateurs/nouveau", data=data)
 
 
-def test_create_user_emails_a_temporary_password(app, client, admin, demo):
+def _link_in(body: str) -> str:
+    return re.search(r"(http://\S+/invitation/\S+)", body).group(1)
+
+
+def test_create_user_emails_an_invitation_link(app, client, admin, demo):
+    from backoffice.extensions import db
+    from backoffice.models import User
     from backoffice.services.mail import outbox_messages
 
     response = _create_user(admin, demo)
-    assert response.status_code == 200
-    page = _html(response)
-    assert "Utilisateur créé" in page
-    password = re.search(r'data-testid="temporary-password"><code>([^<]+)</code>', page).group(1)
-    assert len(password) >= 10
+    assert response.status_code == 302
+    detail = _html(admin.get(response.headers["Location"]))
+    assert "une invitation a été envoyée à nouvelle@cnss.bj" in detail and "Renvoyer l'invitation" in detail
 
     with app.app_context():
         messages = outbox_messages()
+        user = db.session.scalar(select(User).where(User.email == "nouvelle@cnss.bj"))
+        stored = user.invitation_hash
     assert len(messages) == 1
     mail = messages[0]
     assert mail["To"] == "nouvelle@cnss.bj"
     assert mail["Subject"] == "Votre accès au back-office"
     body = mail.get_content()
-    assert password in body and "Bonjour Adjoa" in body
-
-    # The password is shown once: the user's page never shows it again.
-    user_page = _html(admin.get("/admin/utilisateurs"))
-    assert password not in user_page and "Mot de passe temporaire" in user_page
+    assert "Bonjour Adjoa" in body and "valable 72 heures" in body and "Mot de passe" not in body
+    link = _link_in(body)
+    token = link.rsplit("/", 1)[1]
+    assert token not in stored and token not in detail  # hashed, and never on the admin's screen
     assert "user.created" in _audit_actions(app)
 
-    admin.post("/deconnexion")
-    signed_in = login(client, "nouvelle@cnss.bj", password)
-    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/mot-de-passe"
-    assert client.get("/").headers["Location"] == "/mot-de-passe"
-    changed = client.post(
-        "/mot-de-passe", data={"current": password, "new": "Mon-Secret-Baobab-2026", "confirm": "Mon-Secret-Baobab-2026"}
-    )
-    assert changed.status_code == 302
-    assert "Bonjour Adjoa" in _html(client.get("/"))
+    # Sending it again replaces the link.
+    admin.post(f"/admin/utilisateurs/{user.id}/invitation")
+    with app.app_context():
+        newer = _link_in(outbox_messages()[-1].get_content())
+    assert newer != link
+    visitor = app.test_client()
+    path = "/" + link.split("/", 3)[3]
+    assert visitor.get(path).status_code == 404  # the first link stopped working
+    path = "/" + newer.split("/", 3)[3]
+    page = visitor.get(path)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    weak = _html(visitor.post(path, data={"new": "motdepasse12", "confirm": "motdepasse12"}))
+    assert "trop courant" in weak
+    chosen = visitor.post(path, data={"new": "Mon-Secret-Baobab-2026", "confirm": "Mon-Secret-Baobab-2026"})
+    # A gestionnaire goes on to enrol the second factor.
+    assert chosen.status_code == 302 and chosen.headers["Location"].endswith("/connexion/enrolement")
+    assert visitor.get(path).status_code == 404  # single use
+    assert "user.invitation_accepted" in _audit_actions(app)
+    other = app.test_client()
+    assert login(other, "nouvelle@cnss.bj", "Mon-Secret-Baobab-2026").status_code == 302
+    assert "Bonjour Adjoa" in _html(other.get("/"))
+
+
+def test_an_expired_invitation_is_refused(app, client, admin, demo):
+    from datetime import timedelta
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services.mail import outbox_messages
+
+    _create_user(admin, demo)
+    with app.app_context():
+        link = _link_in(outbox_messages()[-1].get_content())
+        user = db.session.scalar(select(User).where(User.email == "nouvelle@cnss.bj"))
+        user.invitation_expires_at -= timedelta(hours=73)
+        db.session.commit()
+    response = app.test_client().get("/" + link.split("/", 3)[3])
+    assert response.status_code == 404 and "Lien invalide ou expiré" in _html(response)
+
+
+def test_a_password_reset_sends_a_link_and_the_old_password_stops(app, client, admin, demo):
+    from backoffice.services.mail import outbox_messages
+
+    user_id = demo["users"]["superviseur@cnss.bj"]
+    response = admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe")
+    assert response.status_code == 302
+    with app.app_context():
+        mail = outbox_messages()[-1]
+    assert mail["Subject"] == "Réinitialisation de votre accès au back-office"
+    assert "Adresse e-mail ou mot de passe incorrect." in _html(login(app.test_client(), "superviseur@cnss.bj"))
 
 
 def test_create_user_field_errors(app, admin, demo):
@@ -172,23 +218,27 @@ def test_reset_password_role_and_deactivation(app, client, admin, demo):
     detail = _html(admin.get(f"/admin/utilisateurs/{user_id}"))
     assert "Aïcha Dossou" in detail and "Réinitialiser le mot de passe" in detail
 
-    reset = _html(admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe"))
-    assert "Mot de passe réinitialisé" in reset
-    password = re.search(r"<code>([^<]+)</code>", reset).group(1)
+    reset = _html(admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe", follow_redirects=True))
+    assert "Mot de passe réinitialisé : un lien pour en choisir un nouveau a été envoyé" in reset
     with app.app_context():
         (mail,) = outbox_messages()
-    assert mail["Subject"] == "Réinitialisation de votre mot de passe"
-    assert password in mail.get_content()
+    assert mail["Subject"] == "Réinitialisation de votre accès au back-office"
+    link = _link_in(mail.get_content())
+    assert link.rsplit("/", 1)[1] not in reset
 
     assert admin.post(f"/admin/utilisateurs/{user_id}/role", data={"role": "SUPERVISEUR"}).status_code == 302
     assert "Superviseur" in _html(admin.get(f"/admin/utilisateurs/{user_id}"))
     bad_role = admin.post(f"/admin/utilisateurs/{user_id}/role", data={"role": "ROI"}, follow_redirects=True)
     assert "Rôle invalide." in _html(bad_role)
 
-    # The old demo password no longer works; the temporary one forces a change.
+    # The old demo password no longer works; the link gives a new one (the second factor stays).
     admin.post("/deconnexion")
     assert login(client, "gestionnaire2@cnss.bj").status_code == 200
-    assert login(client, "gestionnaire2@cnss.bj", password).headers["Location"] == "/mot-de-passe"
+    password = "Nouveau-Baobab-Secret-9"
+    chosen = client.post("/" + link.split("/", 3)[3], data={"new": password, "confirm": password})
+    assert chosen.headers["Location"].endswith("/connexion/code")
+    client.delete_cookie("session")
+    assert login(client, "gestionnaire2@cnss.bj", password).headers["Location"] == "/"
     client.post("/deconnexion")
 
     login(client, "admin@demo.bj")

@@ -138,6 +138,16 @@ def _row_to_review(demo: dict) -> dict:
     return {"batch_id": batch_id, "row_id": row.id}
 
 
+def _invited_user(demo: dict) -> int:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+
+    BUILDERS["token"](demo)
+    return db.session.scalar(select(User.id).where(User.email.like("invite-%")))
+
+
 BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
 
 # endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
@@ -147,6 +157,7 @@ MUTATION_CASES: dict[str, tuple] = {
     "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.password_accepted"),
     "auth.second_factor": (None, {"code": "000000"}, None),  # no sign-in under way: nothing happens
     "auth.enrol": (None, {"code": "000000"}, None),
+    "auth.accept_invitation": (None, {"new": NEW_PASSWORD, "confirm": NEW_PASSWORD}, "user.invitation_accepted"),
     "auth.logout": ("gestionnaire1@cnss.bj", {}, "auth.logout"),
     "auth.change_password": (
         "gestionnaire1@cnss.bj",
@@ -173,6 +184,12 @@ MUTATION_CASES: dict[str, tuple] = {
         "admin@demo.bj",
         {"currency": "XOF", "dual_above": "1 000 000", "daily_limit": ""},
         "organisation.approval_rule_changed",
+    ),
+    "admin.user_resend_invitation": (
+        "admin@demo.bj",
+        {},
+        "user.invitation_sent",
+        lambda d: {"user_id": _invited_user(d)},
     ),
     "admin.user_reset_second_factor": ("admin@demo.bj", {}, "user.second_factor_reset"),
     "admin.user_role": ("admin@demo.bj", {"role": "SUPERVISEUR"}, "user.role_changed"),

@@ -152,7 +152,7 @@ def user_new():
     form.organisation_id.choices = [(0, "— Aucune (administrateur) —"), *_organisation_choices()]
     if form.validate_on_submit():
         try:
-            user, password = user_service.create_user(
+            user, _link = user_service.create_user(
                 current_actor(),
                 email=form.email.data,
                 first_name=form.first_name.data,
@@ -166,8 +166,8 @@ def user_new():
             attach_error(form, exc, "organisation_id")
         else:
             db.session.commit()
-            # Shown once, never stored in the session cookie.
-            return render_template("admin/user_created.html", user=user, password=password)
+            flash(f"Utilisateur créé : une invitation a été envoyée à {user.email}.", "success")
+            return redirect(url_for("admin.user_detail", user_id=user.id))
     return render_template("admin/user_form.html", form=form)
 
 
@@ -200,9 +200,26 @@ def user_reset_password(user_id: int):
     user = get_or_404(User, user_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    password = user_service.reset_password(current_actor(), user)
+    user_service.reset_password(current_actor(), user)
     db.session.commit()
-    return render_template("admin/user_created.html", user=user, password=password, reset=True)
+    flash(f"Mot de passe réinitialisé : un lien pour en choisir un nouveau a été envoyé à {user.email}.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.route("/utilisateurs/<int:user_id>/invitation", methods=["POST"])
+@admin_required
+def user_resend_invitation(user_id: int):
+    user = get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        user_service.resend_invitation(current_actor(), user)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        db.session.commit()
+        flash(f"Invitation envoyée à nouveau à {user.email}.", "success")
+    return redirect(url_for("admin.user_detail", user_id=user.id))
 
 
 @bp.route("/utilisateurs/<int:user_id>/double-authentification", methods=["POST"])

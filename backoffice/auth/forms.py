@@ -32,3 +32,15 @@ class CodeForm(FlaskForm):
         validators=[DataRequired("Saisissez le code de votre application."), Length(max=32)],
     )
     submit = SubmitField("Valider")
+
+
+class ChoosePasswordForm(FlaskForm):
+    """The first password, chosen from an invitation link."""
+
+    new = PasswordField(
+        "Mot de passe", validators=[DataRequired(REQUIRED), Length(min=12, message="Au moins 12 caractères.")]
+    )
+    confirm = PasswordField(
+        "Confirmation", validators=[DataRequired(REQUIRED), EqualTo("new", message="Les deux mots de passe diffèrent.")]
+    )
+    submit = SubmitField("Choisir ce mot de passe")

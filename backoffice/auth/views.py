@@ -9,7 +9,7 @@ from flask import flash, make_response, redirect, render_template, request, sess
 from flask_login import current_user, logout_user
 
 from backoffice.auth import bp
-from backoffice.auth.forms import ChangePasswordForm, CodeForm, LoginForm
+from backoffice.auth.forms import ChangePasswordForm, ChoosePasswordForm, CodeForm, LoginForm
 from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.security import no_store, public, signed_in, start_session
@@ -79,13 +79,7 @@ def login():
         db.session.commit()
         user = result.user
         if user is not None:
-            next_url = _safe_next(request.args.get("next"))
-            session.clear()
-            if user.has_second_factor or twofactor.required_for(user):
-                session[PENDING] = {"id": user.id, "v": user.session_version, "at": time.time(), "next": next_url}
-                endpoint = "auth.second_factor" if user.has_second_factor else "auth.enrol"
-                return redirect(url_for(endpoint))
-            return redirect(_finish(user, None, next_url))
+            return _start_second_step(user, _safe_next(request.args.get("next")))
         error = result.error
         if result.locked:
             status = 429
@@ -96,6 +90,36 @@ def login():
 def _no_pending_sign_in():
     """The second step without a first one (or after it expired): start again."""
     return render_template("auth/expired.html")
+
+
+def _start_second_step(user: User, next_url: str):
+    """After a right password: the code (or the enrolment) when the user has or needs one."""
+    session.clear()
+    if user.has_second_factor or twofactor.required_for(user):
+        session[PENDING] = {"id": user.id, "v": user.session_version, "at": time.time(), "next": next_url}
+        return redirect(url_for("auth.second_factor" if user.has_second_factor else "auth.enrol"))
+    return redirect(_finish(user, None, next_url))
+
+
+@bp.route("/invitation/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str):
+    """The single-use link of an invitation or a reset: choose a password, then the second factor."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    user = user_service.user_for_invitation(token)
+    if user is None:
+        return no_store(make_response(render_template("auth/invitation_invalid.html"), 404))
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user_service.accept_invitation(user, form.new.data)
+        except ServiceError as exc:
+            attach_error(form, exc, "new")
+        else:
+            db.session.commit()
+            return _start_second_step(user, url_for("main.index"))
+    return no_store(render_template("auth/invitation.html", form=form, user=user))
 
 
 @bp.route("/connexion/code", methods=["GET", "POST"])

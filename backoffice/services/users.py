@@ -1,10 +1,11 @@
-"""Users: creation with a temporary password, sign-in with throttling, password rules."""
+"""Users: invitations, sign-in with throttling, sessions, password rules."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-import string
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from flask import current_app
@@ -47,13 +48,6 @@ def password_problem(password: str, email: str, names: tuple[str, ...] = ()) -> 
     if zxcvbn(password[:100], user_inputs=[email, local, *names])["score"] < MIN_PASSWORD_SCORE:
         return "Ce mot de passe est trop courant ou trop facile à deviner : allongez-le avec des mots peu communs."
     return None
-
-
-def generate_temporary_password() -> str:
-    """A random 14-character password with letters, digits and a symbol."""
-    alphabet = string.ascii_letters + string.digits
-    core = "".join(secrets.choice(alphabet) for _ in range(12))
-    return core[:6] + secrets.choice("-_!#") + secrets.choice(string.digits) + core[6:]
 
 
 def require_admin(actor: User) -> None:
@@ -149,16 +143,75 @@ def change_password(user: User, current: str, new: str) -> None:
     audit.record(user, "user.password_changed", user)
 
 
-def _welcome_email(user: User, password: str, reset: bool) -> None:
-    url = current_app.config["PUBLIC_URL"]
-    subject = "Réinitialisation de votre mot de passe" if reset else "Votre accès au back-office"
+INVITATION_HOURS = 72
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _send_invitation(user: User, reset: bool) -> str:
+    """A single-use sign-in link (valid INVITATION_HOURS), emailed; only its hash is stored.
+
+    It leads to choosing a password, then to enrolling the second factor: no password ever
+    travels by email or shows on an admin's screen. Returns the link (for the caller's tests).
+    """
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    user.invitation_hash = _token_hash(token)
+    user.invitation_expires_at = now + timedelta(hours=INVITATION_HOURS)
+    user.invitation_sent_at = now
+    link = f"{current_app.config['PUBLIC_URL'].rstrip('/')}/invitation/{token}"
+    subject = "Réinitialisation de votre accès au back-office" if reset else "Votre accès au back-office"
     body = (
         f"Bonjour {user.first_name},\n\n"
         + ("Votre mot de passe a été réinitialisé.\n" if reset else "Un compte a été créé pour vous.\n")
-        + f"\nAdresse : {url}\nIdentifiant : {user.email}\nMot de passe temporaire : {password}\n\n"
-        "Vous devrez choisir un nouveau mot de passe à la première connexion.\n"
+        + f"\nIdentifiant : {user.email}\n"
+        f"Pour choisir votre mot de passe, ouvrez ce lien (valable {INVITATION_HOURS} heures, une seule fois) :\n"
+        f"{link}\n\n"
+        "Vous activerez ensuite la double authentification avec une application de votre téléphone.\n"
     )
     send_email(user.email, subject, body)
+    return link
+
+
+def _unusable_password() -> str:
+    """Until the invitation is used, no password signs in."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def user_for_invitation(token: str) -> User | None:
+    """The user whose invitation link this is, while it is unused and not expired."""
+    if not token or len(token) > 100:
+        return None
+    user = db.session.scalar(select(User).where(User.invitation_hash == _token_hash(token)))
+    if user is None or user.invitation_expires_at is None or user.invitation_expires_at < utcnow():
+        return None
+    return user if user.is_active else None
+
+
+def accept_invitation(user: User, password: str) -> None:
+    """The invited user chooses a password; the link stops working (single use)."""
+    problem = password_problem(password, user.email, (user.first_name, user.last_name))
+    if problem:
+        raise ServiceError(problem, field="new")
+    user.password_hash = hash_password(password)
+    user.must_change_password = False
+    user.invitation_hash = None
+    user.invitation_expires_at = None
+    end_sessions(user)
+    throttle.reset(f"login:email:{user.email}")
+    audit.record(user, "user.invitation_accepted", user, organisation_id=user.organisation_id)
+
+
+def resend_invitation(actor: User, user: User) -> str:
+    """A new link replaces the previous one (which stops working)."""
+    require_admin(actor)
+    if not user.invitation_sent_at or user.invitation_hash is None:
+        raise ServiceError("Cet utilisateur a déjà choisi son mot de passe : réinitialisez-le plutôt.")
+    link = _send_invitation(user, reset=False)
+    audit.record(actor, "user.invitation_sent", user, organisation_id=user.organisation_id)
+    return link
 
 
 def create_user(
@@ -172,7 +225,7 @@ def create_user(
     organisation_id: int | None,
     is_admin: bool = False,
 ) -> tuple[User, str]:
-    """Create a user with a temporary password, emailed to them; returns the password once."""
+    """Create a user and email them an invitation link; returns the user and the link."""
     require_admin(actor)
     email = email.strip().lower()
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
@@ -183,7 +236,6 @@ def create_user(
         raise ServiceError("Un gestionnaire ou un superviseur appartient à une organisation.", field="organisation_id")
     if organisation_id is not None and db.session.get(Organisation, organisation_id) is None:
         raise ServiceError("Organisation inconnue.", field="organisation_id")
-    password = generate_temporary_password()
     user = User(
         email=email,
         first_name=first_name.strip(),
@@ -192,30 +244,27 @@ def create_user(
         role=role,
         is_admin=is_admin,
         organisation_id=organisation_id,
-        password_hash=hash_password(password),
-        must_change_password=True,
+        password_hash=_unusable_password(),
+        must_change_password=False,
     )
     db.session.add(user)
     db.session.flush()
     audit.record(
         actor, "user.created", user, organisation_id=organisation_id, email=email, role=role, is_admin=is_admin
     )
-    _welcome_email(user, password, reset=False)
-    return user, password
+    return user, _send_invitation(user, reset=False)
 
 
 def reset_password(actor: User, user: User) -> str:
-    """Give a user a new temporary password (emailed) and force a change at next sign-in."""
+    """The old password stops working; the user gets a new invitation link to choose another."""
     require_admin(actor)
-    password = generate_temporary_password()
-    user.password_hash = hash_password(password)
-    user.must_change_password = True
+    user.password_hash = _unusable_password()
     end_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
     throttle.reset(f"login:email:{user.email}")
+    link = _send_invitation(user, reset=True)
     audit.record(actor, "user.password_reset", user, organisation_id=user.organisation_id)
-    _welcome_email(user, password, reset=True)
-    return password
+    return link
 
 
 def set_active(actor: User, user: User, active: bool) -> None:
