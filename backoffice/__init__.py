@@ -64,8 +64,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "strong"
 
-    from backoffice.security import register_session_rules
+    from backoffice.security import register_session_rules, register_url_converters
 
+    register_url_converters(app)  # before the blueprints add their routes
     register_session_rules(app)  # session versions, idle timeout, step-up
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

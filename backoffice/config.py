@@ -42,6 +42,25 @@ def _development_secret(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def check_production(settings: dict) -> None:
+    """Production refuses settings that would quietly weaken it (finding 7 of the security review)."""
+    problems = []
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool("ALLOW_SQLITE_IN_PRODUCTION", False):
+        problems.append("SQLite (set ALLOW_SQLITE_IN_PRODUCTION=1 to accept it)")
+    if not settings["WTF_CSRF_ENABLED"]:
+        problems.append("WTF_CSRF_ENABLED off")
+    if not settings["SESSION_COOKIE_SECURE"]:
+        problems.append("SESSION_COOKIE_SECURE off")
+    if not 1 <= settings["LOGIN_MAX_FAILURES"] <= 20 or not 1 <= settings["CODE_MAX_FAILURES"] <= 20:
+        problems.append("LOGIN_MAX_FAILURES and CODE_MAX_FAILURES must be between 1 and 20")
+    if not 1 <= settings["LOGIN_LOCK_MINUTES"] <= 24 * 60:
+        problems.append("LOGIN_LOCK_MINUTES must be between 1 and 1440")
+    if not settings["MAIL_SERVER"]:
+        problems.append("no MAIL_SERVER (invitations would stay in a local outbox)")
+    if problems:
+        raise ConfigError("Refused production settings: " + "; ".join(problems))
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("APP_ENV", "development").lower()
@@ -66,7 +85,7 @@ def load_settings(instance_path: str) -> dict:
     if database_url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30}}
 
-    return {
+    settings = {
         "APP_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -158,3 +177,6 @@ def load_settings(instance_path: str) -> dict:
             int(v) for v in os.environ.get("NOTIFICATION_RETRY_SECONDS", "10,30,60,180,300").split(",") if v.strip()
         ],
     }
+    if production:
+        check_production(settings)
+    return settings

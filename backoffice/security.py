@@ -6,14 +6,17 @@ matrix test can check that every route in the URL map has one.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, make_response, redirect, session, url_for
 from flask_login import current_user, logout_user
 from htmx_flask import request
+from werkzeug.routing import IntegerConverter
 
 from backoffice.extensions import db
 
@@ -82,6 +85,44 @@ def api_route(view: F) -> F:
     """Mark a JSON API view; the view authenticates its client itself (401 otherwise)."""
     _mark(view, "api")
     return view
+
+
+def local_path(target: str | None, default: str) -> str:
+    """`target` if it is a same-site relative path, else `default` (an explicit `next`, never the Referer).
+
+    Browsers read `/\\evil.example` as `//evil.example` and drop tabs and newlines, so a
+    target with a backslash or a control character is refused too.
+    """
+    if (
+        target
+        and len(target) <= 2000
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+        and not urlsplit(target).netloc
+        and not urlsplit(target).scheme
+    ):
+        return target
+    return default
+
+
+class SafeIntegerConverter(IntegerConverter):
+    """`<int:…>` URL parts above 2**63 - 1 are a 404, not a database error (a 500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+_HUGE_INTEGER = re.compile(r"^[+-]?0*[0-9]{19,}$", re.ASCII)
+
+
+def _refuse_huge_query_integers() -> None:
+    """A query parameter holding an integer beyond 64 bits is refused before any view reads it."""
+    for value in request.args.values():
+        if _HUGE_INTEGER.match(value) and abs(int(value[:40])) > 2**63 - 1:
+            abort(400)
 
 
 def no_store(response: Any) -> Any:
@@ -166,8 +207,14 @@ def _end_expired_session() -> None:
         session[SEEN_AT] = now
 
 
+def register_url_converters(app: Flask) -> None:
+    """Before any route is added: integer URL parts stay within 64 bits."""
+    app.url_map.converters["int"] = SafeIntegerConverter
+
+
 def register_session_rules(app: Flask) -> None:
     """Idle and absolute session expiry, the session-version loader, the step-up helper."""
+    app.before_request(_refuse_huge_query_integers)
     app.before_request(_end_expired_session)
     app.login_manager.user_loader(load_user)
     app.add_template_global(step_up_needed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
@@ -12,7 +11,7 @@ from backoffice.auth import bp
 from backoffice.auth.forms import ChangePasswordForm, ChoosePasswordForm, CodeForm, LoginForm
 from backoffice.extensions import db
 from backoffice.models import User
-from backoffice.security import no_store, public, signed_in, start_session
+from backoffice.security import local_path, no_store, public, signed_in, start_session
 from backoffice.services import ServiceError, attach_error, twofactor
 from backoffice.services import users as user_service
 
@@ -24,22 +23,7 @@ AFTER_SIGN_IN = "after_sign_in"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths are followed after sign-in.
-
-    Browsers read `/\\evil.example` as `//evil.example` and drop tabs and newlines, so a
-    target with a backslash or a control character is refused too.
-    """
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
-        and not urlsplit(target).netloc
-        and not urlsplit(target).scheme
-    ):
-        return target
-    return url_for("main.index")
+    return local_path(target, url_for("main.index"))
 
 
 def _pending_user() -> User | None:

@@ -19,7 +19,7 @@ from backoffice.batches.forms import RejectForm, ResolveRowForm, SubmitBatchForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
-from backoffice.pages import current_actor
+from backoffice.pages import attachment, current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
 from backoffice.services import ServiceError, approval_rules, attach_error
 from backoffice.services.bulk import approval, history, importing, reports
@@ -268,7 +268,7 @@ def _csv_response(report: str, batch_id: int, filename: str) -> Response:
 
     response = Response(generate(), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["Cache-Control"] = "no-store"
     return response
 

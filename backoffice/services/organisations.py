@@ -15,6 +15,8 @@ from backoffice.services.money import CURRENCIES
 from backoffice.services.users import require_admin
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+# Account ids end up in file names and headers (the ledger export): a safe set of characters only.
+_ACCOUNT_ID = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$", re.ASCII)
 
 
 def create_organisation(actor: User, code: str, name: str) -> Organisation:
@@ -63,6 +65,11 @@ def create_account(
     account_id = account_id.strip().upper()
     if not account_id:
         raise ServiceError("L'identifiant du compte est obligatoire.", field="account_id")
+    if not _ACCOUNT_ID.match(account_id):
+        raise ServiceError(
+            "L'identifiant du compte ne contient que des lettres, des chiffres, « . », « - » ou « _ » (64 au plus).",
+            field="account_id",
+        )
     if db.session.scalar(select(Account.id).where(func.upper(Account.account_id) == account_id)):
         raise ServiceError("Un compte existe déjà avec cet identifiant.", field="account_id")
     if currency not in CURRENCIES:
