@@ -125,6 +125,13 @@ def _refuse_huge_query_integers() -> None:
             abort(400)
 
 
+def link_args() -> dict:
+    """The query of this page, to copy into its own links (pagination, exports): never a name
+    that url_for reads itself (`_method`, `_external`…) nor one that would replace a URL argument."""
+    view_args = request.view_args or {}
+    return {k: v for k, v in request.args.items() if not k.startswith("_") and k not in view_args}
+
+
 def no_store(response: Any) -> Any:
     """Pages that show a secret (API key, recovery codes, QR code, invitation link) are never cached."""
     response = make_response(response)
@@ -218,6 +225,7 @@ def register_session_rules(app: Flask) -> None:
     app.before_request(_end_expired_session)
     app.login_manager.user_loader(load_user)
     app.add_template_global(step_up_needed)
+    app.add_template_global(link_args)
 
 
 # Step-up -------------------------------------------------------------------------------

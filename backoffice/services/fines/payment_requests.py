@@ -309,7 +309,7 @@ def submit_payment(
         if existing is not None:
             statut = existing.status if existing.is_final else "EN_COURS"
             return Receipt(existing.id, existing.reference, statut, created=False)
-        _check_claims(req.amendes)
+        _check_claims(req.amendes, client.organisation_id)
         raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
     return Receipt(payment_id, req.reference, "EN_COURS", created=True)
 
@@ -347,15 +347,27 @@ def _existing(organisation_id: int, reference: str, key: str | None, fingerprint
     return found
 
 
-def _check_claims(numeros: list[str]) -> None:
-    """409 naming the fines already being paid, or paid, by another payment here."""
+def _check_claims(numeros: list[str], organisation_id: int) -> None:
+    """409 naming the fines already being paid, or paid, by another payment here.
+
+    A fine claimed by another organisation is refused without naming anything of theirs
+    (no reference, no status): one organisation never learns about another's payments.
+    """
     rows = db.session.execute(
-        select(FinePaymentItem.numero, FinePayment.reference, FinePayment.status)
+        select(FinePaymentItem.numero, FinePayment.reference, FinePayment.status, FinePayment.organisation_id)
         .join(FinePayment, FinePayment.id == FinePaymentItem.payment_id)
         .where(FinePaymentItem.active_numero.in_(numeros))
     ).all()
     if not rows:
         return
+    if any(r.organisation_id != organisation_id for r in rows):
+        names = ", ".join(sorted(r.numero for r in rows))
+        raise ApiError(
+            409,
+            "AMENDE_INDISPONIBLE",
+            f"Amende(s) qui ne peuvent pas être payées par cette demande : {names}.",
+            amendes=[{"numero": r.numero} for r in rows],
+        )
     paid = [r for r in rows if r.status == PaymentStatus.PAYE]
     details = [
         {
