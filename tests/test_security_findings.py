@@ -49,6 +49,22 @@ def test_thousands_of_digits_in_an_amount_are_a_form_error(app, client, demo):
     assert response.status_code == 200 and "Montant trop élevé." in _html(response)
 
 
+@pytest.mark.parametrize("raw", ["[" * 5000 + "]" * 5000, '{"a":' * 2000 + "1" + "}" * 2000])
+def test_deeply_nested_json_is_a_400(client, demo, raw):
+    response = post(client, None, raw=raw.encode())
+    assert response.status_code == 400 and response.get_json()["erreur"] == "JSON_INVALIDE"
+
+
+def test_a_ten_megabyte_header_line_is_refused_clearly(app, client, demo):
+    import io
+
+    login(client, "gestionnaire1@cnss.bj")
+    content = b"type_id," + b"x" * (10 * 1024 * 1024) + b"\nPERSONAL_ID,1,XOF,10,A\n"
+    data = {"account_id": demo["accounts"]["ACC-CNSS-001"], "label": "L", "file": (io.BytesIO(content), "a.csv")}
+    response = client.post("/batches/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200 and "En-tête illisible ou trop long" in _html(response)
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -59,6 +59,21 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_AMOUNT = 10**12
 
 
+MAX_JSON_DEPTH = 32  # a payment request is 2 levels deep; thousands of `[` made json.loads recurse to a 500
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deep brackets nest, counted before parsing (brackets inside strings count too: a bound, not a parse)."""
+    depth = deepest = 0
+    for byte in raw:
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
     """The JSON object of a request body, or an ApiError (type, size, syntax)."""
     if (content_type or "").split(";")[0].strip().lower() != "application/json":
@@ -71,9 +86,11 @@ def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
         raise ApiError(
             413, "REQUETE_TROP_VOLUMINEUSE", f"Le corps de la requête dépasse la taille maximale ({max_bytes} octets)."
         )
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "JSON_INVALIDE", f"Le JSON est trop imbriqué ({MAX_JSON_DEPTH} niveaux au plus).")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête n'est pas un JSON valide.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête doit être un objet JSON.")
