@@ -113,6 +113,9 @@ def load_settings(instance_path: str) -> dict:
         "STEP_UP_MAX_AGE_SECONDS": _int("STEP_UP_MAX_AGE_SECONDS", 300),
         # Sessions end after this long without a request, and after SESSION_LIFETIME_SECONDS anyway.
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        # Client-given URLs (callbacks, webhooks) may reach only public addresses over https,
+        # plus these networks (comma-separated CIDRs, e.g. 127.0.0.0/8 for a local receiver).
+        "OUTGOING_ALLOWED_NETWORKS": os.environ.get("OUTGOING_ALLOWED_NETWORKS", ""),
         # The JSON API: requests per key per minute (429 with Retry-After beyond).
         "API_RATE_LIMIT_PER_MINUTE": _int("API_RATE_LIMIT_PER_MINUTE", 600),
         # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files in MAIL_OUTBOX.

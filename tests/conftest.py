@@ -59,6 +59,8 @@ def services():
         "RQ_QUEUE": "backoffice-test",
         # Cheap hashing keeps hundreds of test sign-ins fast; production uses scrypt.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Callbacks go to receivers the tests start on this machine (services/outgoing.py).
+        "OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     os.environ.update(env)
     yield {"redis": redis, "database_url": database_url, "instance": instance, "env": env}

@@ -12,8 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,7 @@ from backoffice.models.fines import (
     new_payment_id,
 )
 from backoffice.models.writes import insert_together
+from backoffice.services import outgoing
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.money import format_amount
 
@@ -215,13 +216,9 @@ def validate_request(data: dict, currencies: list[str], max_fines: int) -> Payme
 
     callback_url = data.get("callback_url")
     if callback_url is not None and callback_url != "":
-        parts = urlsplit(callback_url) if isinstance(callback_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(callback_url) > 500:
-            fail(
-                "callback_url",
-                "URL_INVALIDE",
-                "« callback_url » doit être une adresse http(s) complète d'au plus 500 caractères.",
-            )
+        problem = outgoing.url_problem(callback_url, current_app.config["APP_ENV"] == "production")
+        if problem:
+            fail("callback_url", "URL_INVALIDE", f"« callback_url » {problem}.")
     else:
         callback_url = None
 
