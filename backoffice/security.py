@@ -118,10 +118,14 @@ class SafeIntegerConverter(IntegerConverter):
 _HUGE_INTEGER = re.compile(r"^[+-]?0*[0-9]{19,}$", re.ASCII)
 
 
-def _refuse_huge_query_integers() -> None:
-    """A query parameter holding an integer beyond 64 bits is refused before any view reads it."""
+def _refuse_hostile_parameters() -> None:
+    """Before any view reads them: a query integer beyond 64 bits, or a NUL character in a query
+    or form value (PostgreSQL refuses NUL in text: it would be a 500), is a 400."""
     for value in request.args.values():
-        if _HUGE_INTEGER.match(value) and abs(int(value[:40])) > 2**63 - 1:
+        if "\x00" in value or (_HUGE_INTEGER.match(value) and abs(int(value[:40])) > 2**63 - 1):
+            abort(400)
+    if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if any("\x00" in value for value in request.form.values()):
             abort(400)
 
 
@@ -221,7 +225,7 @@ def register_url_converters(app: Flask) -> None:
 
 def register_session_rules(app: Flask) -> None:
     """Idle and absolute session expiry, the session-version loader, the step-up helper."""
-    app.before_request(_refuse_huge_query_integers)
+    app.before_request(_refuse_hostile_parameters)
     app.before_request(_end_expired_session)
     app.login_manager.user_loader(load_user)
     app.add_template_global(step_up_needed)
