@@ -106,6 +106,23 @@ def accept_invitation(token: str):
     return no_store(render_template("auth/invitation.html", form=form, user=user))
 
 
+def _checked_code(form: CodeForm, check, user: User) -> tuple[object | None, int, dict]:
+    """Run a code check; on a refusal, commit what it counted and put the message on the field.
+
+    Returns (the check's result or None, the status, the headers: 429 + Retry-After when throttled).
+    """
+    try:
+        return check(user, form.code.data), 200, {}
+    except twofactor.CodeThrottled as exc:
+        db.session.commit()
+        attach_error(form, exc, "code")
+        return None, 429, {"Retry-After": str(exc.retry_after)}
+    except ServiceError as exc:
+        db.session.commit()
+        attach_error(form, exc, "code")
+        return None, 200, {}
+
+
 @bp.route("/connexion/code", methods=["GET", "POST"])
 @public
 def second_factor():
@@ -118,16 +135,8 @@ def second_factor():
     form = CodeForm()
     status, headers = 200, {}
     if form.validate_on_submit():
-        try:
-            method = twofactor.verify(user, form.code.data)
-        except twofactor.CodeThrottled as exc:
-            db.session.commit()
-            attach_error(form, exc, "code")
-            status, headers = 429, {"Retry-After": str(exc.retry_after)}
-        except ServiceError as exc:
-            db.session.commit()
-            attach_error(form, exc, "code")
-        else:
+        method, status, headers = _checked_code(form, twofactor.verify, user)
+        if method is not None:
             target = _finish(user, method, session[PENDING]["next"])
             if method == "recovery":
                 left = twofactor.remaining_recovery_codes(user)
@@ -153,16 +162,8 @@ def enrol():
     form = CodeForm()
     status, headers = 200, {}
     if form.validate_on_submit():
-        try:
-            codes = twofactor.confirm_enrolment(user, form.code.data)
-        except twofactor.CodeThrottled as exc:
-            db.session.commit()
-            attach_error(form, exc, "code")
-            status, headers = 429, {"Retry-After": str(exc.retry_after)}
-        except ServiceError as exc:
-            db.session.commit()
-            attach_error(form, exc, "code")
-        else:
+        codes, status, headers = _checked_code(form, twofactor.confirm_enrolment, user)
+        if codes is not None:
             if signed_in_user is not None:
                 db.session.commit()
                 session["second_factor_at"] = time.time()

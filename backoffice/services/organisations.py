@@ -151,9 +151,21 @@ def approve_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
 
     request = _decide_top_up(actor, request_id, TopUpStatus.APPROVED, reason)
     ledger.top_up(request.account_id, request.amount, request.reason, actor)
+    _audit_decision(actor, "account.topped_up", request)
+    return request
+
+
+def refuse_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
+    """A second admin refuses, saying why; the balance never moved."""
+    request = _decide_top_up(actor, request_id, TopUpStatus.REFUSED, reason)
+    _audit_decision(actor, "account.top_up_refused", request)
+    return request
+
+
+def _audit_decision(actor: User, action: str, request: TopUpRequest) -> None:
     audit.record(
         actor,
-        "account.topped_up",
+        action,
         request.account,
         organisation_id=request.account.organisation_id,
         request_id=request.id,
@@ -161,22 +173,6 @@ def approve_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
         requested_by=request.requested_by_id,
         reason=request.decision_reason,
     )
-    return request
-
-
-def refuse_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
-    """A second admin refuses, saying why; the balance never moved."""
-    request = _decide_top_up(actor, request_id, TopUpStatus.REFUSED, reason)
-    audit.record(
-        actor,
-        "account.top_up_refused",
-        request.account,
-        organisation_id=request.account.organisation_id,
-        request_id=request.id,
-        amount=request.amount,
-        reason=request.decision_reason,
-    )
-    return request
 
 
 def pending_top_ups():
