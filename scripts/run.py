@@ -155,7 +155,7 @@ def banner(simulators: list[str], workers: int) -> str:
  Back-office prêt : http://localhost:{WEB_PORT} (écoute sur {WEB_HOST})
  Comptes de démonstration (mot de passe : Demo-2026!)
  Double authentification : secret TOTP {DEMO_TOTP_SECRET}
-   (à ajouter dans une application d'authentification ; code du moment : {_current_code()})
+   (à ajouter dans une application d'authentification ; code au démarrage : {_current_code()})
    admin@demo.bj          administrateur de la plateforme
    admin2@demo.bj         second administrateur (approuve les approvisionnements)
    gestionnaire1@cnss.bj  gestionnaire CNSS Bénin
