@@ -64,11 +64,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "strong"
 
-    from backoffice.models import User
+    from backoffice.security import register_session_rules, register_url_converters
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    register_url_converters(app)  # before the blueprints add their routes
+    register_session_rules(app)  # session versions, idle timeout, step-up
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)

@@ -35,16 +35,21 @@ def register(app: Flask) -> None:
 @click.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo organisations, users and accounts (idempotent)."""
-    from backoffice.services.demo import DEMO_PASSWORD
+    from backoffice.services import ServiceError
+    from backoffice.services.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
     from backoffice.services.demo import seed_demo as run_seed
 
-    created = run_seed()
+    try:
+        created = run_seed()
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from exc
     db.session.commit()
     if created:
         click.echo("Créé : " + ", ".join(created))
     else:
         click.echo("Données de démonstration déjà présentes : rien à faire.")
     click.echo(f"Mot de passe des comptes de démonstration : {DEMO_PASSWORD}")
+    click.echo(f"Secret TOTP (double authentification) de ces comptes : {DEMO_TOTP_SECRET}")
 
 
 @click.command("create-admin")
@@ -59,7 +64,7 @@ def create_admin(email: str, first_name: str, last_name: str, password: str) -> 
     from backoffice.services.users import hash_password, password_problem
 
     email = email.strip().lower()
-    problem = password_problem(password, email)
+    problem = password_problem(password, email, (first_name, last_name))
     if problem:
         raise click.ClickException(problem)
     if db.session.scalar(select(User.id).where(User.email == email)):

@@ -48,6 +48,25 @@ def _json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def check_production(settings: dict) -> None:
+    """Production refuses settings that would quietly weaken it (finding 7 of the security review)."""
+    problems = []
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not _bool("ALLOW_SQLITE_IN_PRODUCTION", False):
+        problems.append("SQLite (set ALLOW_SQLITE_IN_PRODUCTION=1 to accept it)")
+    if not settings["WTF_CSRF_ENABLED"]:
+        problems.append("WTF_CSRF_ENABLED off")
+    if not settings["SESSION_COOKIE_SECURE"]:
+        problems.append("SESSION_COOKIE_SECURE off")
+    if not 1 <= settings["LOGIN_MAX_FAILURES"] <= 20 or not 1 <= settings["CODE_MAX_FAILURES"] <= 20:
+        problems.append("LOGIN_MAX_FAILURES and CODE_MAX_FAILURES must be between 1 and 20")
+    if not 1 <= settings["LOGIN_LOCK_MINUTES"] <= 24 * 60:
+        problems.append("LOGIN_LOCK_MINUTES must be between 1 and 1440")
+    if not settings["MAIL_SERVER"]:
+        problems.append("no MAIL_SERVER (invitations would stay in a local outbox)")
+    if problems:
+        raise ConfigError("Refused production settings: " + "; ".join(problems))
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("APP_ENV", "development").lower()
@@ -75,7 +94,7 @@ def load_settings(instance_path: str) -> dict:
     # fold accents (services/search.py) can read them: « décembre », not « d\\u00e9cembre ».
     engine_options["json_serializer"] = _json_dumps
 
-    return {
+    settings = {
         "APP_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -95,6 +114,19 @@ def load_settings(instance_path: str) -> dict:
         # Sign-in throttling
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        # Second factor (TOTP): mandatory for admins and gestionnaires unless turned off;
+        # wrong codes are throttled like passwords; a "fresh" code is at most this old for
+        # the acts that ask for one again (approvals, top-ups, API keys, approval rules).
+        "TWO_FACTOR_REQUIRED": _bool("TWO_FACTOR_REQUIRED", True),
+        "CODE_MAX_FAILURES": _int("CODE_MAX_FAILURES", 5),
+        "STEP_UP_MAX_AGE_SECONDS": _int("STEP_UP_MAX_AGE_SECONDS", 300),
+        # Sessions end after this long without a request, and after SESSION_LIFETIME_SECONDS anyway.
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        # Client-given URLs (callbacks, webhooks) may reach only public addresses over https,
+        # plus these networks (comma-separated CIDRs, e.g. 127.0.0.0/8 for a local receiver).
+        "OUTGOING_ALLOWED_NETWORKS": os.environ.get("OUTGOING_ALLOWED_NETWORKS", ""),
+        # The JSON API: requests per key per minute (429 with Retry-After beyond).
+        "API_RATE_LIMIT_PER_MINUTE": _int("API_RATE_LIMIT_PER_MINUTE", 600),
         # Mail: SMTP when MAIL_SERVER is set, otherwise .eml files in MAIL_OUTBOX.
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),
@@ -159,3 +191,6 @@ def load_settings(instance_path: str) -> dict:
             int(v) for v in os.environ.get("NOTIFICATION_RETRY_SECONDS", "10,30,60,180,300").split(",") if v.strip()
         ],
     }
+    if production:
+        check_production(settings)
+    return settings

@@ -16,6 +16,7 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("Organisations", "admin.organisations", "admin"),
     ("Utilisateurs", "admin.users", "admin"),
     ("Comptes payeurs", "admin.accounts", "admin"),
+    ("Approvisionnements", "admin.top_ups", "admin"),
     ("Fournisseurs", "providers.index", "admin"),
     ("Clients API", "fines.api_clients", "admin"),
     ("Amendes à vérifier", "fines.review_queue", "admin"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from flask import Response, g, request
 from flask_login import current_user
@@ -27,6 +30,14 @@ def csv_options() -> tuple[str, str]:
     return ";", ","
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition header that no file name can break: an ASCII fallback plus RFC 5987's
+    `filename*` (so quotes, CR/LF or non-ASCII characters from data never reach the header raw)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("_") or "export"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
     """A CSV download of `rows` in the separator the request asked for."""
 
@@ -34,7 +45,7 @@ def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
     return Response(
         csv_bytes(rows, separator),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": attachment(filename)},
     )
 
 

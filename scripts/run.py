@@ -26,8 +26,12 @@ sys.path.insert(0, str(ROOT))
 from dotenv import dotenv_values  # noqa: E402
 
 from backoffice import devservers  # noqa: E402
+from backoffice.services.twofactor import DEMO_TOTP_SECRET  # noqa: E402
 
 WEB_PORT = int(os.environ.get("PORT", "8080"))  # the web port is not read from .env
+# The demo's passwords, TOTP secret and API key are public: only this machine may reach it,
+# unless WEB_HOST=0.0.0.0 opens it on purpose.
+WEB_HOST = os.environ.get("WEB_HOST", "127.0.0.1")
 # Simulator name → (setting that points the app at it, default port).
 SIMULATORS = {
     "mojaloop": ("MOJALOOP_SDK_URL", 4001),
@@ -57,7 +61,7 @@ def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("0.0.0.0", port))
+            sock.bind((WEB_HOST, port))
         except OSError:
             return False
     return True
@@ -138,13 +142,22 @@ def start_simulators(children: Children, env: dict) -> list[str]:
     return running
 
 
+def _current_code() -> str:
+    import pyotp
+
+    return pyotp.TOTP(DEMO_TOTP_SECRET).now()
+
+
 def banner(simulators: list[str], workers: int) -> str:
     lines = "\n".join(f"   {s}" for s in simulators) or "   (aucun dans cette version)"
     return f"""
 ================================================================
- Back-office prêt : http://localhost:{WEB_PORT}
+ Back-office prêt : http://localhost:{WEB_PORT} (écoute sur {WEB_HOST})
  Comptes de démonstration (mot de passe : Demo-2026!)
+ Double authentification : secret TOTP {DEMO_TOTP_SECRET}
+   (à ajouter dans une application d'authentification ; code au démarrage : {_current_code()})
    admin@demo.bj          administrateur de la plateforme
+   admin2@demo.bj         second administrateur (approuve les approvisionnements)
    gestionnaire1@cnss.bj  gestionnaire CNSS Bénin
    gestionnaire2@cnss.bj  gestionnaire CNSS Bénin (approbation)
    superviseur@cnss.bj    superviseur CNSS Bénin (lecture seule)
@@ -194,7 +207,7 @@ def main() -> int:
                 "-m",
                 "gunicorn",
                 "--bind",
-                f"0.0.0.0:{WEB_PORT}",
+                f"{WEB_HOST}:{WEB_PORT}",
                 "--workers",
                 env.get("WEB_WORKERS", "2"),
                 "--threads",

@@ -59,6 +59,8 @@ def services():
         "RQ_QUEUE": "backoffice-test",
         # Cheap hashing keeps hundreds of test sign-ins fast; production uses scrypt.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Callbacks go to receivers the tests start on this machine (services/outgoing.py).
+        "OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     os.environ.update(env)
     yield {"redis": redis, "database_url": database_url, "instance": instance, "env": env}
@@ -151,9 +153,57 @@ def _demo_ids() -> dict:
     }
 
 
+DEMO_TOTP_SECRET = "MJQWG23PMZTGSY3FFVSGK3LPFUZGMYJB"
+
+
+def totp_code(app, email: str) -> str:
+    """A code of the user's authenticator that the server has not accepted yet.
+
+    A code is accepted once per 30-second step (and the next step is accepted too, for
+    clock drift), so a user signing in twice in a row gets the next step's code; a third
+    time waits for the step to turn.
+    """
+    import time
+
+    import pyotp
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+
+    while True:
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+            secret, last = user.totp_secret, user.totp_last_step
+        now = time.time()
+        for step in (int(now // 30), int(now // 30) + 1):
+            if last is None or step > last:
+                return pyotp.TOTP(secret).at(step * 30)
+        time.sleep(30 - now % 30 + 0.05)
+
+
 def login(client, email: str, password: str = DEMO_PASSWORD):
-    """Sign in through the real form; returns the response."""
-    return client.post("/connexion", data={"email": email, "password": password}, follow_redirects=False)
+    """Sign in through the real forms, second factor included; returns the last response.
+
+    The password step answers 302 to the code step (or to the enrolment, for a user who has
+    no second factor yet); this completes it with the user's TOTP secret, so the response
+    returned is the one the sign-in ends with (302 to the next page), as before 2FA.
+    """
+    response = client.post("/connexion", data={"email": email, "password": password}, follow_redirects=False)
+    return finish_sign_in(client, response, email)
+
+
+def finish_sign_in(client, response, email: str):
+    """After the password step's `response`, type the second factor (or enrol) as `login` does."""
+    location = response.headers.get("Location", "") if response.status_code == 302 else ""
+    if location.endswith("/connexion/code"):
+        return client.post("/connexion/code", data={"code": totp_code(client.application, email)})
+    if location.endswith("/connexion/enrolement"):
+        client.get("/connexion/enrolement")  # gives the user a secret to confirm
+        done = client.post("/connexion/enrolement", data={"code": totp_code(client.application, email)})
+        assert done.status_code == 200, done.get_data(as_text=True)[:500]
+        return client.get("/connexion/suite")
+    return response
 
 
 @pytest.fixture
@@ -282,9 +332,36 @@ def page(browser):
     context.close()
 
 
-def browser_login(page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+def browser_login(page, base_url: str, email: str, password: str = DEMO_PASSWORD, secret: str | None = None) -> None:
+    """Sign in through the pages, typing the TOTP code (demo secret by default) when asked.
+
+    A user without a second factor is enrolled on the way (the secret is read off the page).
+    """
+    import time
+
+    import pyotp
+
     page.goto(f"{base_url}/connexion")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("input[type=submit], button[type=submit]")
     page.wait_for_load_state("networkidle")
+    if "/connexion/enrolement" in page.url:
+        secret = page.inner_text("#totp-secret").strip()
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("input[type=submit], button[type=submit]")
+        page.click("text=J'ai noté mes codes, continuer")
+        page.wait_for_load_state("networkidle")
+        return
+    totp = pyotp.TOTP(secret or DEMO_TOTP_SECRET)
+    # A code is accepted once: try this step's, then the next one's, then wait for a new step.
+    for attempt in range(3):
+        if "/connexion/code" not in page.url:
+            return
+        now = time.time()
+        if attempt == 2:
+            time.sleep(30 - now % 30 + 0.05)
+            now = time.time()
+        page.fill("input[name=code]", totp.at(now + 30 * (attempt == 1)))
+        page.click("input[type=submit], button[type=submit]")
+        page.wait_for_load_state("networkidle")

@@ -346,6 +346,32 @@ def _provider():
     return provider
 
 
+def _top_up_request(demo: dict) -> int:
+    """A pending top-up of the CNSS account, asked by the second demo admin."""
+    from backoffice.services import organisations as org_service
+
+    account = db.session.get(Account, demo["accounts"]["ACC-CNSS-001"])
+    asker = db.session.get(User, demo["users"]["admin2@demo.bj"])
+    return org_service.request_top_up(asker, account, 1_000, "Versement de l'État").id
+
+
+def _invitation_token(demo: dict) -> str:
+    """A fresh invitation link's token for a new CNSS superviseur (the token is the last part of the link)."""
+    from backoffice.services import users as user_service
+
+    admin = db.session.get(User, demo["users"]["admin@demo.bj"])
+    _, link = user_service.create_user(
+        admin,
+        email=f"invite-{uuid.uuid4().hex[:8]}@cnss.bj",
+        first_name="Invitée",
+        last_name="Test",
+        phone=None,
+        role="SUPERVISEUR",
+        organisation_id=demo["orgs"]["CNSS"],
+    )
+    return link.rsplit("/", 1)[1]
+
+
 # Each builder gets the demo ids (see conftest.demo) inside an app context and returns an id.
 # A route with a new URL parameter needs a builder here, or the role matrix test fails.
 BUILDERS: dict[str, Callable[[dict], object]] = {
@@ -359,6 +385,8 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "provider_id": lambda demo: _provider().id,
     "batch_id": cnss_draft_batch,
     "row_id": _cnss_batch_row,
+    "top_up_id": _top_up_request,
+    "token": _invitation_token,
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).

@@ -110,39 +110,85 @@ def _create_user(admin, demo, **overrides):
     return admin.post("/admin/utilisateurs/nouveau", data=data)
 
 
-def test_create_user_emails_a_temporary_password(app, client, admin, demo):
+def _link_in(body: str) -> str:
+    return re.search(r"(http://\S+/invitation/\S+)", body).group(1)
+
+
+def test_create_user_emails_an_invitation_link(app, client, admin, demo):
+    from backoffice.extensions import db
+    from backoffice.models import User
     from backoffice.services.mail import outbox_messages
 
     response = _create_user(admin, demo)
-    assert response.status_code == 200
-    page = _html(response)
-    assert "Utilisateur créé" in page
-    password = re.search(r'data-testid="temporary-password"><code>([^<]+)</code>', page).group(1)
-    assert len(password) >= 10
+    assert response.status_code == 302
+    detail = _html(admin.get(response.headers["Location"]))
+    assert "une invitation a été envoyée à nouvelle@cnss.bj" in detail and "Renvoyer l'invitation" in detail
 
     with app.app_context():
         messages = outbox_messages()
+        user = db.session.scalar(select(User).where(User.email == "nouvelle@cnss.bj"))
+        stored = user.invitation_hash
     assert len(messages) == 1
     mail = messages[0]
     assert mail["To"] == "nouvelle@cnss.bj"
     assert mail["Subject"] == "Votre accès au back-office"
     body = mail.get_content()
-    assert password in body and "Bonjour Adjoa" in body
-
-    # The password is shown once: the user's page never shows it again.
-    user_page = _html(admin.get("/admin/utilisateurs"))
-    assert password not in user_page and "Mot de passe temporaire" in user_page
+    assert "Bonjour Adjoa" in body and "valable 72 heures" in body and "Mot de passe" not in body
+    link = _link_in(body)
+    token = link.rsplit("/", 1)[1]
+    assert token not in stored and token not in detail  # hashed, and never on the admin's screen
     assert "user.created" in _audit_actions(app)
 
-    admin.post("/deconnexion")
-    signed_in = login(client, "nouvelle@cnss.bj", password)
-    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/mot-de-passe"
-    assert client.get("/").headers["Location"] == "/mot-de-passe"
-    changed = client.post(
-        "/mot-de-passe", data={"current": password, "new": "Mon-Secret-2026", "confirm": "Mon-Secret-2026"}
-    )
-    assert changed.status_code == 302
-    assert "Bonjour Adjoa" in _html(client.get("/"))
+    # Sending it again replaces the link.
+    admin.post(f"/admin/utilisateurs/{user.id}/invitation")
+    with app.app_context():
+        newer = _link_in(outbox_messages()[-1].get_content())
+    assert newer != link
+    visitor = app.test_client()
+    path = "/" + link.split("/", 3)[3]
+    assert visitor.get(path).status_code == 404  # the first link stopped working
+    path = "/" + newer.split("/", 3)[3]
+    page = visitor.get(path)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    weak = _html(visitor.post(path, data={"new": "motdepasse12", "confirm": "motdepasse12"}))
+    assert "trop courant" in weak
+    chosen = visitor.post(path, data={"new": "Mon-Secret-Baobab-2026", "confirm": "Mon-Secret-Baobab-2026"})
+    # A gestionnaire goes on to enrol the second factor.
+    assert chosen.status_code == 302 and chosen.headers["Location"].endswith("/connexion/enrolement")
+    assert visitor.get(path).status_code == 404  # single use
+    assert "user.invitation_accepted" in _audit_actions(app)
+    other = app.test_client()
+    assert login(other, "nouvelle@cnss.bj", "Mon-Secret-Baobab-2026").status_code == 302
+    assert "Bonjour Adjoa" in _html(other.get("/"))
+
+
+def test_an_expired_invitation_is_refused(app, client, admin, demo):
+    from datetime import timedelta
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services.mail import outbox_messages
+
+    _create_user(admin, demo)
+    with app.app_context():
+        link = _link_in(outbox_messages()[-1].get_content())
+        user = db.session.scalar(select(User).where(User.email == "nouvelle@cnss.bj"))
+        user.invitation_expires_at -= timedelta(hours=73)
+        db.session.commit()
+    response = app.test_client().get("/" + link.split("/", 3)[3])
+    assert response.status_code == 404 and "Lien invalide ou expiré" in _html(response)
+
+
+def test_a_password_reset_sends_a_link_and_the_old_password_stops(app, client, admin, demo):
+    from backoffice.services.mail import outbox_messages
+
+    user_id = demo["users"]["superviseur@cnss.bj"]
+    response = admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe")
+    assert response.status_code == 302
+    with app.app_context():
+        mail = outbox_messages()[-1]
+    assert mail["Subject"] == "Réinitialisation de votre accès au back-office"
+    assert "Adresse e-mail ou mot de passe incorrect." in _html(login(app.test_client(), "superviseur@cnss.bj"))
 
 
 def test_create_user_field_errors(app, admin, demo):
@@ -161,7 +207,7 @@ def test_create_user_field_errors(app, admin, demo):
         from backoffice.models import User
         from backoffice.services.mail import outbox_messages
 
-        assert db.session.scalar(select(func.count()).select_from(User)) == 5
+        assert db.session.scalar(select(func.count()).select_from(User)) == 6
         assert outbox_messages() == []
 
 
@@ -172,23 +218,27 @@ def test_reset_password_role_and_deactivation(app, client, admin, demo):
     detail = _html(admin.get(f"/admin/utilisateurs/{user_id}"))
     assert "Aïcha Dossou" in detail and "Réinitialiser le mot de passe" in detail
 
-    reset = _html(admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe"))
-    assert "Mot de passe réinitialisé" in reset
-    password = re.search(r"<code>([^<]+)</code>", reset).group(1)
+    reset = _html(admin.post(f"/admin/utilisateurs/{user_id}/mot-de-passe", follow_redirects=True))
+    assert "Mot de passe réinitialisé : un lien pour en choisir un nouveau a été envoyé" in reset
     with app.app_context():
         (mail,) = outbox_messages()
-    assert mail["Subject"] == "Réinitialisation de votre mot de passe"
-    assert password in mail.get_content()
+    assert mail["Subject"] == "Réinitialisation de votre accès au back-office"
+    link = _link_in(mail.get_content())
+    assert link.rsplit("/", 1)[1] not in reset
 
     assert admin.post(f"/admin/utilisateurs/{user_id}/role", data={"role": "SUPERVISEUR"}).status_code == 302
     assert "Superviseur" in _html(admin.get(f"/admin/utilisateurs/{user_id}"))
     bad_role = admin.post(f"/admin/utilisateurs/{user_id}/role", data={"role": "ROI"}, follow_redirects=True)
     assert "Rôle invalide." in _html(bad_role)
 
-    # The old demo password no longer works; the temporary one forces a change.
+    # The old demo password no longer works; the link gives a new one (the second factor stays).
     admin.post("/deconnexion")
     assert login(client, "gestionnaire2@cnss.bj").status_code == 200
-    assert login(client, "gestionnaire2@cnss.bj", password).headers["Location"] == "/mot-de-passe"
+    password = "Nouveau-Baobab-Secret-9"
+    chosen = client.post("/" + link.split("/", 3)[3], data={"new": password, "confirm": password})
+    assert chosen.headers["Location"].endswith("/connexion/code")
+    client.delete_cookie("session")
+    assert login(client, "gestionnaire2@cnss.bj", password).headers["Location"] == "/"
     client.post("/deconnexion")
 
     login(client, "admin@demo.bj")
@@ -255,17 +305,48 @@ def test_create_account_and_top_up(app, admin, demo):
 
     ok = admin.post(topup_url, data={"amount": "2 500 000", "reason": "Budget de juin"})
     assert ok.status_code == 302
-    detail = _html(admin.get(f"/admin/comptes/{account_id}"))
-    assert "Compte approvisionné." in detail
-    assert "Approvisionnement" in detail and "Budget de juin" in detail and "Awa Admin" in detail
+    assert "un autre administrateur doit l'approuver" in _html(admin.get(f"/admin/comptes/{account_id}"))
+    with app.app_context():
+        assert db.session.get(Account, account_id).balance == 0  # nothing moves before the approval
+    top_up_id = _pending_top_up_id(app)
+    # The admin who asked cannot approve.
+    own = admin.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "OK"}, follow_redirects=True)
+    assert "un autre administrateur que celui qui l'a demandé" in _html(own)
+
+    second = _second_admin(app)
+    second.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "Virement reçu le 3 juin"})
+    detail = _html(second.get(f"/admin/comptes/{account_id}"))
+    assert "Approvisionnement" in detail and "Budget de juin" in detail and "Moussa Diallo" in detail
     assert "2\u202f500\u202f000\u202fF CFA" in detail
     with app.app_context():
         account = db.session.get(Account, account_id)
         assert account.balance == 2_500_000
         entries = db.session.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id)).all()
         assert [(e.kind, e.amount) for e in entries] == [("TOPUP", 2_500_000)]
+    # Decided once: approving again changes nothing.
+    again = second.post(f"/admin/approvisionnements/{top_up_id}/approuver", data={"reason": "x"}, follow_redirects=True)
+    assert "déjà été traitée" in _html(again)
     actions = _audit_actions(app)
-    assert "account.created" in actions and "account.topped_up" in actions
+    assert "account.created" in actions and "account.top_up_requested" in actions
+    assert actions.count("account.topped_up") == 1
+
+
+def _pending_top_up_id(app) -> int:
+    from backoffice.extensions import db
+    from backoffice.models.approvals import TopUpRequest
+
+    with app.app_context():
+        return db.session.scalars(
+            select(TopUpRequest.id).where(TopUpRequest.status == "PENDING").order_by(TopUpRequest.id.desc())
+        ).first()
+
+
+def _second_admin(app):
+    from tests.conftest import login
+
+    other = app.test_client()
+    assert login(other, "admin2@demo.bj").status_code == 302
+    return other
 
 
 def test_top_up_in_a_currency_with_cents(app, admin, demo):
@@ -277,9 +358,32 @@ def test_top_up_in_a_currency_with_cents(app, admin, demo):
     three = _html(admin.post(url, data={"amount": "10,505", "reason": "x"}))
     assert _field_error(three, "amount") == "MRU n'a que 2 décimales : « 10,505 »."
     assert admin.post(url, data={"amount": "1 500,50", "reason": "Complément"}).status_code == 302
+    second = _second_admin(app)
+    second.post(f"/admin/approvisionnements/{_pending_top_up_id(app)}/approuver", data={"reason": "Reçu"})
     with app.app_context():
         assert db.session.get(Account, account_id).balance == 50_000_000 + 150_050
     assert "1\u202f500,50\u202fMRU" in _html(admin.get(f"/admin/comptes/{account_id}"))
+
+
+def test_a_refused_top_up_never_moves_the_balance(app, admin, demo):
+    from backoffice.extensions import db
+    from backoffice.models import Account
+
+    account_id = demo["accounts"]["ACC-CNSS-001"]
+    admin.post(f"/admin/comptes/{account_id}/approvisionnement", data={"amount": "5 000", "reason": "Essai"})
+    second = _second_admin(app)
+    top_up_id = _pending_top_up_id(app)
+    no_reason = second.post(
+        f"/admin/approvisionnements/{top_up_id}/refuser", data={"reason": ""}, follow_redirects=True
+    )
+    assert "Le motif de la décision est obligatoire." in _html(no_reason)
+    page = _html(second.get("/admin/approvisionnements"))
+    assert "Essai" in page and "Awa Admin" in page
+    second.post(f"/admin/approvisionnements/{top_up_id}/refuser", data={"reason": "Aucun justificatif"})
+    with app.app_context():
+        assert db.session.get(Account, account_id).balance == 500_000_000
+    assert "Aucune demande en attente." in _html(second.get("/admin/approvisionnements"))
+    assert "account.top_up_refused" in _audit_actions(app)
 
 
 def test_lists_paginate(app, admin, demo):
@@ -308,7 +412,7 @@ def test_lists_paginate(app, admin, demo):
         filtered = _html(admin.get("/admin/organisations?q=org"))
         assert "Page 1 sur 3" in filtered and "q=org" in filtered
         users = _html(admin.get("/admin/utilisateurs"))
-        assert "5 éléments" in users
+        assert "6 éléments" in users
         ledger_page = _html(admin.get(f"/admin/comptes/{demo['accounts']['ACC-CNSS-001']}?page=2"))
         assert "Page 2 sur 2" in ledger_page and "Solde d'ouverture" in ledger_page
         assert admin.get("/admin/organisations?page=99").status_code == 200
@@ -334,7 +438,7 @@ def test_every_admin_action_is_audited(app, admin, demo):
         (f"/admin/utilisateurs/{user_id}/mot-de-passe", {}, "user.password_reset"),
         (f"/admin/utilisateurs/{user_id}/activation", {}, "user.deactivated"),
         (f"/admin/utilisateurs/{user_id}/activation", {}, "user.activated"),
-        (f"/admin/comptes/{account_id}/approvisionnement", {"amount": "10", "reason": "x"}, "account.topped_up"),
+        (f"/admin/comptes/{account_id}/approvisionnement", {"amount": "10", "reason": "x"}, "account.top_up_requested"),
     ]
     for url, data, action in actions:
         with app.app_context():

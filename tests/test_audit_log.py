@@ -138,12 +138,26 @@ def _row_to_review(demo: dict) -> dict:
     return {"batch_id": batch_id, "row_id": row.id}
 
 
+def _invited_user(demo: dict) -> int:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+
+    BUILDERS["token"](demo)
+    return db.session.scalar(select(User.id).where(User.email.like("invite-%")))
+
+
 BATCH_FILE = b"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,1000,Awa\n"
 
 # endpoint → (who posts, form data or a function of the demo ids, the audit action expected[,
 # a function of the demo ids that prepares the object and returns the URL values]).
 MUTATION_CASES: dict[str, tuple] = {
-    "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.login"),
+    # The password step; "auth.login" is written once the second factor is typed too.
+    "auth.login": (None, {"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"}, "auth.password_accepted"),
+    "auth.second_factor": (None, {"code": "000000"}, None),  # no sign-in under way: nothing happens
+    "auth.enrol": (None, {"code": "000000"}, None),
+    "auth.accept_invitation": (None, {"new": NEW_PASSWORD, "confirm": NEW_PASSWORD}, "user.invitation_accepted"),
     "auth.logout": ("gestionnaire1@cnss.bj", {}, "auth.logout"),
     "auth.change_password": (
         "gestionnaire1@cnss.bj",
@@ -166,6 +180,18 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "admin.user_toggle": ("admin@demo.bj", {}, "user.deactivated"),
     "admin.user_reset_password": ("admin@demo.bj", {}, "user.password_reset"),
+    "admin.organisation_rules": (
+        "admin@demo.bj",
+        {"currency": "XOF", "dual_above": "1 000 000", "daily_limit": ""},
+        "organisation.approval_rule_changed",
+    ),
+    "admin.user_resend_invitation": (
+        "admin@demo.bj",
+        {},
+        "user.invitation_sent",
+        lambda d: {"user_id": _invited_user(d)},
+    ),
+    "admin.user_reset_second_factor": ("admin@demo.bj", {}, "user.second_factor_reset"),
     "admin.user_role": ("admin@demo.bj", {"role": "SUPERVISEUR"}, "user.role_changed"),
     "admin.account_new": (
         "admin@demo.bj",
@@ -178,7 +204,9 @@ MUTATION_CASES: dict[str, tuple] = {
         },
         "account.created",
     ),
-    "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.topped_up"),
+    "admin.account_topup": ("admin@demo.bj", {"amount": "1 000", "reason": "Test"}, "account.top_up_requested"),
+    "admin.top_up_approve": ("admin@demo.bj", {"reason": "Virement reçu"}, "account.topped_up"),
+    "admin.top_up_refuse": ("admin@demo.bj", {"reason": "Aucun justificatif"}, "account.top_up_refused"),
     "lists.new": (
         "gestionnaire1@cnss.bj",
         {"name": "Nouvelle", "currency": "XOF", "source": "empty"},

@@ -51,7 +51,7 @@ def test_seed_demo_is_idempotent(app):
     assert first.returncode == 0, first.stderr
     assert "organisation CNSS" in first.stdout and "Demo-2026!" in first.stdout
     after_first = _counts(app)
-    assert after_first["Organisation"] == 2 and after_first["User"] == 5 and after_first["Account"] == 2
+    assert after_first["Organisation"] == 2 and after_first["User"] == 6 and after_first["Account"] == 2
     assert after_first["balance"] == 500_000_000 + 50_000_000
 
     second = run_flask("seed-demo")
@@ -66,15 +66,15 @@ def test_create_admin_asks_for_the_password(app, client):
 
     short = run_flask("create-admin", "chef@demo.bj", input="court\ncourt\n")
     assert short.returncode != 0
-    assert "au moins 10 caractères" in short.stderr
+    assert "au moins 12 caractères" in short.stderr
 
-    mismatch = run_flask("create-admin", "chef@demo.bj", input="Secret-Chef-2026\nautre\n" * 3)
+    mismatch = run_flask("create-admin", "chef@demo.bj", input="Secret-Iroko-Baobab-2026\nautre\n" * 3)
     assert mismatch.returncode != 0
 
-    result = run_flask("create-admin", "Chef@Demo.bj", input="Secret-Chef-2026\nSecret-Chef-2026\n")
+    result = run_flask("create-admin", "Chef@Demo.bj", input="Secret-Iroko-Baobab-2026\nSecret-Iroko-Baobab-2026\n")
     assert result.returncode == 0, result.stderr
     assert "Administrateur chef@demo.bj créé." in result.stdout
-    assert "Secret-Chef-2026" not in result.stdout  # the prompt hides it
+    assert "Secret-Iroko-Baobab-2026" not in result.stdout  # the prompt hides it
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "chef@demo.bj"))
         assert user.is_admin and not user.must_change_password
@@ -82,10 +82,10 @@ def test_create_admin_asks_for_the_password(app, client):
             "user.created"
         )
 
-    again = run_flask("create-admin", "chef@demo.bj", input="Secret-Chef-2026\nSecret-Chef-2026\n")
+    again = run_flask("create-admin", "chef@demo.bj", input="Secret-Iroko-Baobab-2026\nSecret-Iroko-Baobab-2026\n")
     assert again.returncode != 0 and "existe déjà" in again.stderr
 
-    response = login(client, "chef@demo.bj", "Secret-Chef-2026")
+    response = login(client, "chef@demo.bj", "Secret-Iroko-Baobab-2026")
     assert response.status_code == 302
     assert client.get("/").headers["Location"] == "/admin/organisations"
 
@@ -99,7 +99,7 @@ def test_worker_burst_runs_a_job_and_exits(app, demo):
     assert result.returncode == 0, result.stderr
     job.refresh()
     assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == 5
+    assert job.return_value() == 6
     assert len(queue) == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -43,6 +44,7 @@ def test_production_settings(clean_env, monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u@db/backoffice")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
     settings = load_settings(str(clean_env))
     assert settings["SECRET_KEY"] == LONG_SECRET
     assert settings["SESSION_COOKIE_SECURE"] is True
@@ -125,7 +127,11 @@ def test_compose_describes_production():
     services = compose["services"]
     assert set(services) >= {"web", "worker", "migrate", "db", "redis"}
     assert services["db"]["image"] == "postgres:15" and services["redis"]["image"] == "redis:7"
-    assert services["web"]["ports"] == ["8080:8080"]
+    # Finding 4: gunicorn is not published; Caddy (TLS) is the only way in, the one hop trusted.
+    assert "ports" not in services["web"] and services["web"]["expose"] == ["8080"]
+    assert services["web"]["environment"]["PROXY_FIX_HOPS"] == 1
+    assert services["proxy"]["image"] == "caddy:2" and services["proxy"]["ports"] == ["80:80", "443:443"]
+    assert "reverse_proxy web:8080" in (ROOT / "deploy" / "Caddyfile").read_text()
     for name in ("web", "worker", "migrate"):
         env = services[name]["environment"]
         assert env["APP_ENV"] == "production"
@@ -148,3 +154,62 @@ def test_every_setting_is_documented():
     readme = (ROOT / "README.md").read_text()
     missing = sorted(n for n in names if f"`{n}`" not in readme)
     assert not missing, f"add these settings to README.md (Configuration): {missing}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("DATABASE_URL", "sqlite:////tmp/prod.db", "SQLite"),
+        ("WTF_CSRF_ENABLED", "0", "WTF_CSRF_ENABLED off"),
+        ("SESSION_COOKIE_SECURE", "0", "SESSION_COOKIE_SECURE off"),
+        ("LOGIN_MAX_FAILURES", "1000", "LOGIN_MAX_FAILURES"),
+        ("LOGIN_LOCK_MINUTES", "0", "LOGIN_LOCK_MINUTES"),
+        ("MAIL_SERVER", "", "MAIL_SERVER"),
+    ],
+)
+def test_production_refuses_weak_settings(clean_env, monkeypatch, name, value, words):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u@db/backoffice")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    load_settings(str(clean_env))  # the sound settings start
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=words):
+        load_settings(str(clean_env))
+
+
+def test_outbox_files_are_private(app):
+    from backoffice.services.mail import outbox_messages, send_email
+
+    with app.app_context():
+        send_email("a@b.bj", "Invitation", "https://exemple/invitation/secret")
+        assert outbox_messages()
+    [path] = list(Path(app.config["MAIL_OUTBOX"]).glob("*.eml"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_seed_demo_refuses_production(app):
+    from backoffice.services import ServiceError
+    from backoffice.services.demo import seed_demo
+
+    app.config["APP_ENV"] = "production"
+    try:
+        with app.app_context(), pytest.raises(ServiceError, match="refusées en production"):
+            seed_demo()
+    finally:
+        app.config["APP_ENV"] = "testing"
+
+
+def test_make_run_binds_to_this_machine_by_default():
+    source = (ROOT / "scripts" / "run.py").read_text()
+    assert 'WEB_HOST = os.environ.get("WEB_HOST", "127.0.0.1")' in source
+    assert '"0.0.0.0' not in source
+
+
+def test_sqlite_in_production_only_when_allowed(clean_env, monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", LONG_SECRET)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/prod.db")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("ALLOW_SQLITE_IN_PRODUCTION", "1")
+    assert load_settings(str(clean_env))["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")

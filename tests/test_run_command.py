@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 
@@ -86,6 +87,11 @@ def test_run_command_starts_everything_and_stops_cleanly(app):
             data={"email": "gestionnaire1@cnss.bj", "password": DEMO_PASSWORD, "csrf_token": token},
             timeout=10,
         )
+        # Then the second factor, with the demo secret the banner printed.
+        assert "MJQWG23PMZTGSY3FFVSGK3LPFUZGMYJB" in output and "(écoute sur 127.0.0.1)" in output
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.text).group(1)
+        code = pyotp.TOTP("MJQWG23PMZTGSY3FFVSGK3LPFUZGMYJB").now()
+        response = session.post(f"{base}/connexion/code", data={"code": code, "csrf_token": token}, timeout=10)
         assert response.status_code == 200 and "Bonjour Koffi" in response.text
 
         # Redis, a worker and gunicorn (master + worker) run below run.py.

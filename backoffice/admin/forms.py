@@ -49,4 +49,22 @@ class AccountForm(FlaskForm):
 class TopUpForm(FlaskForm):
     amount = StringField("Montant", validators=[DataRequired(REQUIRED)])
     reason = TextAreaField("Motif", validators=[DataRequired(REQUIRED), Length(max=500)])
-    submit = SubmitField("Approvisionner")
+    submit = SubmitField("Demander l'approvisionnement")
+
+
+class TopUpDecisionForm(FlaskForm):
+    """A second admin's decision on a top-up request: the reason is kept with it."""
+
+    reason = TextAreaField(
+        "Motif de la décision",
+        validators=[DataRequired("Le motif de la décision est obligatoire."), Length(max=500)],
+    )
+
+
+class ApprovalRuleForm(FlaskForm):
+    """An organisation's approval rule for one currency; an empty amount means no such limit."""
+
+    currency = SelectField("Devise", choices=[(c, c) for c in CURRENCIES])
+    dual_above = StringField("Deux approbateurs au-delà de (total du lot)", validators=[Optional(), Length(max=40)])
+    daily_limit = StringField("Plafond journalier (total approuvé par jour)", validators=[Optional(), Length(max=40)])
+    submit = SubmitField("Enregistrer la règle")

@@ -19,9 +19,9 @@ from backoffice.batches.forms import RejectForm, ResolveRowForm, SubmitBatchForm
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
-from backoffice.pages import current_actor
-from backoffice.security import gestionnaire_required, get_for_org, member_required
-from backoffice.services import ServiceError, attach_error
+from backoffice.pages import attachment, current_actor
+from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
+from backoffice.services import ServiceError, approval_rules, attach_error
 from backoffice.services.bulk import approval, history, importing, reports
 from backoffice.services.bulk import review as review_service
 from backoffice.services.bulk.formats import FORMATS, format_name
@@ -131,6 +131,7 @@ def detail(batch_id: int):
         reject_form=RejectForm(),
         resolve_form=ResolveRowForm(),
         can_review=actor.is_gestionnaire,
+        approval_rule=approval_rules.summary(batch),
         form=EmptyForm(),
     )
 
@@ -144,6 +145,16 @@ def _transition(batch_id: int, action, success: str, *args):
         flash(str(exc), "danger")
     else:
         flash(success, "success")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
+
+
+APPROVAL_RECORDED = "Votre approbation est enregistrée : un second approbateur doit encore approuver ce lot."
+
+
+def _step_up_refused(batch_id: int, message: str):
+    """Approving or rejecting asks for a recent code (security.step_up_refusal)."""
+    get_for_org(Batch, batch_id)
+    flash(message, "danger")
     return redirect(url_for("batches.detail", batch_id=batch_id))
 
 
@@ -161,7 +172,17 @@ def submit(batch_id: int):
 def approve(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
-    return _transition(batch_id, approval.approve_batch, "Lot approuvé : le paiement commence.")
+    if refusal := step_up_refusal(request.form.get("code")):
+        return _step_up_refused(batch_id, refusal)
+    batch = get_for_org(Batch, batch_id)
+    try:
+        batch = approval.approve_batch(current_actor(), batch.id)
+    except ServiceError as exc:
+        flash(str(exc), "danger")
+    else:
+        waiting = batch.status == BatchStatus.PENDING_APPROVAL.value
+        flash(APPROVAL_RECORDED if waiting else "Lot approuvé : le paiement commence.", "success")
+    return redirect(url_for("batches.detail", batch_id=batch_id))
 
 
 @bp.route("/<int:batch_id>/reject", methods=["POST"])
@@ -169,6 +190,8 @@ def approve(batch_id: int):
 def reject(batch_id: int):
     form = RejectForm()
     form.validate_on_submit()  # the service says what is missing, in French
+    if refusal := step_up_refusal(request.form.get("code")):
+        return _step_up_refused(batch_id, refusal)
     return _transition(batch_id, approval.reject_batch, "Lot rejeté.", form.reason.data or "")
 
 
@@ -249,7 +272,7 @@ def _csv_response(report: str, batch_id: int, filename: str) -> Response:
 
     response = Response(generate(), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from backoffice.api.auth import forget_cached_keys
@@ -13,7 +13,7 @@ from backoffice.forms import EmptyForm
 from backoffice.models import Organisation
 from backoffice.models.fines import ApiClient
 from backoffice.pages import current_actor
-from backoffice.security import admin_required, get_or_404
+from backoffice.security import admin_required, get_or_404, no_store, step_up_refusal
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import api_clients as client_service
 
@@ -31,14 +31,18 @@ def api_client_new():
     form = ApiClientForm()
     orgs = db.session.scalars(select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.code))
     form.organisation_id.choices = [(o.id, f"{o.code} — {o.name}") for o in orgs]
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    refusal = step_up_refusal(request.form.get("code")) if valid else None
+    if valid and not refusal:
         try:
             client, key, secret = client_service.create_client(current_actor(), form.organisation_id.data, form.name.data)
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:
             db.session.commit()
-            return render_template("fines/api_client_created.html", client=client, key=key, secret=secret)
+            return no_store(render_template("fines/api_client_created.html", client=client, key=key, secret=secret))
+    elif refusal:
+        form.name.errors = [*form.name.errors, refusal]
     return render_template("fines/api_client_form.html", form=form)
 
 
@@ -48,6 +52,9 @@ def api_client_revoke(client_id: int):
     client = get_or_404(ApiClient, client_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    if refusal := step_up_refusal(request.form.get("code")):
+        flash(refusal, "error")
+        return redirect(url_for("fines.api_clients"))
     try:
         client_service.revoke_client(current_actor(), client)
     except ServiceError as exc:

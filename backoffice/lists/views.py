@@ -11,7 +11,7 @@ from backoffice.lists import bp
 from backoffice.lists.forms import EntryForm, ListForm
 from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList
 from backoffice.pages import current_actor
-from backoffice.security import gestionnaire_required, get_for_org, member_required
+from backoffice.security import gestionnaire_required, get_for_org, local_path, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import beneficiaries as list_service
 from backoffice.services.bulk import lists as bulk_lists
@@ -163,7 +163,7 @@ def entry_toggle(list_id: int, entry_id: int):
     list_service.set_entry_active(current_actor(), lst, entry, not entry.active)
     db.session.commit()
     flash(f"Bénéficiaire {'réactivé' if entry.active else 'désactivé'}.", "success")
-    return redirect(request.referrer or url_for("lists.detail", list_id=lst.id))
+    return redirect(local_path(request.form.get("next"), url_for("lists.detail", list_id=lst.id)))
 
 
 @bp.route("/listes/<int:list_id>/nouveau-lot", methods=["GET", "POST"])

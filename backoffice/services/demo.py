@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import Account, Organisation, Role, User
-from backoffice.services import audit, ledger
+from backoffice.services import ServiceError, audit, ledger, twofactor
 from backoffice.services.api_clients import seed_demo_client
 from backoffice.services.beneficiaries import seed_demo_list
 from backoffice.services.users import hash_password
 
 DEMO_PASSWORD = "Demo-2026!"
+# Every demo user's second factor: printed by `make run` and in the README.
+DEMO_TOTP_SECRET = twofactor.DEMO_TOTP_SECRET
 
 DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin", "Africa/Porto-Novo"), ("NEXT", "Next.mr", "Africa/Nouakchott")]
 
 # email, first name, last name, role, admin, organisation code
 DEMO_USERS = [
     ("admin@demo.bj", "Awa", "Admin", Role.GESTIONNAIRE, True, None),
+    # A second administrator: top-ups need one admin to ask and another to approve.
+    ("admin2@demo.bj", "Moussa", "Diallo", Role.GESTIONNAIRE, True, None),
     ("gestionnaire1@cnss.bj", "Koffi", "Agossou", Role.GESTIONNAIRE, False, "CNSS"),
     ("gestionnaire2@cnss.bj", "Aïcha", "Dossou", Role.GESTIONNAIRE, False, "CNSS"),
     ("superviseur@cnss.bj", "Rémi", "Houngbédji", Role.SUPERVISEUR, False, "CNSS"),
@@ -32,7 +37,12 @@ DEMO_ACCOUNTS = [
 
 
 def seed_demo() -> list[str]:
-    """Create what is missing of the demo; returns what was created (empty on a second run)."""
+    """Create what is missing of the demo; returns what was created (empty on a second run).
+
+    Its passwords, TOTP secret and API key are public: refused in production.
+    """
+    if current_app.config["APP_ENV"] == "production":
+        raise ServiceError("Les données de démonstration sont refusées en production (APP_ENV=production).")
     created: list[str] = []
     orgs: dict[str, Organisation] = {}
     for code, name, timezone in DEMO_ORGANISATIONS:
@@ -59,6 +69,7 @@ def seed_demo() -> list[str]:
             password_hash=password_hash,
             must_change_password=False,
         )
+        twofactor.set_demo_factor(user)
         db.session.add(user)
         db.session.flush()
         audit.record(None, "user.created", user, source="seed-demo")
@@ -82,4 +93,3 @@ def seed_demo() -> list[str]:
     created.extend(seed_demo_client(orgs))
     created.extend(seed_demo_list(orgs))
     return created
-

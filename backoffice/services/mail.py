@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 import uuid
 from email.message import EmailMessage
@@ -30,8 +31,11 @@ def send_email(to: str, subject: str, body: str) -> EmailMessage:
             smtp.send_message(message)
     else:
         outbox = Path(config["MAIL_OUTBOX"])
-        outbox.mkdir(parents=True, exist_ok=True)
-        (outbox / f"{uuid.uuid4().hex}.eml").write_bytes(bytes(message))
+        outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Invitation links are secrets: only this user may read the development outbox.
+        fd = os.open(outbox / f"{uuid.uuid4().hex}.eml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(bytes(message))
     return message
 
 

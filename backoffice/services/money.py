@@ -23,7 +23,9 @@ CURRENCY_SYMBOLS = {"XOF": "F CFA", "XAF": "F CFA"}
 
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
-_AMOUNT = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$")
+# ASCII digits only (Python's \d also matches ０-９ and ٠-٩, which int() would read).
+_AMOUNT = re.compile(r"^(?P<int>\d+)(?:[.,](?P<frac>\d+))?$", re.ASCII)
+MAX_AMOUNT_CHARACTERS = 40  # far above 10**18; int() of thousands of digits would raise
 
 
 class AmountError(ValueError):
@@ -46,6 +48,8 @@ def parse_amount(text: str, currency: str) -> int:
     cleaned = re.sub(r"[\s\u00a0\u202f']", "", text or "")
     if not cleaned:
         raise AmountError("montant manquant")
+    if len(cleaned) > MAX_AMOUNT_CHARACTERS:
+        raise AmountError("montant trop élevé")
     if cleaned.startswith("-"):
         raise AmountError("le montant doit être positif")
     # `1.500,50` or `1,500.50`: a thousands separator followed by a decimal mark.

@@ -1,19 +1,23 @@
-"""Organisations and their payer accounts: creation and changes by platform admins."""
+"""Organisations and their payer accounts: creation, changes and top-ups (four eyes) by platform admins."""
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backoffice.extensions import db
 from backoffice.models import Account, Organisation, User
-from backoffice.services import ServiceError, audit, parties
+from backoffice.models.approvals import TopUpRequest, TopUpStatus
+from backoffice.models.base import utcnow
+from backoffice.services import PermissionDenied, ServiceError, audit, parties
 from backoffice.services.locale import DEFAULT_TIMEZONE, is_timezone
 from backoffice.services.money import CURRENCIES
 from backoffice.services.users import require_admin
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+# Account ids end up in file names and headers (the ledger export): a safe set of characters only.
+_ACCOUNT_ID = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$", re.ASCII)
 
 
 def _checked_timezone(timezone: str) -> str:
@@ -78,6 +82,11 @@ def create_account(
     account_id = account_id.strip().upper()
     if not account_id:
         raise ServiceError("L'identifiant du compte est obligatoire.", field="account_id")
+    if not _ACCOUNT_ID.match(account_id):
+        raise ServiceError(
+            "L'identifiant du compte ne contient que des lettres, des chiffres, « . », « - » ou « _ » (64 au plus).",
+            field="account_id",
+        )
     if db.session.scalar(select(Account.id).where(func.upper(Account.account_id) == account_id)):
         raise ServiceError("Un compte existe déjà avec cet identifiant.", field="account_id")
     if currency not in CURRENCIES:
@@ -103,10 +112,90 @@ def create_account(
     return account
 
 
-def top_up_account(actor: User, account: Account, amount: int, reason: str) -> None:
-    """An admin adds funds to a payer account: one TOPUP ledger entry and its audit event."""
+def request_top_up(actor: User, account: Account, amount: int, reason: str) -> TopUpRequest:
+    """An admin asks for funds to be added; nothing changes the balance before another admin approves."""
+    require_admin(actor)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ServiceError("Le montant doit être positif.", field="amount")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Le motif de l'approvisionnement est obligatoire.", field="reason")
+    request = TopUpRequest(account_id=account.id, amount=amount, reason=reason[:500], requested_by_id=actor.id)
+    db.session.add(request)
+    db.session.flush()
+    audit.record(
+        actor,
+        "account.top_up_requested",
+        account,
+        organisation_id=account.organisation_id,
+        request_id=request.id,
+        amount=amount,
+        reason=reason,
+    )
+    return request
+
+
+def _decide_top_up(actor: User, request_id: int, status: TopUpStatus, reason: str) -> TopUpRequest:
+    """Move a pending request to APPROVED or REFUSED once (compare-and-set), by another admin."""
+    require_admin(actor)
+    request = db.session.execute(
+        select(TopUpRequest).where(TopUpRequest.id == request_id).with_for_update()
+    ).scalar_one_or_none()
+    if request is None:
+        raise ServiceError("Demande d'approvisionnement introuvable.")
+    if request.requested_by_id == actor.id:
+        raise PermissionDenied(
+            "Un approvisionnement est approuvé ou refusé par un autre administrateur que celui qui l'a demandé."
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Le motif de la décision est obligatoire.", field="reason")
+    moved = db.session.execute(
+        update(TopUpRequest)
+        .where(TopUpRequest.id == request.id, TopUpRequest.status == TopUpStatus.PENDING.value)
+        .values(status=status.value, decided_by_id=actor.id, decided_at=utcnow(), decision_reason=reason[:500])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        raise ServiceError("Cette demande d'approvisionnement a déjà été traitée.")
+    db.session.refresh(request)
+    return request
+
+
+def approve_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
+    """A second admin approves: the TOPUP ledger entry is written now, with both names on record."""
     from backoffice.services import ledger
 
-    require_admin(actor)
-    ledger.top_up(account.id, amount, reason, actor)
-    audit.record(actor, "account.topped_up", account, amount=amount, reason=reason.strip())
+    request = _decide_top_up(actor, request_id, TopUpStatus.APPROVED, reason)
+    ledger.top_up(request.account_id, request.amount, request.reason, actor)
+    _audit_decision(actor, "account.topped_up", request)
+    return request
+
+
+def refuse_top_up(actor: User, request_id: int, reason: str) -> TopUpRequest:
+    """A second admin refuses, saying why; the balance never moved."""
+    request = _decide_top_up(actor, request_id, TopUpStatus.REFUSED, reason)
+    _audit_decision(actor, "account.top_up_refused", request)
+    return request
+
+
+def _audit_decision(actor: User, action: str, request: TopUpRequest) -> None:
+    audit.record(
+        actor,
+        action,
+        request.account,
+        organisation_id=request.account.organisation_id,
+        request_id=request.id,
+        amount=request.amount,
+        requested_by=request.requested_by_id,
+        reason=request.decision_reason,
+    )
+
+
+def pending_top_ups():
+    """The statement behind the admins' list of requests waiting for a decision (oldest first)."""
+    return (
+        select(TopUpRequest)
+        .where(TopUpRequest.status == TopUpStatus.PENDING.value)
+        .order_by(TopUpRequest.requested_at, TopUpRequest.id)
+    )

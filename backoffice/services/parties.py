@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from backoffice.models.accounts import PARTY_ID_TYPES
 
-MSISDN = re.compile(r"^\+?\d{8,15}$")
+MSISDN = re.compile(r"^\+?\d{8,15}$", re.ASCII)  # ASCII digits only: never ０１２ or ٥٠٠٠
 MSISDN_RULE = "8 à 15 chiffres, éventuellement précédés de +"
 MAX_ID_LENGTH = 128
 _PHONE_SEPARATORS = re.compile(r"[\s.\-]")

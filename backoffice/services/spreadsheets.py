@@ -6,7 +6,8 @@ import csv
 import io
 from collections.abc import Iterable
 
-FORMULA_CHARACTERS = "=+-@\t\r"  # a cell starting with one of these is a formula in Excel
+# A cell starting with one of these is a formula in Excel, fullwidth ＝＋－＠ included.
+FORMULA_CHARACTERS = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
 
 
 def safe_cell(value) -> str:

@@ -25,7 +25,7 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
-from backoffice.services import PermissionDenied, ServiceError, audit, ledger, notifications
+from backoffice.services import PermissionDenied, ServiceError, approval_rules, audit, ledger, notifications
 from backoffice.services.bulk import chunks
 from backoffice.services.locale import plural
 
@@ -126,6 +126,7 @@ def can_decide(actor: User, batch: Batch) -> bool:
         and actor.organisation_id == batch.organisation_id
         and actor.id not in (batch.created_by_id, batch.submitted_by_id)
         and batch.status in TRANSITIONS["approve"][0]
+        and not approval_rules.has_approved(actor, batch)
     )
 
 
@@ -171,8 +172,10 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
 def approve_batch(actor: User, batch_id: int) -> Batch:
     """A second gestionnaire approves: the total is reserved on the payer account, then paid.
 
-    The reservation, the new status and the events land in one transaction; the
-    processing is queued only once that transaction is committed.
+    Above the organisation's rule (services.approval_rules), two distinct approvers are
+    needed: the first approval is recorded and the batch waits; the reservation happens at
+    the last one, within the day's limit. The reservation, the new status and the events
+    land in one transaction; the processing is queued only once that transaction is committed.
     """
     with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
@@ -181,6 +184,11 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
             raise PermissionDenied(
                 "Un lot doit être approuvé par un autre gestionnaire que celui qui l'a importé ou soumis."
             )
+        if not approval_rules.record_approval(actor, batch):
+            message = "Première approbation enregistrée : ce lot demande un second approbateur."
+            _recorded(batch, actor, "approval_recorded", message)
+            return batch
+        approval_rules.check_daily_limit(batch)
         _move(batch, "approve")
         ledger.reserve(batch.account_id, batch.total_amount, reference=batch.reference, actor=actor)
         batch.reserved_amount = batch.total_amount

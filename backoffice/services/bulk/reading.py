@@ -182,7 +182,10 @@ def open_records(stream: BinaryIO, info: FileInfo) -> tuple[Layout, Records]:
         if not header_line:
             raise FileRejected("Le fichier est vide.")
     reader = csv.reader(_chain_first(header_line, text), delimiter=_delimiter(header_line))
-    header = next(reader)
+    try:
+        header = next(reader)
+    except csv.Error as exc:  # a header line of megabytes, or a damaged one: a 4xx, never a 500
+        raise FileRejected("En-tête illisible ou trop long : la première ligne doit nommer les colonnes.") from exc
     return detect_format(header), Records(reader, blank_lines)
 
 

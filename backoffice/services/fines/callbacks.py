@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import requests
 from flask import current_app
 
 from backoffice.extensions import db
 from backoffice.models.base import utcnow
 from backoffice.models.fines import FinePayment
+from backoffice.services import outgoing
 from backoffice.services.api_clients import sign
 from backoffice.services.fines.queries import as_json
 from backoffice.services.fines.states import add_event
@@ -26,12 +26,15 @@ def send_callback(payment_id: str) -> float | None:
     signature = sign(payment.api_client.signing_secret, body)
     payment.callback_attempts += 1
     db.session.commit()
-    status, error = _post(payment, body, signature, config["FINES_CALLBACK_TIMEOUT_SECONDS"])
-    trace = {"http": status, "erreur": error} if error else {"http": status}
-    if status is not None and 200 <= status < 300:
+    headers = {"Content-Type": "application/json", "X-Signature": signature, "X-Paiement-Id": payment.id}
+    # services/outgoing.py: checked address, no redirects; only "delivered or not" is kept,
+    # never the target's reply (the client reads the timeline: no port scanner).
+    delivered = outgoing.deliver(payment.callback_url, body, headers, config["FINES_CALLBACK_TIMEOUT_SECONDS"])
+    trace = {"livre": delivered}
+    if delivered:
         payment.callback_status = "ENVOYE"
         payment.callback_next_at = None
-        add_event(payment, "RAPPEL", f"Notification envoyée à l'application ({status}).", response=trace)
+        add_event(payment, "RAPPEL", "Notification envoyée à l'application.", response=trace)
         db.session.commit()
         return None
     if payment.callback_attempts >= config["FINES_CALLBACK_MAX_ATTEMPTS"]:
@@ -49,17 +52,3 @@ def send_callback(payment_id: str) -> float | None:
     )
     db.session.commit()
     return delay
-
-
-def _post(payment: FinePayment, body: bytes, signature: str, timeout: float) -> tuple[int | None, str | None]:
-    """The HTTP status of the client's answer, or None and why nothing usable came back."""
-    try:
-        response = requests.post(
-            payment.callback_url,
-            data=body,
-            headers={"Content-Type": "application/json", "X-Signature": signature, "X-Paiement-Id": payment.id},
-            timeout=timeout,
-        )
-    except requests.RequestException as exc:
-        return None, exc.__class__.__name__
-    return response.status_code, None

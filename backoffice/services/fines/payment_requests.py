@@ -12,8 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,7 @@ from backoffice.models.fines import (
     new_payment_id,
 )
 from backoffice.models.writes import insert_together
+from backoffice.services import outgoing
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.money import format_amount
 
@@ -59,6 +60,21 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_AMOUNT = 10**12
 
 
+MAX_JSON_DEPTH = 32  # a payment request is 2 levels deep; thousands of `[` made json.loads recurse to a 500
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """How deep brackets nest, counted before parsing (brackets inside strings count too: a bound, not a parse)."""
+    depth = deepest = 0
+    for byte in raw:
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
     """The JSON object of a request body, or an ApiError (type, size, syntax)."""
     if (content_type or "").split(";")[0].strip().lower() != "application/json":
@@ -71,9 +87,11 @@ def parse_body(raw: bytes, content_type: str | None, max_bytes: int) -> dict:
         raise ApiError(
             413, "REQUETE_TROP_VOLUMINEUSE", f"Le corps de la requête dépasse la taille maximale ({max_bytes} octets)."
         )
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "JSON_INVALIDE", f"Le JSON est trop imbriqué ({MAX_JSON_DEPTH} niveaux au plus).")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête n'est pas un JSON valide.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "JSON_INVALIDE", "Le corps de la requête doit être un objet JSON.")
@@ -198,13 +216,9 @@ def validate_request(data: dict, currencies: list[str], max_fines: int) -> Payme
 
     callback_url = data.get("callback_url")
     if callback_url is not None and callback_url != "":
-        parts = urlsplit(callback_url) if isinstance(callback_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(callback_url) > 500:
-            fail(
-                "callback_url",
-                "URL_INVALIDE",
-                "« callback_url » doit être une adresse http(s) complète d'au plus 500 caractères.",
-            )
+        problem = outgoing.url_problem(callback_url, current_app.config["APP_ENV"] == "production")
+        if problem:
+            fail("callback_url", "URL_INVALIDE", f"« callback_url » {problem}.")
     else:
         callback_url = None
 
@@ -309,7 +323,7 @@ def submit_payment(
         if existing is not None:
             statut = existing.status if existing.is_final else "EN_COURS"
             return Receipt(existing.id, existing.reference, statut, created=False)
-        _check_claims(req.amendes)
+        _check_claims(req.amendes, client.organisation_id)
         raise ApiError(409, "CONFLIT", "Un paiement concurrent a été enregistré au même moment : réessayez.") from None
     return Receipt(payment_id, req.reference, "EN_COURS", created=True)
 
@@ -347,15 +361,27 @@ def _existing(organisation_id: int, reference: str, key: str | None, fingerprint
     return found
 
 
-def _check_claims(numeros: list[str]) -> None:
-    """409 naming the fines already being paid, or paid, by another payment here."""
+def _check_claims(numeros: list[str], organisation_id: int) -> None:
+    """409 naming the fines already being paid, or paid, by another payment here.
+
+    A fine claimed by another organisation is refused without naming anything of theirs
+    (no reference, no status): one organisation never learns about another's payments.
+    """
     rows = db.session.execute(
-        select(FinePaymentItem.numero, FinePayment.reference, FinePayment.status)
+        select(FinePaymentItem.numero, FinePayment.reference, FinePayment.status, FinePayment.organisation_id)
         .join(FinePayment, FinePayment.id == FinePaymentItem.payment_id)
         .where(FinePaymentItem.active_numero.in_(numeros))
     ).all()
     if not rows:
         return
+    if any(r.organisation_id != organisation_id for r in rows):
+        names = ", ".join(sorted(r.numero for r in rows))
+        raise ApiError(
+            409,
+            "AMENDE_INDISPONIBLE",
+            f"Amende(s) qui ne peuvent pas être payées par cette demande : {names}.",
+            amendes=[{"numero": r.numero} for r in rows],
+        )
     paid = [r for r in rows if r.status == PaymentStatus.PAYE]
     details = [
         {
