@@ -28,6 +28,7 @@ _MOMO_VERDICTS = {
 class _MomoWrite(PartnerWrite):
     """A write to the operator: 200 carries the outcome, 409 means "read my status"."""
 
+    partner = "momo"
     unexpected_read = "Réponse inattendue de l'opérateur"
 
     def __init__(self, saga: Saga, payment: FinePayment) -> None:
@@ -113,6 +114,7 @@ class RefundWrite(_MomoWrite):
 class MarkWrite(PartnerWrite):
     """Marking one fine paid: the registry's 409 names who paid it, so it is an answer in itself."""
 
+    partner = "registry"
     step, status_step = "MARQUAGE", "MARQUAGE_STATUT"
     unexpected_sent = unexpected_read = "Réponse inattendue du registre"
 

@@ -5,9 +5,10 @@ any point:
 - every partner write uses an id derived from the payment (`<id>-debit`, `<id>-<fine>`,
   `<id>-refund`, saved at creation) and the fact that it was sent is committed BEFORE the
   call; a step that finds "sent, outcome unknown" reads the status endpoint first;
-- 504 / timeout / lost connection = unknown: read the status endpoint with backoff; only
-  after a grace period of "not found" is the write repeated, with the same id (the partner
-  answers 409 if it had it after all, and its outcome stands) — partner_step.py;
+- 504 / timeout / lost connection = unknown: read the status endpoint with backoff; on
+  "not found" the write is repeated with the same id, promptly for a partner that
+  deduplicates (it answers 409 if it had it after all, and its outcome stands), after a
+  grace period for one that could not — partner_step.py;
 - one job at a time works on a payment (a lease in the row, renewed before each call);
 - every step appends to the payment's timeline what was sent, what came back and when.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -70,7 +71,11 @@ class Saga:
         self.registry = FinesRegistryClient(config["FINES_API_URL"], timeout)
         self.momo = MomoClient(config["MOMO_API_URL"], timeout)
         self.lease_seconds = config["FINES_LEASE_SECONDS"]
-        self.grace = config["FINES_REWRITE_GRACE_SECONDS"]
+        # After a status "not found", how long since the last send before repeating the write.
+        self.repeat_after = {
+            "registry": partner_step.repeat_delay(config, "FINES_REGISTRY_REPEAT"),
+            "momo": partner_step.repeat_delay(config, "MOMO_REPEAT"),
+        }
         self.backoff_base = config["FINES_BACKOFF_BASE_SECONDS"]
         self.backoff_max = config["FINES_BACKOFF_MAX_SECONDS"]
         self.max_checks = config["FINES_MAX_CHECKS"]
@@ -166,10 +171,20 @@ class Saga:
         )
         return True
 
-    def backoff(self, payment: FinePayment) -> float:
+    def backoff(self, payment: FinePayment, since: datetime | None = None, share: float = 0.5) -> float:
+        """The wait before the next read; each one counts as a check of the step.
+
+        A share of the time since `since` (when the write was last sent, or when the payment
+        arrived), at least the base and at most the max: the waits grow geometrically from
+        each send and start small again after a repeat, and a partner that is down for long
+        is asked less and less often. Without `since`: exponential in the step's checks.
+        """
         payment.checks += 1
-        delay = min(self.backoff_base * (2 ** min(payment.checks - 1, 12)), self.backoff_max)
-        return delay * random.uniform(0.8, 1.2)
+        if since is not None:
+            delay = (utcnow() - since).total_seconds() * share
+        else:
+            delay = self.backoff_base * (2 ** min(payment.checks - 1, 12))
+        return min(max(delay, self.backoff_base), self.backoff_max) * random.uniform(0.8, 1.2)
 
     # Endings ----------------------------------------------------------------------------------
 
@@ -229,8 +244,8 @@ class Saga:
                 request={"GET": f"/amendes/{item.numero}"},
                 response=reading.reply.trace(),
             )
-            if unknown:
-                return self.backoff(payment)
+            if unknown:  # a read is harmless to repeat: soon, then less and less often
+                return self.backoff(payment, payment.created_at, share=partner_step.READ_AGAIN_SHARE)
             problem = _verification_problem(payment, item, reading)
             if problem:
                 code, message = problem
