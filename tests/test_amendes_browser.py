@@ -17,7 +17,7 @@ def test_payment_page_follows_the_payment_live(app, client, demo, live_server, p
     payment_id = post(client, body(1)).get_json()["id"]
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    browser_login(page, live_server, "superviseur@cnss.bj")
+    browser_login(page, live_server, "superviseur@amendes.bj")
     page.goto(f"{live_server}/amendes/")
     page.click("text=APP-000001")
     status = page.locator("[data-testid=payment-status]")

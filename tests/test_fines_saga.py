@@ -80,8 +80,8 @@ def test_happy_path_pays_once_and_credits_the_organisation(app, client, demo, pa
     steps = _events(app, payment_id)
     assert steps[0] == "RECU" and "VERIFIE" in steps and "DEBITE" in steps and steps[-1] == "PAYE"
     with app.app_context():
-        account = db.session.get(Account, demo["accounts"]["ACC-CNSS-001"])
-        assert account.balance == 500_000_000 + body(1)["montant"]
+        account = db.session.get(Account, demo["accounts"]["ACC-AMENDES-001"])
+        assert account.balance == body(1)["montant"]  # the authority collects the fines
         assert payment.collected_amount == body(1)["montant"]
 
 
