@@ -64,7 +64,7 @@ def test_payment_page_shows_fines_and_timeline(app, client, login_as):
     assert "Paiement d'amendes APP-000001" in html
     for numero in body(1)["amendes"]:
         assert numero in html
-    assert "Déroulé" in html and "Demande reçue de Appli Citoyen" in html
+    assert "Déroulé" in html and "Demande reçue de l&#39;application Appli Citoyen" in html
     assert 'hx-trigger="every 2s"' in html  # polls while the payment runs
     assert "En attente" in html and "Non marquée" not in html  # fines not yet marked
     # Superviseurs read only: no action on the page.
@@ -178,3 +178,16 @@ def test_demo_seed_creates_the_citizen_app_once(app, demo):
         clients = db.session.scalars(select(ApiClient)).all()
         assert [c.name for c in clients] == ["Appli Citoyen"]
     assert AUTH["Authorization"] == "Bearer demo-amendes-2026"
+
+
+def test_statuses_reasons_and_steps_read_in_french(app, client, login_as):
+    payment_id = submit_fine_payment(client, 1)
+    _set(app, payment_id, status="ECHEC", reason_code="SOLDE_INSUFFISANT", reason="Débit refusé par l'opérateur.")
+    browser = login_as("gestionnaire@amendes.bj")
+    listing = browser.get("/amendes/").get_data(as_text=True)
+    assert "Échec" in listing and "Solde insuffisant" in listing
+    page = browser.get(f"/amendes/paiements/{payment_id}").get_data(as_text=True)
+    assert "Statut du paiement" in page and "Solde insuffisant" in page and "Demande reçue" in page
+    assert "Statut de l&#39;amende au registre" in page
+    # The raw codes are still there, as secondary detail.
+    assert '<small class="muted" title="Codes techniques">(ECHEC · SOLDE_INSUFFISANT)</small>' in page

@@ -33,7 +33,9 @@ def api_client_new():
     form.organisation_id.choices = [(o.id, f"{o.code} — {o.name}") for o in orgs]
     if form.validate_on_submit():
         try:
-            client, key, secret = client_service.create_client(current_actor(), form.organisation_id.data, form.name.data)
+            client, key, secret = client_service.create_client(
+                current_actor(), form.organisation_id.data, form.name.data
+            )
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:

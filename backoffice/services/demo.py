@@ -87,4 +87,3 @@ def seed_demo() -> list[str]:
     created.extend(seed_demo_client(orgs))
     created.extend(seed_demo_list(orgs))
     return created
-

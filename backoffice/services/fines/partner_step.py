@@ -72,8 +72,8 @@ class PartnerWrite(ABC):
     partner: str  # "momo" or "registry": whose repeat mode applies (Saga.repeat_after)
     step: str  # timeline step of the write ("DEBIT")
     status_step: str  # timeline step of its status check ("DEBIT_STATUT")
-    label: str  # "Débit" in "Débit : 504, issue inconnue …"
-    status_label: str  # "débit" in "Statut du débit : …"
+    label: str  # "Débit de 25 000 F CFA demandé à l'opérateur" in "… : 504, issue inconnue …"
+    status_label: str  # "du débit" in "Statut du débit : …"
     unexpected_sent: str  # the review reason when the write's answer is outside the contract
     unexpected_read: str  # the same for the status check
 
@@ -181,20 +181,34 @@ def _age(moment: datetime | None) -> float:
     return (utcnow() - moment).total_seconds() if moment else float("inf")
 
 
+# A partner's statut, in the timeline's sentences.
+_STATUT_WORDS = {
+    "EN_COURS": "en cours",
+    "REUSSI": "réussi",
+    "ECHOUE": "échoué",
+    "PAYEE": "payée",
+    "IMPAYEE": "pas encore payée",
+}
+
+
 def _sent_message(what: str, reply: PartnerReply) -> str:
     if reply.status is None:
-        return f"{what} : pas de réponse ({reply.error}), issue inconnue."
+        return f"{what} : pas de réponse ({reply.error}) ; issue inconnue, lecture du statut."
     if reply.status == 504:
-        return f"{what} : 504, issue inconnue — vérification par le statut."
+        return f"{what} : délai dépassé chez le partenaire (504) ; issue inconnue, lecture du statut."
     if reply.status == 409:
-        return f"{what} : 409, déjà reçu par le partenaire — lecture du statut."
-    return f"{what} : HTTP {reply.status}."
+        return f"{what} : déjà reçu par le partenaire (409) ; lecture du statut."
+    if reply.status == 200:
+        return f"{what} : réponse reçue."
+    return f"{what} : réponse HTTP {reply.status}."
 
 
 def _check_message(what: str, reply: PartnerReply) -> str:
     if reply.unknown:
-        return f"Statut du {what} : pas de réponse exploitable ({reply.status or reply.error})."
+        return f"Statut {what} : pas de réponse exploitable ({reply.status or reply.error}) ; nouvel essai."
     if reply.status == 404:
-        return f"Statut du {what} : pas (encore) enregistré."
+        return f"Statut {what} : pas (encore) enregistré par le partenaire."
     statut = reply.body.get("statut")
-    return f"Statut du {what} : {statut}." if statut else f"Statut du {what} : HTTP {reply.status}."
+    if statut:
+        return f"Statut {what} : {_STATUT_WORDS.get(statut, statut)}."
+    return f"Statut {what} : réponse HTTP {reply.status}."

@@ -32,7 +32,7 @@ from backoffice.clients.momo import MomoClient, MomoOutcome, MomoResult
 from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.base import utcnow
-from backoffice.models.fines import FinePayment, FinePaymentItem, PaymentStatus
+from backoffice.models.fines import FinePayment, FinePaymentItem, PaymentStatus, plural
 from backoffice.services import ledger
 from backoffice.services.fines import partner_step
 from backoffice.services.fines.partner_writes import DebitWrite, MarkWrite, RefundWrite
@@ -166,7 +166,7 @@ class Saga:
         self.to_review(
             payment,
             "BUDGET_EPUISE",
-            f"Issue inconnue après {payment.checks} vérification(s) à l'étape {payment.status_label} : "
+            f"Issue inconnue après {plural(payment.checks, 'vérification')} à l'étape « {payment.status_label} » : "
             "à vérifier par un administrateur.",
         )
         return True
@@ -240,7 +240,9 @@ class Saga:
             add_event(
                 payment,
                 "VERIFICATION",
-                f"Registre : amende {item.numero}" + (" — pas de réponse" if unknown else ""),
+                f"Registre : pas de réponse pour l'amende {item.numero} ; nouvel essai."
+                if unknown
+                else f"Registre : amende {item.numero} lue.",
                 request={"GET": f"/amendes/{item.numero}"},
                 response=reading.reply.trace(),
             )
@@ -284,7 +286,8 @@ class Saga:
             add_event(
                 payment,
                 "DEBITE",
-                f"Abonné {payment.telephone} débité de {format_amount(payment.amount, payment.currency)}.",
+                f"Débit de {format_amount(payment.amount, payment.currency)} accepté par l'opérateur "
+                f"(abonné {payment.telephone}).",
             )
             return
         raison = result.reason or "ECHOUE"
@@ -309,7 +312,7 @@ class Saga:
         item.mark_detail = detail[:200] or None
         payment.checks = 0
         if outcome == "PAYEE":
-            add_event(payment, "AMENDE_PAYEE", f"Amende {item.numero} enregistrée payée au registre.")
+            add_event(payment, "AMENDE_PAYEE", f"Amende {item.numero} enregistrée comme payée au registre.")
         else:
             add_event(
                 payment,
@@ -329,7 +332,8 @@ class Saga:
         add_event(
             payment,
             "REMBOURSEMENT_EN_COURS",
-            f"{len(unpaid)} amende(s) non enregistrée(s) : remboursement de {format_amount(payment.refund_amount, payment.currency)}.",
+            f"{plural(len(unpaid), 'amende non enregistrée', 'amendes non enregistrées')} au registre : "
+            f"remboursement de {format_amount(payment.refund_amount, payment.currency)} à l'abonné.",
         )
         return None
 
@@ -345,11 +349,14 @@ class Saga:
             self._collect(payment, payment.amount - payment.refund_amount)
             first = unpaid[0]
             partial = " (remboursement partiel)" if payment.refund_amount < payment.amount else ""
+            many = len(unpaid) > 1
+            why = MARK_REASONS.get(first.mark_outcome or "", "")
             self.finish(
                 payment,
                 PaymentStatus.REMBOURSE,
                 first.mark_outcome,
-                f"Amende(s) {', '.join(i.numero for i in unpaid)} {MARK_REASONS.get(first.mark_outcome or '', '')} : "
+                f"{'Amendes' if many else 'Amende'} {', '.join(i.numero for i in unpaid)} "
+                f"{why.replace('payée', 'payées') if many else why} : "
                 f"{format_amount(payment.refund_amount, payment.currency)} remboursés à l'abonné{partial}.",
             )
             return
