@@ -188,6 +188,6 @@ def test_statuses_reasons_and_steps_read_in_french(app, client, login_as):
     assert "Échec" in listing and "Solde insuffisant" in listing
     page = browser.get(f"/amendes/paiements/{payment_id}").get_data(as_text=True)
     assert "Statut du paiement" in page and "Solde insuffisant" in page and "Demande reçue" in page
-    assert "Statut de l&#39;amende au registre" in page
+    assert "Statut de l'amende au registre" in page
     # The raw codes are still there, as secondary detail.
     assert '<small class="muted" title="Codes techniques">(ECHEC · SOLDE_INSUFFISANT)</small>' in page
