@@ -62,7 +62,7 @@ def test_daily_report_lists_discrepancies_first_and_exports_csv(app, client, dem
     assert csv[1].startswith("Débit sans amende marquée ni remboursement;APP-000002;")
     assert f";{clean}-debit;Réussi;" in csv[3] and "Payée" in csv[3] and csv[3].startswith(";APP-000001")
     bad = browser.get("/amendes/rapprochement?jour=hier").get_data(as_text=True)
-    assert "Jour invalide" in bad
+    assert "Date invalide" in bad
     # Another organisation sees none of it.
     client.post("/deconnexion")
     other = login_as("gestionnaire1@cnss.bj").get("/amendes/rapprochement").get_data(as_text=True)

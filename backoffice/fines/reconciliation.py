@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from flask import current_app, flash, render_template, request
+from flask import current_app, render_template, request
 from flask_login import current_user
 
 from backoffice.clients.fines_registry import FinesRegistryClient
 from backoffice.clients.momo import MomoClient
 from backoffice.fines import bp
+from backoffice.fines.payments import date_arg
 from backoffice.models.base import utcnow
 from backoffice.pages import csv_response
 from backoffice.security import member_required
@@ -17,13 +18,9 @@ from backoffice.services.fines import reconciliation
 
 
 def _day() -> date:
-    value = request.args.get("jour", "").strip()
-    if value:
-        try:
-            return datetime.strptime(value, "%Y-%m-%d").date()
-        except ValueError:
-            flash(f"Jour invalide : « {value} » (format attendu : AAAA-MM-JJ).", "warning")
-    return utcnow().date()
+    """The day asked for (`?jour=AAAA-MM-JJ`), today (UTC) when absent or unreadable."""
+    asked = date_arg("jour")
+    return asked.date() if asked else utcnow().date()
 
 
 def _lines(day: date, live: bool) -> tuple[list, int]:
