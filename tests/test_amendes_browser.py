@@ -52,7 +52,7 @@ def test_authority_walk_in_french(app, client, demo, live_server, page):
     expect(page.locator("body")).to_contain_text("Statut de l'amende au registre")
     expect(page.locator(".timeline")).to_contain_text("Demande reçue de l'application Appli Citoyen : 2 amendes")
     page.goto(f"{live_server}/amendes/")
-    page.click("text=Tableau de bord")
+    page.click("text=Tableau de bord des amendes")
     expect(page.locator("h1")).to_have_text("Tableau de bord des amendes")
     expect(page.locator("body")).to_contain_text("En attente d'une personne")
     page.click("text=Rapprochement du jour")

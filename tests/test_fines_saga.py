@@ -395,9 +395,10 @@ def test_prompt_repeats_at_high_fault_rates_never_debit_twice(app, client, demo,
         for key, mark in marks.items():
             if key.startswith(payment_id):
                 assert mark["applied"] <= 1
+                repeated += mark["posts"] > 1
     refund = stats["refunds"][f"{next(p for p, i in ids.items() if i == 3)}-refund"]
     assert refund["applied"] == 1
-    assert repeated  # the same id was sent again at least once
+    assert repeated  # some write was sent again with the same id (about a third of them are)
     for i in (1, 2, 4, 6):
         assert stats["balance_changes"][body(i)["telephone"]] == -body(i)["montant"]
     assert body(3)["telephone"] not in stats["balance_changes"]
