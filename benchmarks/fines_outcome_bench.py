@@ -9,7 +9,7 @@ rejected, refunded or refused, see the simulators), waits until every one is fin
 prints the distribution of `completed_at - created_at` (from the database), per outcome,
 and the partners' own count of what was applied: zero double debits, refunds or marks.
 
-    .venv/bin/python benchmarks/fines_outcome_bench.py [--count 200] [--rate 5] [--workers 12]
+    .venv/bin/python benchmarks/fines_outcome_bench.py [--count 200] [--rate 2] [--workers 16]
         [--fail-rate 0.3] [--late-share 0.25] [--lost-share 0.5] [--late-max 60]
         [--repeat prompt|grace]
 
@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backoffice import devservers  # noqa: E402
+from benchmarks.fines_ack_bench import start_stack, stop_all  # noqa: E402
 
 KEY = "demo-amendes-2026"
 FINAL = {"PAYE", "REJETE", "ECHEC", "REMBOURSE", "CLOTURE"}
@@ -125,8 +125,8 @@ def explain(app, rows, count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=5.0, help="payments posted per second")
-    parser.add_argument("--workers", type=int, default=12, help="`flask worker` processes")
+    parser.add_argument("--rate", type=float, default=2.0, help="payments posted per second")
+    parser.add_argument("--workers", type=int, default=16, help="`flask worker` processes")
     parser.add_argument("--latency-min", type=float, default=0.1)
     parser.add_argument("--latency-max", type=float, default=1.0)
     parser.add_argument("--fail-rate", type=float, default=0.3)
@@ -139,23 +139,8 @@ def main() -> int:
     parser.add_argument("--explain", type=int, default=0, help="print the timeline of the N slowest payments")
     args = parser.parse_args()
 
-    os.chdir(ROOT)
     started: list = []
-    pg = devservers.start_postgres()
-    redis = devservers.start_redis()
-    started += [pg, redis]
-    instance = tempfile.mkdtemp(prefix="fines-outcome-")
-    env = {
-        **os.environ,
-        "APP_ENV": "benchmark",
-        "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": instance,
-        "RQ_QUEUE": "fines-outcome",
-        "FINES_REGISTRY_REPEAT": args.repeat,
-        "MOMO_REPEAT": args.repeat,
-    }
+    env = {**start_stack(started, "fines-outcome"), "FINES_REGISTRY_REPEAT": args.repeat, "MOMO_REPEAT": args.repeat}
     faults = [
         "--latency-min", str(args.latency_min), "--latency-max", str(args.latency_max),
         "--fail-rate", str(args.fail_rate), "--late-share", str(args.late_share),
@@ -249,15 +234,7 @@ def main() -> int:
         )
         return 1 if unfinished or double_debits or double_refunds or double_marks else 0
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for service in reversed(started):
-            service.stop()
+        stop_all(procs, started)
 
 
 if __name__ == "__main__":

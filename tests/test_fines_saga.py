@@ -178,23 +178,13 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     assert debit == {**debit, "applied": 1, "posts": 1}  # never re-posted: the status check found it
 
 
-def test_lost_write_is_repeated_with_the_same_id_after_the_grace_period(app, client, demo, partners):
+def test_lost_write_is_repeated_with_the_same_id(app, client, demo, partners):
     momo = partners["momo"]
-    from backoffice.services.fines.saga import Saga
-
     payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
-        saga = Saga(payment_id, "test")
-        assert saga.acquire()
-        payment = db.session.get(FinePayment, payment_id)
-        saga.verify(payment)
-        db.session.commit()
-        momo.settings(fail_rate=1.0, late_share=0.0, lost_share=1.0)  # 504 and never applied
-        saga.start_debit(payment)
-        db.session.commit()
+        saga, _ = _lose_the_debit(app, momo, payment_id)
         saga.release()
-    momo.settings(fail_rate=0.0)
     payment = _run(app, payment_id)
     assert payment.status == "PAYE"
     debit = _debits_for(momo, payment_id)[f"{payment_id}-debit"]
