@@ -147,6 +147,12 @@ def load_settings(instance_path: str) -> dict:
         "FINES_BACKOFF_BASE_SECONDS": _float("FINES_BACKOFF_BASE_SECONDS", 1.0),
         "FINES_BACKOFF_MAX_SECONDS": _float("FINES_BACKOFF_MAX_SECONDS", 30.0),
         "FINES_REWRITE_GRACE_SECONDS": _float("FINES_REWRITE_GRACE_SECONDS", 75.0),
+        # How each partner's writes are repeated after a status "not found": "prompt" (it
+        # deduplicates by our id: repeat after FINES_PROMPT_REPEAT_SECONDS) or "grace" (wait
+        # FINES_REWRITE_GRACE_SECONDS, for a partner that could not deduplicate).
+        "FINES_REGISTRY_REPEAT": os.environ.get("FINES_REGISTRY_REPEAT", "prompt"),
+        "MOMO_REPEAT": os.environ.get("MOMO_REPEAT", "prompt"),
+        "FINES_PROMPT_REPEAT_SECONDS": _float("FINES_PROMPT_REPEAT_SECONDS", 0.5),
         "FINES_BUDGET_SECONDS": _float("FINES_BUDGET_SECONDS", 1800.0),
         "FINES_MAX_CHECKS": _int("FINES_MAX_CHECKS", 60),
         "FINES_LEASE_SECONDS": _float("FINES_LEASE_SECONDS", 60.0),

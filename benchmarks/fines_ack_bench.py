@@ -58,6 +58,36 @@ def requests_from(start: int):
     return next_request
 
 
+def start_stack(started: list, name: str) -> dict:
+    """PostgreSQL and Redis on free ports (appended to `started`); the app's environment for them."""
+    os.chdir(ROOT)
+    pg = devservers.start_postgres()
+    redis = devservers.start_redis()
+    started += [pg, redis]
+    return {
+        **os.environ,
+        "APP_ENV": "benchmark",
+        "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
+        "DATABASE_URL": pg.url,
+        "REDIS_URL": redis.url,
+        "INSTANCE_PATH": tempfile.mkdtemp(prefix=f"{name}-"),
+        "RQ_QUEUE": name,
+    }
+
+
+def stop_all(procs: list[subprocess.Popen], started: list) -> None:
+    """Terminate the child processes, then stop the services, newest first."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for service in reversed(started):
+        service.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
@@ -72,21 +102,8 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help="start everything, print the port and wait (for wrk …)")
     args = parser.parse_args()
 
-    os.chdir(ROOT)
     started: list = []
-    pg = devservers.start_postgres()
-    redis = devservers.start_redis()
-    started += [pg, redis]
-    instance = tempfile.mkdtemp(prefix="fines-bench-")
-    env = {
-        **os.environ,
-        "APP_ENV": "benchmark",
-        "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": instance,
-        "RQ_QUEUE": "fines-bench",
-    }
+    env = start_stack(started, "fines-bench")
     procs: list[subprocess.Popen] = []
     try:
         slowest = ["--latency-min", "10", "--latency-max", "10", "--fail-rate", "0.1"]
@@ -143,15 +160,7 @@ def main() -> int:
         sustained = loadgen.closed_loop(host, port, next_request, args.clients, args.seconds)
         print(f"sustained ({args.clients} clients back to back):  {sustained.summary()}", flush=True)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for service in reversed(started):
-            service.stop()
+        stop_all(procs, started)
     return 0
 
 

@@ -266,21 +266,27 @@ def submit_fine_payment(client, i: int = 1, **overrides) -> str:
 
 
 def _fine_payment(demo: dict) -> str:
-    """A fines payment of CNSS received through the demo API client (status RECU)."""
+    """A fines payment of CNSS received through a CNSS API client (status RECU)."""
     from backoffice.models.fines import ApiClient
     from backoffice.services.api_clients import ApiIdentity
     from backoffice.services.fines import payment_requests
 
-    row = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    row = db.session.get(ApiClient, _api_client(demo))
     client = ApiIdentity(row.id, row.organisation_id, row.name)
     request = payment_requests.PaymentRequest("MATRIX-1", "22997000001", ["AM-2025-000101"], 10000, "XOF", None)
     return payment_requests.submit_payment(client, request, None, 600).id
 
 
 def _api_client(demo: dict) -> int:
+    """A CNSS API client (the demo's own belongs to the traffic authority), created once."""
     from backoffice.models.fines import ApiClient
+    from backoffice.services.api_clients import create_client
 
-    return db.session.scalar(select(ApiClient.id).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    found = db.session.scalar(select(ApiClient.id).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    if found is None:
+        found = create_client(None, demo["orgs"]["CNSS"], "Appli matrice")[0].id
+        db.session.commit()  # the payment request inserts on a connection of its own
+    return found
 
 
 def cnss_draft_batch(demo: dict) -> int:

@@ -63,7 +63,7 @@ def test_create_organisation_and_field_errors(app, admin):
     listing = _html(admin.get("/admin/organisations"))
     assert "Organisation CNPR créée." in listing
     assert "Caisse de retraite" in listing
-    assert _audit_actions(app).count("organisation.created") == 3  # 2 by the seed + this one
+    assert _audit_actions(app).count("organisation.created") == 4  # 3 by the seed + this one
 
 
 def test_edit_organisation(app, admin, demo):
@@ -207,7 +207,7 @@ def test_create_user_field_errors(app, admin, demo):
         from backoffice.models import User
         from backoffice.services.mail import outbox_messages
 
-        assert db.session.scalar(select(func.count()).select_from(User)) == 6
+        assert db.session.scalar(select(func.count()).select_from(User)) == 8
         assert outbox_messages() == []
 
 
@@ -394,7 +394,7 @@ def test_lists_paginate(app, admin, demo):
 
     with app.app_context():
         actor = db.session.get(User, demo["users"]["admin@demo.bj"])
-        for n in range(12):
+        for n in range(11):  # + the 3 demo organisations
             org_service.create_organisation(actor, f"ORG{n:02d}", f"Organisation {n:02d}")
         for n in range(7):
             ledger.credit(demo["accounts"]["ACC-CNSS-001"], 10 + n, f"encaissement-{n}")
@@ -412,7 +412,7 @@ def test_lists_paginate(app, admin, demo):
         filtered = _html(admin.get("/admin/organisations?q=org"))
         assert "Page 1 sur 3" in filtered and "q=org" in filtered
         users = _html(admin.get("/admin/utilisateurs"))
-        assert "6 éléments" in users
+        assert "8 éléments" in users
         ledger_page = _html(admin.get(f"/admin/comptes/{demo['accounts']['ACC-CNSS-001']}?page=2"))
         assert "Page 2 sur 2" in ledger_page and "Solde d'ouverture" in ledger_page
         assert admin.get("/admin/organisations?page=99").status_code == 200

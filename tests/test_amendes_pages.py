@@ -26,7 +26,7 @@ def test_list_filters_and_organisation_scope(app, client, login_as):
     first = submit_fine_payment(client, 1)
     second = submit_fine_payment(client, 2)
     _set(app, second, status="PAYE")
-    page = login_as("gestionnaire1@cnss.bj").get("/amendes/")
+    page = login_as("gestionnaire@amendes.bj").get("/amendes/")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Paiements d'amendes" in html and "APP-000001" in html and "APP-000002" in html
@@ -57,14 +57,14 @@ def test_list_filters_and_organisation_scope(app, client, login_as):
 
 def test_payment_page_shows_fines_and_timeline(app, client, login_as):
     payment_id = submit_fine_payment(client, 1)
-    browser = login_as("superviseur@cnss.bj")
+    browser = login_as("superviseur@amendes.bj")
     response = browser.get(f"/amendes/paiements/{payment_id}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Paiement d'amendes APP-000001" in html
     for numero in body(1)["amendes"]:
         assert numero in html
-    assert "Déroulé" in html and "Demande reçue de Appli Citoyen" in html
+    assert "Déroulé" in html and "Demande reçue de l&#39;application Appli Citoyen" in html
     assert 'hx-trigger="every 2s"' in html  # polls while the payment runs
     assert "En attente" in html and "Non marquée" not in html  # fines not yet marked
     # Superviseurs read only: no action on the page.
@@ -82,7 +82,7 @@ def test_payment_page_shows_fines_and_timeline(app, client, login_as):
 def test_superviseur_and_gestionnaire_cannot_act(app, client, login_as):
     payment_id = submit_fine_payment(client, 1)
     _set(app, payment_id, status="A_VERIFIER", paused_status="DEBIT_EN_COURS")
-    for email in ("superviseur@cnss.bj", "gestionnaire1@cnss.bj"):
+    for email in ("superviseur@amendes.bj", "gestionnaire@amendes.bj"):
         browser = login_as(email)
         assert browser.get("/amendes/a-verifier").status_code == 403
         assert browser.post(f"/amendes/a-verifier/{payment_id}/relancer").status_code == 403
@@ -100,7 +100,7 @@ def test_admin_queue_rerun_and_close(app, client, login_as):
         _set(app, payment_id, status="A_VERIFIER", paused_status="DEBIT_EN_COURS", reason="Issue inconnue")
     admin = login_as("admin@demo.bj")
     queue = admin.get("/amendes/a-verifier").get_data(as_text=True)
-    assert "APP-000001" in queue and "APP-000002" in queue and "CNSS" in queue
+    assert "APP-000001" in queue and "APP-000002" in queue and "AMENDES" in queue
     detail = admin.get(f"/amendes/a-verifier/{close_id}").get_data(as_text=True)
     assert "Relancer" in detail and "Clore avec cette note" in detail
 
@@ -163,7 +163,7 @@ def test_api_key_create_shown_once_then_revoke(app, client, login_as, demo):
 
 
 def test_navigation_links(client, login_as):
-    member = login_as("gestionnaire1@cnss.bj").get("/amendes/").get_data(as_text=True)
+    member = login_as("gestionnaire@amendes.bj").get("/amendes/").get_data(as_text=True)
     assert 'href="/amendes/"' in member and "Clients API" not in member
     client.post("/deconnexion")
     admin = login_as("admin@demo.bj").get("/amendes/a-verifier").get_data(as_text=True)
@@ -178,3 +178,16 @@ def test_demo_seed_creates_the_citizen_app_once(app, demo):
         clients = db.session.scalars(select(ApiClient)).all()
         assert [c.name for c in clients] == ["Appli Citoyen"]
     assert AUTH["Authorization"] == "Bearer demo-amendes-2026"
+
+
+def test_statuses_reasons_and_steps_read_in_french(app, client, login_as):
+    payment_id = submit_fine_payment(client, 1)
+    _set(app, payment_id, status="ECHEC", reason_code="SOLDE_INSUFFISANT", reason="Débit refusé par l'opérateur.")
+    browser = login_as("gestionnaire@amendes.bj")
+    listing = browser.get("/amendes/").get_data(as_text=True)
+    assert "Échec" in listing and "Solde insuffisant" in listing
+    page = browser.get(f"/amendes/paiements/{payment_id}").get_data(as_text=True)
+    assert "Statut du paiement" in page and "Solde insuffisant" in page and "Demande reçue" in page
+    assert "Statut de l'amende au registre" in page
+    # The raw codes are still there, as secondary detail.
+    assert '<small class="muted" title="Codes techniques">(ECHEC · SOLDE_INSUFFISANT)</small>' in page

@@ -51,7 +51,8 @@ def test_seed_demo_is_idempotent(app):
     assert first.returncode == 0, first.stderr
     assert "organisation CNSS" in first.stdout and "Demo-2026!" in first.stdout
     after_first = _counts(app)
-    assert after_first["Organisation"] == 2 and after_first["User"] == 6 and after_first["Account"] == 2
+    # CNSS, Next.mr and the traffic authority (its fines collection account opens at 0).
+    assert after_first["Organisation"] == 3 and after_first["User"] == 8 and after_first["Account"] == 3
     assert after_first["balance"] == 500_000_000 + 50_000_000
 
     second = run_flask("seed-demo")
@@ -99,7 +100,7 @@ def test_worker_burst_runs_a_job_and_exits(app, demo):
     assert result.returncode == 0, result.stderr
     job.refresh()
     assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == 6
+    assert job.return_value() == 8  # the demo users
     assert len(queue) == 0
 
 

@@ -342,3 +342,28 @@ def test_50_concurrent_requests_for_the_same_fines_one_wins(app, demo, live_serv
     assert statuses.count(202) == 1 and statuses.count(409) == 49, statuses
     assert {r.json()["erreur"] for r in responses if r.status_code == 409} == {"AMENDE_DEJA_EN_PAIEMENT"}
     assert _count(app) == 1
+
+
+# Lookup by the client's reference -----------------------------------------------------------
+
+
+def test_payment_found_by_the_clients_reference(app, client, demo):
+    from backoffice.services.api_clients import create_client
+
+    created = post(client, body(1)).get_json()
+    found = client.get("/amendes/payments/?reference=APP-000001", headers=AUTH)
+    assert found.status_code == 200
+    data = found.get_json()
+    assert data["id"] == created["id"] and data["statut"] == "RECU" and data["etapes"][0]["etape"] == "RECU"
+    missing = client.get("/amendes/payments/?reference=APP-999999", headers=AUTH)
+    assert missing.status_code == 404 and missing.get_json()["erreur"] == "PAIEMENT_INCONNU"
+    empty = client.get("/amendes/payments/?reference=", headers=AUTH)
+    assert empty.status_code == 400 and empty.get_json()["erreur"] == "REFERENCE_OBLIGATOIRE"
+    assert "reference" in empty.get_json()["message"]
+    assert client.get("/amendes/payments/?reference=APP-000001").status_code == 401
+    # Another organisation's client does not see it.
+    with app.app_context():
+        create_client(None, demo["orgs"]["CNSS"], "Autre appli", key="autre-cle-2026", secret="s" * 32)
+        db.session.commit()
+    foreign = client.get("/amendes/payments/?reference=APP-000001", headers={"Authorization": "Bearer autre-cle-2026"})
+    assert foreign.status_code == 404

@@ -80,8 +80,8 @@ def test_happy_path_pays_once_and_credits_the_organisation(app, client, demo, pa
     steps = _events(app, payment_id)
     assert steps[0] == "RECU" and "VERIFIE" in steps and "DEBITE" in steps and steps[-1] == "PAYE"
     with app.app_context():
-        account = db.session.get(Account, demo["accounts"]["ACC-CNSS-001"])
-        assert account.balance == 500_000_000 + body(1)["montant"]
+        account = db.session.get(Account, demo["accounts"]["ACC-AMENDES-001"])
+        assert account.balance == body(1)["montant"]  # the authority collects the fines
         assert payment.collected_amount == body(1)["montant"]
 
 
@@ -156,6 +156,7 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     # Every write answers 504 but is applied; reads work.
     momo.settings(fail_rate=1.0, late_share=0.0, lost_share=0.0)
     from backoffice.services.fines.saga import Saga
+
     payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
@@ -177,22 +178,13 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     assert debit == {**debit, "applied": 1, "posts": 1}  # never re-posted: the status check found it
 
 
-def test_lost_write_is_repeated_with_the_same_id_after_the_grace_period(app, client, demo, partners):
+def test_lost_write_is_repeated_with_the_same_id(app, client, demo, partners):
     momo = partners["momo"]
-    from backoffice.services.fines.saga import Saga
     payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
-        saga = Saga(payment_id, "test")
-        assert saga.acquire()
-        payment = db.session.get(FinePayment, payment_id)
-        saga.verify(payment)
-        db.session.commit()
-        momo.settings(fail_rate=1.0, late_share=0.0, lost_share=1.0)  # 504 and never applied
-        saga.start_debit(payment)
-        db.session.commit()
+        saga, _ = _lose_the_debit(app, momo, payment_id)
         saga.release()
-    momo.settings(fail_rate=0.0)
     payment = _run(app, payment_id)
     assert payment.status == "PAYE"
     debit = _debits_for(momo, payment_id)[f"{payment_id}-debit"]
@@ -318,3 +310,85 @@ def test_callback_is_signed_and_retried(app, client, demo, partners):
         assert sent["id"] == payment_id and sent["statut"] == "PAYE"
     finally:
         server.shutdown()
+
+
+def _lose_the_debit(app, momo, payment_id: str):
+    """Verify, then send the debit into a 504 that is never applied; returns the saga."""
+    from backoffice.services.fines.saga import Saga
+
+    saga = Saga(payment_id, "test")
+    assert saga.acquire()
+    payment = db.session.get(FinePayment, payment_id)
+    saga.verify(payment)
+    db.session.commit()
+    momo.settings(fail_rate=1.0, late_share=0.0, lost_share=1.0)  # 504 and never applied
+    saga.start_debit(payment)
+    db.session.commit()
+    momo.settings(fail_rate=0.0)
+    return saga, payment
+
+
+@pytest.mark.parametrize("mode", ["prompt", "grace"])
+def test_a_write_not_found_is_repeated_promptly_only_for_a_partner_that_deduplicates(app, client, demo, partners, mode):
+    momo = partners["momo"]
+    app.config.update(MOMO_REPEAT=mode, FINES_REWRITE_GRACE_SECONDS=600.0, FINES_PROMPT_REPEAT_SECONDS=0.0)
+    try:
+        payment_id = submit_fine_payment(client, 1)
+        with app.app_context():
+            saga, payment = _lose_the_debit(app, momo, payment_id)
+            wait = saga.check_debit(payment)  # the status says "not recorded"
+            db.session.commit()
+            posts = _debits_for(momo, payment_id).get(f"{payment_id}-debit", {}).get("posts", 1)
+            status = payment.status
+            saga.release()
+        if mode == "prompt":
+            # Repeated at once with the same id, and settled by it.
+            assert posts == 2 and status == "DEBITE"
+        else:
+            # A partner that could not deduplicate: nothing is sent again inside the grace period.
+            assert wait is not None and wait <= 600 and status == "DEBIT_EN_COURS"
+            assert momo.stats()["posts"][f"{payment_id}-debit"] == 1
+    finally:
+        app.config.update(MOMO_REPEAT="prompt", FINES_PROMPT_REPEAT_SECONDS=0.5)
+
+
+def test_prompt_repeats_at_high_fault_rates_never_debit_twice(app, client, demo, partners):
+    """70 % of calls 504, late writes landing long after the prompt repeats: each payment debits once."""
+    momo, fines = partners["momo"], partners["fines"]
+    app.config.update(FINES_REWRITE_GRACE_SECONDS=600.0, FINES_MAX_CHECKS=400, FINES_BUDGET_SECONDS=600)
+    for partner in (momo, fines):
+        partner.settings(fail_rate=0.7, late_share=0.6, lost_share=0.2, late_max=1.5)
+    try:
+        ids = {submit_fine_payment(client, i): i for i in (1, 2, 3, 4, 6)}
+        results = {payment_id: _run(app, payment_id) for payment_id in ids}
+    finally:
+        app.config.update(FINES_MAX_CHECKS=60, FINES_BUDGET_SECONDS=120.0)
+    for partner in (momo, fines):
+        partner.settings(fail_rate=0.0)
+    import time
+
+    time.sleep(1.8)  # every late write has landed
+    assert {ids[p]: r.status for p, r in results.items()} == {
+        1: "PAYE",
+        2: "PAYE",
+        3: "REMBOURSE",
+        4: "PAYE",
+        6: "PAYE",
+    }
+    stats = momo.stats()
+    marks = fines.stats()["marks"]
+    repeated = 0
+    for payment_id in ids:
+        debit = stats["debits"][f"{payment_id}-debit"]
+        assert debit["applied"] == 1, debit
+        repeated += debit["posts"] > 1
+        for key, mark in marks.items():
+            if key.startswith(payment_id):
+                assert mark["applied"] <= 1
+                repeated += mark["posts"] > 1
+    refund = stats["refunds"][f"{next(p for p, i in ids.items() if i == 3)}-refund"]
+    assert refund["applied"] == 1
+    assert repeated  # some write was sent again with the same id (about a third of them are)
+    for i in (1, 2, 4, 6):
+        assert stats["balance_changes"][body(i)["telephone"]] == -body(i)["montant"]
+    assert body(3)["telephone"] not in stats["balance_changes"]

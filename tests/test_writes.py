@@ -13,7 +13,7 @@ from backoffice.models.writes import insert_together
 
 
 def _rows(demo, payment_id: str, numero: str) -> list:
-    client = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["CNSS"]))
+    client = db.session.scalar(select(ApiClient).where(ApiClient.organisation_id == demo["orgs"]["AMENDES"]))
     now = utcnow()
     payment = {
         "id": payment_id,

@@ -60,6 +60,19 @@ def create_fines_payment(client: ApiIdentity):
     return response
 
 
+@bp.route("/amendes/payments/", methods=["GET"])
+@api_key_required("fines:read")
+def fines_payment_by_reference(client: ApiIdentity):
+    """The payment the client sent with its own `reference` (for an application that lost the id)."""
+    reference = request.args.get("reference", "").strip()
+    if not reference:
+        raise ApiError(400, "REFERENCE_OBLIGATOIRE", "Le paramètre « reference » est obligatoire.", champ="reference")
+    payment = queries.payment_by_reference(client.organisation_id, reference)
+    if payment is None:
+        raise ApiError(404, "PAIEMENT_INCONNU", f"Aucun paiement de référence « {reference[:64]} ».")
+    return queries.as_json(payment)
+
+
 @bp.route("/amendes/payments/<payment_id>/", methods=["GET"])
 @api_key_required("fines:read")
 @per_key_limit

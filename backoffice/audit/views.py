@@ -47,9 +47,7 @@ def _timezone() -> str:
 def index():
     scope = _scope()
     filters = _filters()
-    page = db.paginate(
-        audit_log.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = db.paginate(audit_log.audit_query(scope, filters), per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template(
         "audit/index.html",
         page=page,

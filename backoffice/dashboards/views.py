@@ -43,4 +43,3 @@ def export():
     _, decimal_mark = csv_options()
     rows = exports.figures_csv_rows(figures, current_user.organisation.name, decimal_mark)
     return csv_response(rows, f"tableau-de-bord-{period.start.isoformat()}-{period.end.isoformat()}.csv")
-

@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("fines", __name__)
 
-from backoffice.fines import api_clients, payments, review  # noqa: E402, F401 - registers the routes on bp
+from backoffice.fines import api_clients, dashboard, payments, reconciliation, review  # noqa: E402, F401 - registers the routes on bp

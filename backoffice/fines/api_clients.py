@@ -35,7 +35,9 @@ def api_client_new():
     refusal = step_up_refusal(request.form.get("code")) if valid else None
     if valid and not refusal:
         try:
-            client, key, secret = client_service.create_client(current_actor(), form.organisation_id.data, form.name.data)
+            client, key, secret = client_service.create_client(
+                current_actor(), form.organisation_id.data, form.name.data
+            )
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:

@@ -19,7 +19,7 @@ from backoffice.security import get_for_org, member_required
 from backoffice.services.fines import queries, states
 
 
-def _date_arg(name: str) -> datetime | None:
+def date_arg(name: str) -> datetime | None:
     value = request.args.get(name, "").strip()
     if not value:
         return None
@@ -36,8 +36,8 @@ def _filters() -> dict:
         status = ""
     return {
         "status": status,
-        "date_from": _date_arg("du"),
-        "date_to": _date_arg("au"),
+        "date_from": date_arg("du"),
+        "date_to": date_arg("au"),
         "phone": request.args.get("telephone", "").strip(),
         "reference": request.args.get("reference", "").strip(),
     }

@@ -93,4 +93,3 @@ def sweep() -> int:
     if payment_ids:
         log.info("fines sweep: %d payment(s) re-enqueued", len(payment_ids))
     return len(payment_ids)
-

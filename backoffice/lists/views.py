@@ -63,7 +63,9 @@ def new():
                     current_actor(), form.name.data, form.description.data, form.batch_id.data or 0
                 )
             else:
-                lst = list_service.create_list(current_actor(), form.name.data, form.currency.data, form.description.data)
+                lst = list_service.create_list(
+                    current_actor(), form.name.data, form.currency.data, form.description.data
+                )
         except ServiceError as exc:
             db.session.rollback()
             if not attach_error(form, exc, "name"):
@@ -83,9 +85,7 @@ def detail(list_id: int):
     state = request.args.get("etat", "")
     page = _paginate(list_service.entries_query(lst.id, q, state))
     events = db.session.scalars(list_service.events_query(lst.id).limit(10)).all()
-    return render_template(
-        "lists/detail.html", lst=lst, page=page, q=q, state=state, events=events, form=EmptyForm()
-    )
+    return render_template("lists/detail.html", lst=lst, page=page, q=q, state=state, events=events, form=EmptyForm())
 
 
 @bp.route("/listes/<int:list_id>/historique")

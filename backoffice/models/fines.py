@@ -78,6 +78,69 @@ PAYMENT_STATUS_LABELS = {
     PaymentStatus.CLOTURE: "Clôturé",
 }
 
+# Why a payment ended as it did (reason_code → what a person reads). The codes stay in the
+# JSON API; the back-office shows these, the code only as secondary detail.
+REASON_LABELS = {
+    "SOLDE_INSUFFISANT": "Solde insuffisant",
+    "COMPTE_INCONNU": "Compte mobile money inconnu",
+    "REFUSE_PAR_CLIENT": "Refusé par l'abonné",
+    "ECHOUE": "Débit refusé par l'opérateur",
+    "MONTANT_INCORRECT": "Montant incorrect",
+    "AMENDE_DEJA_PAYEE": "Amende déjà payée",
+    "DEJA_PAYEE": "Amende déjà payée par un autre canal",
+    "AMENDE_INCONNUE": "Amende inconnue",
+    "INCONNUE": "Amende inconnue du registre",
+    "AMENDE_AUTRE_TELEPHONE": "Amende d'un autre numéro",
+    "DEVISE_INCORRECTE": "Devise incorrecte",
+    "BUDGET_EPUISE": "Issue non établie dans le délai",
+    "REPONSE_INATTENDUE": "Réponse inattendue d'un partenaire",
+    "REMBOURSEMENT_ECHOUE": "Remboursement refusé par l'opérateur",
+}
+
+# A fine's outcome at the registry (FinePaymentItem.mark_outcome).
+MARK_OUTCOME_LABELS = {
+    "PAYEE": "Payée",
+    "DEJA_PAYEE": "Déjà payée par un autre canal",
+    "MONTANT_INCORRECT": "Montant refusé par le registre",
+    "INCONNUE": "Inconnue du registre",
+}
+
+# The timeline's steps (FinePaymentEvent.step), as a person reads them.
+STEP_LABELS = {
+    "RECU": "Demande reçue",
+    "VERIFICATION": "Vérification au registre",
+    "VERIFIE": "Amendes vérifiées",
+    "DEBIT": "Débit demandé",
+    "DEBIT_STATUT": "Statut du débit",
+    "DEBITE": "Débit accepté",
+    "MARQUAGE": "Marquage au registre",
+    "MARQUAGE_STATUT": "Statut de l'amende",
+    "AMENDE_PAYEE": "Amende payée",
+    "AMENDE_NON_PAYEE": "Amende non payée",
+    "REMBOURSEMENT_EN_COURS": "Remboursement décidé",
+    "REMBOURSEMENT": "Remboursement demandé",
+    "REMBOURSEMENT_STATUT": "Statut du remboursement",
+    "REMBOURSE": "Remboursé",
+    "ENCAISSEMENT": "Encaissement",
+    "PAYE": "Payé",
+    "REJETE": "Rejeté",
+    "ECHEC": "Échec",
+    "A_VERIFIER": "À vérifier",
+    "RELANCE": "Relancé",
+    "CLOTURE": "Clôturé",
+    "RAPPEL": "Notification à l'application",
+}
+
+
+def reason_label(code: str | None) -> str:
+    return REASON_LABELS.get(code or "", code or "")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """ "1 amende", "2 amendes" (French: 0 and 1 take the singular)."""
+    return f"{count} {singular if abs(count) < 2 else plural_form or singular + 's'}"
+
+
 FINAL_PAYMENT_STATUSES = {
     PaymentStatus.PAYE,
     PaymentStatus.REJETE,
@@ -166,6 +229,16 @@ class FinePayment(db.Model):
         return PAYMENT_STATUS_LABELS.get(PaymentStatus(self.status), self.status)
 
     @property
+    def reason_label(self) -> str:
+        return reason_label(self.reason_code)
+
+    @property
+    def paused_status_label(self) -> str:
+        if not self.paused_status:
+            return ""
+        return PAYMENT_STATUS_LABELS.get(PaymentStatus(self.paused_status), self.paused_status)
+
+    @property
     def status_badge(self) -> str:
         return STATUS_BADGES.get(PaymentStatus(self.status), "info")
 
@@ -206,6 +279,10 @@ class FinePaymentItem(db.Model):
 
     payment: Mapped[FinePayment] = relationship(back_populates="items")
 
+    @property
+    def mark_outcome_label(self) -> str:
+        return MARK_OUTCOME_LABELS.get(self.mark_outcome or "", self.mark_outcome or "")
+
 
 class FinePaymentEvent(db.Model):
     """One line of a payment's timeline: what was sent, what came back, when."""
@@ -224,3 +301,7 @@ class FinePaymentEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user = relationship("User")
+
+    @property
+    def step_label(self) -> str:
+        return STEP_LABELS.get(self.step, self.step)

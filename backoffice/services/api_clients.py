@@ -21,6 +21,7 @@ from backoffice.services import PermissionDenied, ServiceError, audit
 DEMO_CLIENT_NAME = "Appli Citoyen"
 DEMO_CLIENT_KEY = "demo-amendes-2026"
 DEMO_CLIENT_SECRET = "demo-secret-amendes-2026"
+DEMO_CLIENT_ORG = "AMENDES"  # the traffic authority of the demo (services/demo.py)
 
 
 def hash_key(key: str) -> str:
@@ -87,10 +88,10 @@ def revoke_client(actor: User, client: ApiClient) -> None:
 
 
 def seed_demo_client(orgs: dict[str, Organisation]) -> list[str]:
-    """Demo data: the citizens' app of CNSS with the documented key (idempotent)."""
-    if "CNSS" not in orgs:
+    """Demo data: the citizens' app of the traffic authority with the documented key (idempotent)."""
+    if DEMO_CLIENT_ORG not in orgs:
         return []
     if db.session.scalar(select(ApiClient.id).where(ApiClient.key_hash == hash_key(DEMO_CLIENT_KEY))):
         return []
-    create_client(None, orgs["CNSS"].id, DEMO_CLIENT_NAME, key=DEMO_CLIENT_KEY, secret=DEMO_CLIENT_SECRET)
+    create_client(None, orgs[DEMO_CLIENT_ORG].id, DEMO_CLIENT_NAME, key=DEMO_CLIENT_KEY, secret=DEMO_CLIENT_SECRET)
     return [f"client API {DEMO_CLIENT_NAME} (clé {DEMO_CLIENT_KEY})"]

@@ -16,7 +16,12 @@ DEMO_PASSWORD = "Demo-2026!"
 # Every demo user's second factor: printed by `make run` and in the README.
 DEMO_TOTP_SECRET = twofactor.DEMO_TOTP_SECRET
 
-DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin", "Africa/Porto-Novo"), ("NEXT", "Next.mr", "Africa/Nouakchott")]
+# AMENDES is the traffic authority: it owns the fines API client and collects the fines.
+DEMO_ORGANISATIONS = [
+    ("CNSS", "CNSS Bénin", "Africa/Porto-Novo"),
+    ("NEXT", "Next.mr", "Africa/Nouakchott"),
+    ("AMENDES", "Direction des amendes (démo)", "Africa/Porto-Novo"),
+]
 
 # email, first name, last name, role, admin, organisation code
 DEMO_USERS = [
@@ -27,12 +32,15 @@ DEMO_USERS = [
     ("gestionnaire2@cnss.bj", "Aïcha", "Dossou", Role.GESTIONNAIRE, False, "CNSS"),
     ("superviseur@cnss.bj", "Rémi", "Houngbédji", Role.SUPERVISEUR, False, "CNSS"),
     ("gestionnaire@next.mr", "Mariem", "Ould Ahmed", Role.GESTIONNAIRE, False, "NEXT"),
+    ("gestionnaire@amendes.bj", "Fatou", "Zinsou", Role.GESTIONNAIRE, False, "AMENDES"),
+    ("superviseur@amendes.bj", "Serge", "Adjovi", Role.SUPERVISEUR, False, "AMENDES"),
 ]
 
 # account id, organisation code, currency, party id type, party id value, opening balance
 DEMO_ACCOUNTS = [
     ("ACC-CNSS-001", "CNSS", "XOF", "BUSINESS", "CNSS-BJ", 500_000_000, "Pensions"),
     ("ACC-NEXT-001", "NEXT", "MRU", "BUSINESS", "NEXT-MR", 50_000_000, "Paiements de masse"),
+    ("ACC-AMENDES-001", "AMENDES", "XOF", "BUSINESS", "AMENDES-BJ", 0, "Encaissement des amendes"),
 ]
 
 
@@ -87,7 +95,8 @@ def seed_demo() -> list[str]:
         )
         db.session.add(account)
         db.session.flush()
-        ledger.top_up(account.id, opening, "Solde d'ouverture (démo)", None)
+        if opening:
+            ledger.top_up(account.id, opening, "Solde d'ouverture (démo)", None)
         audit.record(None, "account.created", account, source="seed-demo")
         created.append(f"account {account_id}")
     created.extend(seed_demo_client(orgs))

@@ -67,4 +67,3 @@ def provider_label(fsp_id: str | None, names: dict[str, str] | None = None) -> s
         return "—"
     names = provider_names() if names is None else names
     return names.get(fsp_id, fsp_id)
-

@@ -13,6 +13,7 @@ Admin endpoints (no latency, no faults), for tests and benchmarks:
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -164,9 +165,12 @@ def admin_settings_routes(app: Flask, partner: FaultyPartner) -> None:
         return jsonify(asdict(partner.faults))
 
 
-def serve(app: Flask, host: str, port: int) -> None:
+def serve(app: Flask, host: str, port: int, quiet: bool = False) -> None:
     """A threaded server: many slow requests at once, each on its own thread."""
     from werkzeug.serving import make_server
+
+    if quiet:  # no access log (benchmarks)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True
@@ -187,6 +191,7 @@ def fault_options(command):
         click.option("--late-max", type=float, default=60.0, show_default=True, help="late writes within (s)"),
         click.option("--seed", type=int, default=None, help="random seed"),
         click.option("--citizens", type=int, default=500, show_default=True, help="seeded citizens"),
+        click.option("--quiet", is_flag=True, help="no access log"),
     ]
     for option in reversed(options):
         command = option(command)
@@ -319,5 +324,5 @@ def create_app(faults: Faults | None = None, seed: int | None = None, citizen_co
 
 @click.command("fines", help="Simulateur du registre des amendes (FINES_API_URL).")
 @fault_options
-def command(port: int, host: str, seed: int | None, citizens: int, **options) -> None:
-    serve(create_app(faults_from(options), seed, citizens), host, port)
+def command(port: int, host: str, seed: int | None, citizens: int, quiet: bool, **options) -> None:
+    serve(create_app(faults_from(options), seed, citizens), host, port, quiet)

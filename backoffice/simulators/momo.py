@@ -208,5 +208,5 @@ def create_app(faults: Faults | None = None, seed: int | None = None, citizen_co
 
 @click.command("momo", help="Simulateur de l'opérateur de mobile money (MOMO_API_URL).")
 @fault_options
-def command(port: int, host: str, seed: int | None, citizens: int, **options) -> None:
-    serve(create_app(faults_from(options), seed, citizens), host, port)
+def command(port: int, host: str, seed: int | None, citizens: int, quiet: bool, **options) -> None:
+    serve(create_app(faults_from(options), seed, citizens), host, port, quiet)

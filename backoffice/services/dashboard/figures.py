@@ -320,6 +320,75 @@ def fines_summary(organisation_id: int, period: Period) -> dict:
     return result
 
 
+def fines_authority_figures(organisation_id: int, period: Period) -> dict:
+    """The traffic authority's day-by-day view of its fines payments over the period.
+
+    Per day (of `completed_at`, UTC): fines collected (PAYE) and refunded (REMBOURSE), counts
+    and amounts per currency; now: payments waiting for a person (A_VERIFIER) and still
+    running; and the time from the request to the final state (p50, p95, max, in seconds).
+    """
+    from backoffice.models.fines import FINAL_PAYMENT_STATUSES, FinePayment, PaymentStatus
+
+    model = FinePayment
+    day = func.date(model.completed_at)
+    days: dict[str, dict] = {
+        d.isoformat(): {"paid": 0, "collected": {}, "refunded_count": 0, "refunded": {}} for d in period.days()
+    }
+    rows = db.session.execute(
+        select(
+            day,
+            model.status,
+            model.currency,
+            func.count(),
+            func.sum(model.collected_amount),
+            func.sum(model.refund_amount),
+        )
+        .where(
+            model.organisation_id == organisation_id,
+            model.status.in_(["PAYE", "REMBOURSE"]),
+            model.completed_at >= period.start_at,
+            model.completed_at < period.end_before,
+        )
+        .group_by(day, model.status, model.currency)
+    ).all()
+    for when, status, currency, count, collected, refunded in rows:
+        entry = days.setdefault(str(when)[:10], {"paid": 0, "collected": {}, "refunded_count": 0, "refunded": {}})
+        if status == "PAYE":
+            entry["paid"] += count
+        else:
+            entry["refunded_count"] += count
+            entry["refunded"][currency] = entry["refunded"].get(currency, 0) + int(refunded or 0)
+        if collected:  # a partial refund keeps what was marked paid
+            entry["collected"][currency] = entry["collected"].get(currency, 0) + int(collected)
+    counts = dict(
+        db.session.execute(
+            select(model.status, func.count()).where(model.organisation_id == organisation_id).group_by(model.status)
+        ).all()
+    )
+    finals = [s.value for s in FINAL_PAYMENT_STATUSES]
+    durations = sorted(
+        (done - created).total_seconds()
+        for created, done in db.session.execute(
+            select(model.created_at, model.completed_at).where(
+                model.organisation_id == organisation_id,
+                model.status.in_(finals),
+                model.completed_at >= period.start_at,
+                model.completed_at < period.end_before,
+            )
+        )
+    )
+
+    def share(q: float) -> float | None:
+        return durations[min(len(durations) - 1, round(q * (len(durations) - 1)))] if durations else None
+
+    return {
+        "days": [{"day": k, **v} for k, v in sorted(days.items())],
+        "waiting": counts.get(PaymentStatus.A_VERIFIER.value, 0),
+        "running": sum(n for status, n in counts.items() if status not in finals and status != "A_VERIFIER"),
+        "outcome_seconds": {"count": len(durations), "p50": share(0.5), "p95": share(0.95), "max": share(1.0)},
+    }
+
+
 # Charts ---------------------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ Debit, marking a fine paid and refund all follow it:
         │  409 "I already have this id": read the status now
         ▼
     read the status ──► final answer: settle it
-        │  not found: back off until the grace period is over, then send again (same id)
+        │  not found: send again with the same id — promptly when the partner deduplicates
+        │      ("prompt"), after the grace period when it could not ("grace")
         │  no usable answer / not final yet: back off and read again
 
 "Sent" (time and count) is committed before each call, so a restarted job knows a write
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,28 @@ from backoffice.services.fines.states import add_event
 
 if TYPE_CHECKING:
     from backoffice.services.fines.saga import Saga
+
+
+PROMPT, GRACE = "prompt", "grace"
+
+
+def repeat_delay(config: Mapping[str, Any], key: str) -> float:
+    """Seconds since the last send before a write found absent is repeated, for one partner.
+
+    "prompt": the partner deduplicates by our id (a repeat of an id it has answers 409, a
+    late original after a repeat is never applied), so repeat after a short pause. Anything
+    else ("grace"): wait out the late-application window, for a partner that could not.
+    """
+    if str(config.get(key, GRACE)).strip().lower() == PROMPT:
+        return float(config["FINES_PROMPT_REPEAT_SECONDS"])
+    return float(config["FINES_REWRITE_GRACE_SECONDS"])
+
+
+# Waits before reading a write's status again, as a share of the time since it was sent:
+# "not final yet" waits half of it; a read that got no usable answer (a 504 on the status
+# endpoint says nothing about the write) is tried again sooner.
+WAIT_SHARE = 0.5
+READ_AGAIN_SHARE = 0.125
 
 
 class Verdict(enum.Enum):
@@ -45,10 +69,11 @@ class Verdict(enum.Enum):
 class PartnerWrite(ABC):
     """One idempotent write of a payment to a partner, as the generic step needs it."""
 
+    partner: str  # "momo" or "registry": whose repeat mode applies (Saga.repeat_after)
     step: str  # timeline step of the write ("DEBIT")
     status_step: str  # timeline step of its status check ("DEBIT_STATUT")
-    label: str  # "Débit" in "Débit : 504, issue inconnue …"
-    status_label: str  # "débit" in "Statut du débit : …"
+    label: str  # "Débit de 25 000 F CFA demandé à l'opérateur" in "… : 504, issue inconnue …"
+    status_label: str  # "du débit" in "Statut du débit : …"
     unexpected_sent: str  # the review reason when the write's answer is outside the contract
     unexpected_read: str  # the same for the status check
 
@@ -104,11 +129,11 @@ def send(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None:
     add_event(
         payment, write.step, _sent_message(write.label, reply), request=write.sent_request(), response=reply.trace()
     )
-    return _follow(saga, payment, write, result, write.judge_sent(result), write.unexpected_sent)
+    return _follow(saga, payment, write, result, write.judge_sent(result), write.unexpected_sent, WAIT_SHARE)
 
 
 def check(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None:
-    """Read the write's status; repeat it (same id) once it has been absent for the grace period."""
+    """Read the write's status; repeat it (same id) once absent, as the partner's repeat mode says."""
     saga.renew()
     result = write.read()
     reply: PartnerReply = result.reply
@@ -121,18 +146,28 @@ def check(saga: Saga, payment: FinePayment, write: PartnerWrite) -> float | None
     )
     verdict = write.judge_read(result)
     if verdict is Verdict.ABSENT:
-        # Wait out a late original before writing again; a late one then answers 409.
-        if _age(write.sent_at) >= saga.grace:
+        # Same id again: a partner that deduplicates answers 409 if the original lands after
+        # all (and never applies it twice). For one that could not, wait out a late original.
+        pause = saga.repeat_after[write.partner]
+        age = _age(write.sent_at)
+        if age >= pause:
             return send(saga, payment, write)
-        return saga.backoff(payment)
-    return _follow(saga, payment, write, result, verdict, write.unexpected_read)
+        return min(saga.backoff(payment, write.sent_at), pause - age)
+    share = READ_AGAIN_SHARE if verdict is Verdict.UNKNOWN else WAIT_SHARE
+    return _follow(saga, payment, write, result, verdict, write.unexpected_read, share)
 
 
 def _follow(
-    saga: Saga, payment: FinePayment, write: PartnerWrite, result: Any, verdict: Verdict, unexpected: str
+    saga: Saga,
+    payment: FinePayment,
+    write: PartnerWrite,
+    result: Any,
+    verdict: Verdict,
+    unexpected: str,
+    share: float,
 ) -> float | None:
     if verdict in (Verdict.UNKNOWN, Verdict.PENDING, Verdict.ABSENT):
-        return saga.backoff(payment)
+        return saga.backoff(payment, write.sent_at, share)
     if verdict is Verdict.READ:
         return None  # the saga's next round reads the status at once
     if verdict is Verdict.SETTLED:
@@ -146,20 +181,34 @@ def _age(moment: datetime | None) -> float:
     return (utcnow() - moment).total_seconds() if moment else float("inf")
 
 
+# A partner's statut, in the timeline's sentences.
+_STATUT_WORDS = {
+    "EN_COURS": "en cours",
+    "REUSSI": "réussi",
+    "ECHOUE": "échoué",
+    "PAYEE": "payée",
+    "IMPAYEE": "pas encore payée",
+}
+
+
 def _sent_message(what: str, reply: PartnerReply) -> str:
     if reply.status is None:
-        return f"{what} : pas de réponse ({reply.error}), issue inconnue."
+        return f"{what} : pas de réponse ({reply.error}) ; issue inconnue, lecture du statut."
     if reply.status == 504:
-        return f"{what} : 504, issue inconnue — vérification par le statut."
+        return f"{what} : délai dépassé chez le partenaire (504) ; issue inconnue, lecture du statut."
     if reply.status == 409:
-        return f"{what} : 409, déjà reçu par le partenaire — lecture du statut."
-    return f"{what} : HTTP {reply.status}."
+        return f"{what} : déjà reçu par le partenaire (409) ; lecture du statut."
+    if reply.status == 200:
+        return f"{what} : réponse reçue."
+    return f"{what} : réponse HTTP {reply.status}."
 
 
 def _check_message(what: str, reply: PartnerReply) -> str:
     if reply.unknown:
-        return f"Statut du {what} : pas de réponse exploitable ({reply.status or reply.error})."
+        return f"Statut {what} : pas de réponse exploitable ({reply.status or reply.error}) ; nouvel essai."
     if reply.status == 404:
-        return f"Statut du {what} : pas (encore) enregistré."
+        return f"Statut {what} : pas (encore) enregistré par le partenaire."
     statut = reply.body.get("statut")
-    return f"Statut du {what} : {statut}." if statut else f"Statut du {what} : HTTP {reply.status}."
+    if statut:
+        return f"Statut {what} : {_STATUT_WORDS.get(statut, statut)}."
+    return f"Statut {what} : réponse HTTP {reply.status}."

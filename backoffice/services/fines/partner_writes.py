@@ -10,6 +10,7 @@ from backoffice.clients.momo import MomoOutcome, MomoResult
 from backoffice.models.base import utcnow
 from backoffice.models.fines import FinePayment, FinePaymentItem
 from backoffice.services.fines.partner_step import PartnerWrite, Verdict
+from backoffice.services.money import format_amount
 
 if TYPE_CHECKING:
     from backoffice.services.fines.saga import Saga
@@ -28,11 +29,19 @@ _MOMO_VERDICTS = {
 class _MomoWrite(PartnerWrite):
     """A write to the operator: 200 carries the outcome, 409 means "read my status"."""
 
+    partner = "momo"
     unexpected_read = "Réponse inattendue de l'opérateur"
+
+    noun = ""  # "Débit", "Remboursement"
 
     def __init__(self, saga: Saga, payment: FinePayment) -> None:
         self.saga = saga
         self.payment = payment
+        self.label = f"{self.noun} de {format_amount(self.amount, payment.currency)} demandé à l'opérateur"
+
+    @property
+    def amount(self) -> int:
+        return self.payment.amount
 
     def judge_sent(self, result: MomoResult) -> Verdict:
         return _MOMO_VERDICTS[result.outcome]
@@ -42,7 +51,7 @@ class _MomoWrite(PartnerWrite):
 
 
 class DebitWrite(_MomoWrite):
-    step, status_step, label, status_label = "DEBIT", "DEBIT_STATUT", "Débit", "débit"
+    step, status_step, noun, status_label = "DEBIT", "DEBIT_STATUT", "Débit", "du débit"
     unexpected_sent = "Réponse inattendue de l'opérateur au débit"
 
     @property
@@ -81,8 +90,12 @@ class DebitWrite(_MomoWrite):
 
 
 class RefundWrite(_MomoWrite):
-    step, status_step, label, status_label = "REMBOURSEMENT", "REMBOURSEMENT_STATUT", "Remboursement", "remboursement"
+    step, status_step, noun, status_label = "REMBOURSEMENT", "REMBOURSEMENT_STATUT", "Remboursement", "du remboursement"
     unexpected_sent = "Réponse inattendue au remboursement"
+
+    @property
+    def amount(self) -> int:
+        return self.payment.refund_amount
 
     @property
     def sent_at(self) -> datetime | None:
@@ -113,6 +126,7 @@ class RefundWrite(_MomoWrite):
 class MarkWrite(PartnerWrite):
     """Marking one fine paid: the registry's 409 names who paid it, so it is an answer in itself."""
 
+    partner = "registry"
     step, status_step = "MARQUAGE", "MARQUAGE_STATUT"
     unexpected_sent = unexpected_read = "Réponse inattendue du registre"
 
@@ -120,8 +134,8 @@ class MarkWrite(PartnerWrite):
         self.saga = saga
         self.payment = payment
         self.item = item
-        self.label = f"Amende {item.numero} marquée payée"
-        self.status_label = f"amende {item.numero}"
+        self.label = f"Marquage de l'amende {item.numero} demandé au registre"
+        self.status_label = f"de l'amende {item.numero}"
 
     @property
     def sent_at(self) -> datetime | None:
@@ -151,7 +165,7 @@ class MarkWrite(PartnerWrite):
 
     def judge_read(self, result: FineReading) -> Verdict:
         if result.answer is FineAnswer.FOUND:
-            # Not (yet) applied: wait out a late write, then repeat it with the same id.
+            # Not (yet) applied: repeat it with the same id (partner_step, per the repeat mode).
             return Verdict.SETTLED if result.is_paid else Verdict.ABSENT
         return {FineAnswer.NOT_FOUND: Verdict.SETTLED, FineAnswer.UNKNOWN: Verdict.UNKNOWN}.get(
             result.answer, Verdict.UNEXPECTED

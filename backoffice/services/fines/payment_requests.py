@@ -26,6 +26,7 @@ from backoffice.models.fines import (
     FinePaymentItem,
     PaymentStatus,
     new_payment_id,
+    plural,
 )
 from backoffice.models.writes import insert_together
 from backoffice.services import outgoing
@@ -295,7 +296,7 @@ def submit_payment(
     event = {
         "payment_id": payment_id,
         "step": "RECU",
-        "message": f"Demande reçue de {client.name} : {len(req.amendes)} amende(s), "
+        "message": f"Demande reçue de l'application {client.name} : {plural(len(req.amendes), 'amende')}, "
         f"{format_amount(req.montant, req.devise)}.",
         "status": PaymentStatus.RECU.value,
         "request": {
@@ -394,11 +395,15 @@ def _check_claims(numeros: list[str], organisation_id: int) -> None:
     names = ", ".join(r.numero for r in rows)
     if paid and len(paid) == len(rows):
         raise ApiError(
-            409, "AMENDE_DEJA_PAYEE", f"Amende(s) déjà payée(s) par un autre paiement : {names}.", amendes=details
+            409,
+            "AMENDE_DEJA_PAYEE",
+            f"{'Amendes déjà payées' if len(details) > 1 else 'Amende déjà payée'} par un autre paiement : {names}.",
+            amendes=details,
         )
     raise ApiError(
         409,
         "AMENDE_DEJA_EN_PAIEMENT",
-        f"Amende(s) déjà en cours de paiement ou payée(s) par un autre paiement : {names}.",
+        f"{'Amendes déjà en cours de paiement ou payées' if len(rows) > 1 else 'Amende déjà en cours de paiement ou payée'}"
+        f" par un autre paiement : {names}.",
         amendes=details,
     )

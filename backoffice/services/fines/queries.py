@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 
+from backoffice.extensions import db
 from backoffice.models.fines import FinePayment
 from backoffice.services.fines.states import timeline
 
@@ -48,6 +49,13 @@ def as_json(payment: FinePayment, with_timeline: bool = True) -> dict:
             for e in timeline(payment)
         ]
     return data
+
+
+def payment_by_reference(organisation_id: int, reference: str) -> FinePayment | None:
+    """An organisation's payment by the client's own reference (unique per organisation)."""
+    return db.session.scalar(
+        select(FinePayment).where(FinePayment.organisation_id == organisation_id, FinePayment.reference == reference)
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

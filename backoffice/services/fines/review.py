@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from backoffice.models import User
 from backoffice.models.base import utcnow
-from backoffice.models.fines import FinePayment, PaymentStatus
+from backoffice.models.fines import PAYMENT_STATUS_LABELS, FinePayment, PaymentStatus
 from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.fines.states import add_event, end, transition
 
@@ -25,7 +25,12 @@ def rerun_payment(actor: User, payment: FinePayment, budget_seconds: float) -> N
     payment.next_attempt_at = now
     payment.checks = 0
     payment.reviewed_by_id = actor.id
-    add_event(payment, "RELANCE", f"Relancé par {actor.full_name} (reprise à l'étape {resume.value}).", user=actor)
+    add_event(
+        payment,
+        "RELANCE",
+        f"Relancé par {actor.full_name} (reprise à l'étape « {PAYMENT_STATUS_LABELS[resume]} »).",
+        user=actor,
+    )
     audit.record(actor, "fines.payment_rerun", payment, reference=payment.reference, resume=resume.value)
 
 

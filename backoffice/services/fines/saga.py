@@ -5,9 +5,10 @@ any point:
 - every partner write uses an id derived from the payment (`<id>-debit`, `<id>-<fine>`,
   `<id>-refund`, saved at creation) and the fact that it was sent is committed BEFORE the
   call; a step that finds "sent, outcome unknown" reads the status endpoint first;
-- 504 / timeout / lost connection = unknown: read the status endpoint with backoff; only
-  after a grace period of "not found" is the write repeated, with the same id (the partner
-  answers 409 if it had it after all, and its outcome stands) — partner_step.py;
+- 504 / timeout / lost connection = unknown: read the status endpoint with backoff; on
+  "not found" the write is repeated with the same id, promptly for a partner that
+  deduplicates (it answers 409 if it had it after all, and its outcome stands), after a
+  grace period for one that could not — partner_step.py;
 - one job at a time works on a payment (a lease in the row, renewed before each call);
 - every step appends to the payment's timeline what was sent, what came back and when.
 
@@ -21,7 +22,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -31,7 +33,7 @@ from backoffice.clients.momo import MomoClient, MomoOutcome, MomoResult
 from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.base import utcnow
-from backoffice.models.fines import FinePayment, FinePaymentItem, PaymentStatus
+from backoffice.models.fines import FinePayment, FinePaymentItem, PaymentStatus, plural
 from backoffice.services import ledger
 from backoffice.services.fines import partner_step
 from backoffice.services.fines.partner_writes import DebitWrite, MarkWrite, RefundWrite
@@ -70,7 +72,11 @@ class Saga:
         self.registry = FinesRegistryClient(config["FINES_API_URL"], timeout)
         self.momo = MomoClient(config["MOMO_API_URL"], timeout)
         self.lease_seconds = config["FINES_LEASE_SECONDS"]
-        self.grace = config["FINES_REWRITE_GRACE_SECONDS"]
+        # After a status "not found", how long since the last send before repeating the write.
+        self.repeat_after = {
+            "registry": partner_step.repeat_delay(config, "FINES_REGISTRY_REPEAT"),
+            "momo": partner_step.repeat_delay(config, "MOMO_REPEAT"),
+        }
         self.backoff_base = config["FINES_BACKOFF_BASE_SECONDS"]
         self.backoff_max = config["FINES_BACKOFF_MAX_SECONDS"]
         self.max_checks = config["FINES_MAX_CHECKS"]
@@ -161,15 +167,25 @@ class Saga:
         self.to_review(
             payment,
             "BUDGET_EPUISE",
-            f"Issue inconnue après {payment.checks} vérification(s) à l'étape {payment.status_label} : "
+            f"Issue inconnue après {plural(payment.checks, 'vérification')} à l'étape « {payment.status_label} » : "
             "à vérifier par un administrateur.",
         )
         return True
 
-    def backoff(self, payment: FinePayment) -> float:
+    def backoff(self, payment: FinePayment, since: datetime | None = None, share: float = 0.5) -> float:
+        """The wait before the next read; each one counts as a check of the step.
+
+        A share of the time since `since` (when the write was last sent, or when the payment
+        arrived), at least the base and at most the max: the waits grow geometrically from
+        each send and start small again after a repeat, and a partner that is down for long
+        is asked less and less often. Without `since`: exponential in the step's checks.
+        """
         payment.checks += 1
-        delay = min(self.backoff_base * (2 ** min(payment.checks - 1, 12)), self.backoff_max)
-        return delay * random.uniform(0.8, 1.2)
+        if since is not None:
+            delay = (utcnow() - since).total_seconds() * share
+        else:
+            delay = self.backoff_base * (2 ** min(payment.checks - 1, 12))
+        return min(max(delay, self.backoff_base), self.backoff_max) * random.uniform(0.8, 1.2)
 
     # Endings ----------------------------------------------------------------------------------
 
@@ -216,27 +232,32 @@ class Saga:
     # Step 1: verify the fines -----------------------------------------------------------------
 
     def verify(self, payment: FinePayment) -> float | None:
-        for item in payment.items:
-            if item.amount is not None:
-                continue
+        pending = [item for item in payment.items if item.amount is None]
+        if pending:
             self.renew()
-            reading = self.registry.fine(item.numero)
+        unknown_seen = False
+        for item, reading in zip(pending, _read_fines(self.registry, [i.numero for i in pending]), strict=True):
             unknown = reading.answer is FineAnswer.UNKNOWN
             add_event(
                 payment,
                 "VERIFICATION",
-                f"Registre : amende {item.numero}" + (" — pas de réponse" if unknown else ""),
+                f"Registre : pas de réponse pour l'amende {item.numero} ; nouvel essai."
+                if unknown
+                else f"Registre : amende {item.numero} lue.",
                 request={"GET": f"/amendes/{item.numero}"},
                 response=reading.reply.trace(),
             )
             if unknown:
-                return self.backoff(payment)
+                unknown_seen = True
+                continue
             problem = _verification_problem(payment, item, reading)
             if problem:
                 code, message = problem
                 self.finish(payment, PaymentStatus.REJETE, code, message)
                 return None
             item.amount = int(reading.amount)  # type: ignore[arg-type]
+        if unknown_seen:  # a read is harmless to repeat: soon, then less and less often
+            return self.backoff(payment, payment.created_at, share=partner_step.READ_AGAIN_SHARE)
         total = sum(item.amount or 0 for item in payment.items)
         if total != payment.amount:
             self.finish(
@@ -269,7 +290,8 @@ class Saga:
             add_event(
                 payment,
                 "DEBITE",
-                f"Abonné {payment.telephone} débité de {format_amount(payment.amount, payment.currency)}.",
+                f"Débit de {format_amount(payment.amount, payment.currency)} accepté par l'opérateur "
+                f"(abonné {payment.telephone}).",
             )
             return
         raison = result.reason or "ECHOUE"
@@ -294,7 +316,7 @@ class Saga:
         item.mark_detail = detail[:200] or None
         payment.checks = 0
         if outcome == "PAYEE":
-            add_event(payment, "AMENDE_PAYEE", f"Amende {item.numero} enregistrée payée au registre.")
+            add_event(payment, "AMENDE_PAYEE", f"Amende {item.numero} enregistrée comme payée au registre.")
         else:
             add_event(
                 payment,
@@ -314,7 +336,8 @@ class Saga:
         add_event(
             payment,
             "REMBOURSEMENT_EN_COURS",
-            f"{len(unpaid)} amende(s) non enregistrée(s) : remboursement de {format_amount(payment.refund_amount, payment.currency)}.",
+            f"{plural(len(unpaid), 'amende non enregistrée', 'amendes non enregistrées')} au registre : "
+            f"remboursement de {format_amount(payment.refund_amount, payment.currency)} à l'abonné.",
         )
         return None
 
@@ -330,11 +353,14 @@ class Saga:
             self._collect(payment, payment.amount - payment.refund_amount)
             first = unpaid[0]
             partial = " (remboursement partiel)" if payment.refund_amount < payment.amount else ""
+            many = len(unpaid) > 1
+            why = MARK_REASONS.get(first.mark_outcome or "", "")
             self.finish(
                 payment,
                 PaymentStatus.REMBOURSE,
                 first.mark_outcome,
-                f"Amende(s) {', '.join(i.numero for i in unpaid)} {MARK_REASONS.get(first.mark_outcome or '', '')} : "
+                f"{'Amendes' if many else 'Amende'} {', '.join(i.numero for i in unpaid)} "
+                f"{why.replace('payée', 'payées') if many else why} : "
                 f"{format_amount(payment.refund_amount, payment.currency)} remboursés à l'abonné{partial}.",
             )
             return
@@ -344,6 +370,19 @@ class Saga:
             "REMBOURSEMENT_ECHOUE",
             f"Le remboursement a échoué ({result.reply.body.get('raison')}) : à traiter à la main.",
         )
+
+
+_reader: ThreadPoolExecutor | None = None
+
+
+def _read_fines(registry: FinesRegistryClient, numeros: list[str]) -> list[FineReading]:
+    """The registry's answer about each fine, read at the same time (reads only: no order to keep)."""
+    global _reader
+    if len(numeros) <= 1:
+        return [registry.fine(n) for n in numeros]
+    if _reader is None:
+        _reader = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fines-read")
+    return list(_reader.map(registry.fine, numeros))
 
 
 def _verification_problem(payment: FinePayment, item: FinePaymentItem, reading: FineReading) -> tuple[str, str] | None:
