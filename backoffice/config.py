@@ -136,6 +136,9 @@ def load_settings(instance_path: str) -> dict:
         "BATCH_MAX_ATTEMPTS": _int("BATCH_MAX_ATTEMPTS", 3),
         # How long a chunk job keeps settling its own UNKNOWN rows before leaving them to the sweep.
         "BATCH_SETTLE_INLINE_SECONDS": _float("BATCH_SETTLE_INLINE_SECONDS", 30.0),
+        # A request refused before it left is tried again at once (backoff 0.05 s → 2 s); after
+        # this long of refusals the row is left UNKNOWN to settlement.
+        "BATCH_UNSENT_GIVE_UP_SECONDS": _float("BATCH_UNSENT_GIVE_UP_SECONDS", 120.0),
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),
