@@ -506,9 +506,20 @@ class _Server(ThreadingHTTPServer):
         self._serving = False
 
     def _stop_listening(self) -> None:
-        if self.socket.fileno() >= 0:
-            self.state.refusal_windows += 1
-            self.socket.close()
+        """Serve the connections already queued (their requests may be on their way), then
+        close: from now on a connect is refused before any byte of a request leaves."""
+        if self.socket.fileno() < 0:
+            return
+        self.state.refusal_windows += 1
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, address = self.socket.accept()
+            except OSError:
+                break
+            request.setblocking(True)
+            self.process_request(request, address)
+        self.socket.close()
 
     def _listen_again(self) -> None:
         if self.socket.fileno() < 0:
