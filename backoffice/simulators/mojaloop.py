@@ -158,6 +158,7 @@ class SimulatorState:
     def stats(self) -> dict:
         with self.lock:
             states = Counter(t["state"] for t in self.transfers.values())
+            faults = Counter(t["fault"] for t in self.transfers.values() if t["fault"])
             return {
                 "home_hits": dict(self.home_hits),
                 "posts": dict(self.posts),
@@ -171,6 +172,7 @@ class SimulatorState:
                     "connections": self.connections,
                     "refusal_windows": self.refusal_windows,
                     "transfers_by_state": dict(states),
+                    "transfers_by_fault": dict(faults),
                 },
             }
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import BigInteger, bindparam, column, func, select, update
+from sqlalchemy import values as sa_values
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from backoffice.clients.mojaloop import Party
 from backoffice.extensions import db
@@ -106,15 +109,46 @@ def failed_params(row_id: int, code: str | None, description: str | None, name: 
 
 
 def write_held(params: list[dict], owner: str, from_status: RowStatus, **values) -> None:
-    """An executemany UPDATE of the rows `b_id` of `params`, applied only while this job still
-    holds each in `from_status`: a row taken over by the sweep (lease lost) or already settled
-    is left alone."""
+    """UPDATE the rows `b_id` of `params` (each value may name a `bindparam("b_…")` of its row),
+    applied only while this job still holds each in `from_status`: a row taken over by the
+    sweep (lease lost) or already settled is left alone.
+
+    On PostgreSQL one statement for the whole group (UPDATE … FROM (VALUES …)): one round trip
+    and one plan instead of one per row; elsewhere an executemany."""
     if not params:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(params), 1000):
+            db.session.execute(_update_from_values(params[start : start + 1000], owner, from_status, values))
         return
     held = update(ROWS).where(
         ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value
     )
     db.session.execute(held.values(**values), params)
+
+
+def _update_from_values(params: list[dict], owner: str, from_status: RowStatus, values: dict):
+    keys = list(params[0])
+    types = {"b_id": BigInteger()}
+    source = sa_values(*(column(key, types.get(key)) for key in keys), name="v").data(
+        [tuple(p[key] for key in keys) for p in params]
+    )
+
+    def from_source(element):
+        if isinstance(element, BindParameter) and element.key in source.c:
+            return source.c[element.key]
+        return None
+
+    rewritten = {
+        name: visitors.replacement_traverse(value, {}, from_source) if isinstance(value, ClauseElement) else value
+        for name, value in values.items()
+    }
+    return (
+        update(ROWS)
+        .where(ROWS.c.id == source.c.b_id, ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value)
+        .values(**rewritten)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def write_completed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:

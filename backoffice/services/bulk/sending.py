@@ -50,6 +50,13 @@ UNSENT_RETRY_MAX_SECONDS = 2.0
 
 # --- process-wide resources: the HTTP client and the sender threads ---------------------
 
+
+class _NotStarted(Exception):
+    """A queued call its job withdrew before a thread took it."""
+
+
+NOT_STARTED = _NotStarted()
+
 _resources_lock = threading.Lock()
 _clients: dict[tuple, MojaloopClient] = {}
 _senders: dict[int, Senders] = {}
@@ -67,14 +74,19 @@ class Senders:
 
     def _serve(self) -> None:
         while True:
-            call, argument, tag, outbox = self.inbox.get()
+            call, argument, tag, outbox, stop = self.inbox.get()
+            if stop is not None and stop.is_set():
+                outbox.put((tag, None, NOT_STARTED))  # its job gave up: never sent
+                continue
             try:
                 outbox.put((tag, call(argument), None))
             except BaseException as exc:  # noqa: BLE001 - reported to the caller, the thread lives on
                 outbox.put((tag, None, exc))
 
-    def submit(self, call: Callable, argument, tag, outbox: queue.SimpleQueue) -> None:
-        self.inbox.put((call, argument, tag, outbox))
+    def submit(self, call: Callable, argument, tag, outbox: queue.SimpleQueue, stop=None) -> None:
+        """Queue call(argument); with `stop` (a threading.Event) set before a thread takes it,
+        it is not called and comes back as NOT_STARTED."""
+        self.inbox.put((call, argument, tag, outbox, stop))
 
     def map(self, call: Callable, arguments: Iterable) -> list[tuple[object, BaseException | None]]:
         """call(argument) for each argument, concurrently; (result, error) in the same order."""
@@ -204,10 +216,12 @@ def pay_rows(
 ) -> dict[str, int]:
     """Send `rows` (already claimed) and, with `claim`, every row it hands out as slots free up.
 
-    Up to BATCH_CONCURRENCY transfers are in flight; a block of rows is claimed whenever at
-    most half a block is waiting, so the slots never run dry. Outcomes are written in groups
-    every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left is sent
-    again (same transferId) after a short backoff. Returns the number of outcomes of each kind.
+    Up to BATCH_CONCURRENCY transfers are in flight and as many more wait in the sender
+    threads' queue, so the slots stay busy while this thread writes a group or claims; a
+    block is claimed whenever less than half of that queue is left. Outcomes are written in
+    groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
+    is sent again (same transferId) after a short backoff. Returns the number of outcomes of
+    each kind. On an error, queued rows no thread has taken are withdrawn and put back PENDING.
     """
     cfg = current_app.config
     client = get_client()
@@ -217,6 +231,8 @@ def pay_rows(
     flush_seconds = float(cfg["BATCH_FLUSH_SECONDS"])
     give_up_after = float(cfg["BATCH_UNSENT_GIVE_UP_SECONDS"])
     outbox: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    ahead = 2 * slots  # in flight + queued for the threads
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
     unsent: dict[int, _Unsent] = {}  # row id → refusals so far
@@ -230,16 +246,16 @@ def pay_rows(
             now = time.monotonic()
             while retries and retries[0][0] <= now:
                 waiting.append(heapq.heappop(retries)[2])
-            if claim is not None and len(waiting) <= slots // 2:
-                claimed = claim(slots - len(waiting))
+            if claim is not None and in_flight + len(waiting) <= ahead - max(slots // 2, 1):
+                claimed = claim(ahead - in_flight - len(waiting))
                 if not claimed:
                     claim = None
                 waiting.extend(claimed)
-            while waiting and in_flight < slots:
+            while waiting and in_flight < ahead:
                 row = waiting.popleft()
                 if row.id in unsent:
                     unsent[row.id].sent_at = utcnow()
-                threads.submit(client.transfer, _request(ctx, row), row, outbox)
+                threads.submit(client.transfer, _request(ctx, row), row, outbox, stop)
                 in_flight += 1
             if not in_flight and not waiting and not retries and claim is None:
                 break
@@ -269,19 +285,48 @@ def pay_rows(
                 group = []
                 last_flush = time.monotonic()
     except BaseException:
-        # Never leave a call of ours in flight behind rows we give up: the running ones are
-        # waited for (bounded by the client's timeout); rows never started are not sent.
+        # Never leave a call of ours in flight behind rows we give up: queued calls are
+        # withdrawn, running ones waited for (bounded by the client's timeout).
+        stop.set()
+        withdrawn = [row.id for row in waiting] + [row.id for _, _, row in retries]
         deadline = time.monotonic() + client.timeout + 5
         while in_flight and time.monotonic() < deadline:
             try:
-                outbox.get(timeout=max(deadline - time.monotonic(), 0.01))
-                in_flight -= 1
+                row, _result_, error = outbox.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
                 break
+            in_flight -= 1
+            if error is NOT_STARTED:
+                withdrawn.append(row.id)
+        _put_back(withdrawn, owner)
         raise
     if group:
         record_outcomes(ctx, group, owner, unsent)
     return counts
+
+
+def _put_back(row_ids: list[int], owner: str) -> None:
+    """Rows claimed but never sent (their job is giving up) → PENDING again, their claim undone.
+    Best effort: if the database is what failed, they become UNKNOWN with the others (safe)."""
+    if not row_ids:
+        return
+    try:
+        db.session.rollback()
+        for start in range(0, len(row_ids), 500):
+            db.session.execute(
+                update(ROWS)
+                .where(
+                    ROWS.c.id.in_(row_ids[start : start + 500]),
+                    ROWS.c.lease_owner == owner,
+                    ROWS.c.status == RowStatus.SENDING.value,
+                )
+                .values(status=RowStatus.PENDING.value, lease_owner=None, attempts=ROWS.c.attempts - 1)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the rows stay SENDING and are given up as UNKNOWN
+        db.session.rollback()
+        log.exception("could not put %s unsent row(s) back", len(row_ids))
 
 
 class _Unsent:
