@@ -218,7 +218,7 @@ def pay_rows(
 
     Up to BATCH_CONCURRENCY transfers are in flight and as many more wait in the sender
     threads' queue, so the slots stay busy while this thread writes a group or claims; a
-    block is claimed whenever less than half of that queue is left. Outcomes are written in
+    block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. Outcomes are written in
     groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
     is sent again (same transferId) after a short backoff. Returns the number of outcomes of
     each kind. On an error, queued rows no thread has taken are withdrawn and put back PENDING.
@@ -246,7 +246,7 @@ def pay_rows(
             now = time.monotonic()
             while retries and retries[0][0] <= now:
                 waiting.append(heapq.heappop(retries)[2])
-            if claim is not None and in_flight + len(waiting) <= ahead - max(slots // 2, 1):
+            if claim is not None and in_flight + len(waiting) <= ahead - slots:
                 claimed = claim(ahead - in_flight - len(waiting))
                 if not claimed:
                     claim = None
