@@ -169,3 +169,19 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message:
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def kill_hard(process) -> None:
+    """SIGKILL, no cleanup at all; its RQ scheduler child dies with it, as on a lost machine."""
+    import os
+    import signal
+    import subprocess
+
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    process.kill()
+    process.wait()
+    for child in children:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -5,9 +5,6 @@ exact ledger."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 
 import pytest
@@ -18,50 +15,21 @@ from backoffice.models import User
 from backoffice.models.batches import BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, control, outcomes
 from tests.factories import fresh_batch, ledger_consistent, make_approved_batch, msisdns, row_map
-from tests.support import wait_until
+from tests.support import kill_hard, wait_until
+from tests.test_processing_e2e import WORKER_ENV as E2E_WORKER_ENV
+from tests.test_processing_e2e import small_chunks  # noqa: F401 - the fixture
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
+# Chunks of 10 rows, cut by start_processing in this process.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, pytest.mark.usefixtures("small_chunks")]
 
-WORKER_ENV = {
-    "BATCH_CHUNK_SIZE": "10",
-    "BATCH_CONCURRENCY": "4",
-    "BATCH_FLUSH_ROWS": "5",
-    "BATCH_FLUSH_SECONDS": "0.3",
-    "BATCH_STATUS_BACKOFF_SECONDS": "0.2",
-    "BATCH_STATUS_BACKOFF_MAX_SECONDS": "0.5",
-    "BATCH_STATUS_CHECK_BUDGET": "20",
-    "BATCH_RESEND_GRACE_SECONDS": "1",
-    "BATCH_LEASE_SECONDS": "2",
-    "BATCH_SWEEP_SECONDS": "1",
-    "BATCH_SETTLE_INLINE_SECONDS": "20",
-    "MOJALOOP_TIMEOUT_SECONDS": "30",
-}
-
-
-@pytest.fixture
-def small_chunks(app):
-    saved = app.config["BATCH_CHUNK_SIZE"]
-    app.config["BATCH_CHUNK_SIZE"] = 10
-    yield
-    app.config["BATCH_CHUNK_SIZE"] = saved
+# The end-to-end timings of test_processing_e2e, with a client timeout above the 15 s hang.
+WORKER_ENV = {**E2E_WORKER_ENV, "MOJALOOP_TIMEOUT_SECONDS": "30"}
 
 
 def counts(batch_id: int) -> dict[str, int]:
     found = outcomes.status_counts(batch_id)
     db.session.commit()
     return found
-
-
-def kill_hard(process: subprocess.Popen) -> None:
-    """SIGKILL, no cleanup at all; its RQ scheduler child dies with it, as on a lost machine."""
-    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-    process.kill()
-    process.wait()
-    for child in children:
-        try:
-            os.kill(int(child), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def assert_paid_once(batch_id: int, sim) -> dict:
@@ -75,7 +43,7 @@ def assert_paid_once(batch_id: int, sim) -> dict:
     return stats
 
 
-def test_hanging_transfers_hold_only_their_own_slot(app, demo, sim, start_process, small_chunks):
+def test_hanging_transfers_hold_only_their_own_slot(app, demo, sim, start_process):
     sim.configure(latency_ms=20, hang_ms=15000)
     hung = ["22997010499", "22997020499"]  # in the first chunk: a chunk barrier would hold the worker
     with app.app_context():
@@ -92,7 +60,7 @@ def test_hanging_transfers_hold_only_their_own_slot(app, demo, sim, start_proces
         assert_paid_once(batch_id, sim)
 
 
-def test_worker_killed_in_a_fast_run_pays_nobody_twice(app, demo, sim, start_process, small_chunks):
+def test_worker_killed_in_a_fast_run_pays_nobody_twice(app, demo, sim, start_process):
     no_faults = {f"{kind}_suffixes": [] for kind in ("not_found", "reject", "timeout", "drop", "hang")}
     sim.configure(latency_ms=20, **no_faults)
     count = 600
@@ -120,9 +88,7 @@ def test_worker_killed_in_a_fast_run_pays_nobody_twice(app, demo, sim, start_pro
                 assert stats["status_checks"].get(row.transfer_id), "resent without a status check"
 
 
-def test_pause_survives_a_worker_restart_then_resume_and_cancel_keep_the_ledger_exact(
-    app, demo, sim, start_process, small_chunks
-):
+def test_pause_survives_a_worker_restart_then_resume_and_cancel_keep_the_ledger_exact(app, demo, sim, start_process):
     sim.configure(latency_ms=60, fee="5")
     count = 160
     env = {**WORKER_ENV, "MOJALOOP_SDK_URL": sim.url}

@@ -100,6 +100,8 @@ def _escape_like(text: str) -> str:
 PAID_STATUSES = {
     BatchStatus.APPROVED.value,
     BatchStatus.PROCESSING.value,
+    BatchStatus.PAUSED.value,
+    BatchStatus.CANCELLING.value,
     BatchStatus.COMPLETED.value,
     BatchStatus.PARTIALLY_COMPLETED.value,
     BatchStatus.FAILED.value,
