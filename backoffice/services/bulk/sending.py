@@ -43,6 +43,11 @@ from backoffice.services.bulk.outcomes import (
 
 log = logging.getLogger(__name__)
 
+# A call in flight for longer than this is "stuck" (a slow payee FSP): it stops counting
+# against the slots, and a thread is added so that the other rows keep BATCH_CONCURRENCY
+# calls going (at most STUCK_THREADS_FACTOR × BATCH_CONCURRENCY threads in all).
+STUCK_AFTER_SECONDS = 2.0
+STUCK_THREADS_FACTOR = 4
 # A request that never left is tried again after this wait, doubled each time up to the cap;
 # after BATCH_UNSENT_GIVE_UP_SECONDS of refusals the row is left UNKNOWN to settlement.
 UNSENT_RETRY_FIRST_SECONDS = 0.05
@@ -67,10 +72,19 @@ class Senders:
     from one queue and put (tag, result, error) on the caller's outbox. No Future per row."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        self.size = size  # the slots: calls in flight that are not stuck
+        self.threads = 0
+        self._lock = threading.Lock()
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        for number in range(size):
-            threading.Thread(target=self._serve, name=f"mojaloop-{number}", daemon=True).start()
+        self.ensure(size)
+
+    def ensure(self, count: int) -> None:
+        """At least `count` threads (more than the slots while some calls are stuck: a call
+        hanging for the client's whole timeout must not take a slot from the others)."""
+        with self._lock:
+            while self.threads < count:
+                threading.Thread(target=self._serve, name=f"mojaloop-{self.threads}", daemon=True).start()
+                self.threads += 1
 
     def _serve(self) -> None:
         while True:
@@ -232,7 +246,10 @@ def pay_rows(
     give_up_after = float(cfg["BATCH_UNSENT_GIVE_UP_SECONDS"])
     outbox: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    ahead = 2 * slots  # in flight + queued for the threads
+    ahead = 2 * slots  # in flight (not stuck) + queued for the threads
+    started: dict[int, float] = {}  # row id → when it was queued for a thread
+    stuck = 0
+    last_stuck_count = time.monotonic()
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
     unsent: dict[int, _Unsent] = {}  # row id → refusals so far
@@ -246,15 +263,21 @@ def pay_rows(
             now = time.monotonic()
             while retries and retries[0][0] <= now:
                 waiting.append(heapq.heappop(retries)[2])
-            if claim is not None and in_flight + len(waiting) <= ahead - slots:
-                claimed = claim(ahead - in_flight - len(waiting))
+            if now - last_stuck_count >= 0.25:
+                last_stuck_count = now
+                stuck = min(sum(1 for t in started.values() if now - t > STUCK_AFTER_SECONDS), slots * (STUCK_THREADS_FACTOR - 1))
+                threads.ensure(slots + stuck)
+            moving = in_flight - stuck
+            if claim is not None and moving + len(waiting) <= ahead - slots:
+                claimed = claim(ahead - moving - len(waiting))
                 if not claimed:
                     claim = None
                 waiting.extend(claimed)
-            while waiting and in_flight < ahead:
+            while waiting and in_flight - stuck < ahead:
                 row = waiting.popleft()
                 if row.id in unsent:
                     unsent[row.id].sent_at = utcnow()
+                started[row.id] = now
                 threads.submit(client.transfer, _request(ctx, row), row, outbox, stop)
                 in_flight += 1
             if not in_flight and not waiting and not retries and claim is None:
@@ -268,6 +291,8 @@ def pay_rows(
                 row = None
             if row is not None:
                 in_flight -= 1
+                if now - started.pop(row.id, now) > STUCK_AFTER_SECONDS:
+                    stuck = max(stuck - 1, 0)
                 result = _result(row, result, error)
                 if result.outcome == Outcome.NOT_SENT:
                     refused = unsent.setdefault(row.id, _Unsent(time.monotonic()))
