@@ -4,6 +4,7 @@ commits and full page writes on, as in production) and the product's default set
 
     .venv/bin/python benchmarks/processing_bench.py --rows 10000 --workers 2 --runs 5 \\
         --scenarios clean,tail,refusals
+    # runs interleaved (fairer on a shared machine): --runs 1 --scenarios clean,tail,clean,tail,…
 
 Scenarios:
 - clean     every transfer answers after the latency;
@@ -265,7 +266,7 @@ def main() -> int:
     print("| scenario | runs | transfers/s median (min–max) | pipeline rate median | project CPU ms/transfer "
           "(workers / PostgreSQL / Redis) | simulator ms | ceiling | reached | money checks |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for scenario in args.scenarios.split(","):
+    for scenario in dict.fromkeys(args.scenarios.split(",")):  # "clean,tail,clean,tail" interleaves runs
         mine = [r for r in results if r["scenario"] == scenario]
         if not mine:
             continue
