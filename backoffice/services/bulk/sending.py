@@ -122,7 +122,9 @@ def get_client() -> MojaloopClient:
     with _resources_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = MojaloopClient.from_config(cfg, pool_size=_concurrency())
+            # As many pooled connections as threads can be (stuck calls add threads): none is
+            # thrown away and opened again while some calls hang.
+            client = _clients[key] = MojaloopClient.from_config(cfg, pool_size=_concurrency() * STUCK_THREADS_FACTOR)
         return client
 
 
@@ -232,8 +234,9 @@ def pay_rows(
 
     Up to BATCH_CONCURRENCY transfers are in flight and as many more wait in the sender
     threads' queue, so the slots stay busy while this thread writes a group or claims; a
-    block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. Outcomes are written in
-    groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
+    block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. A call stuck for
+    over STUCK_AFTER_SECONDS no longer counts (a thread is added for the others). Outcomes are
+    written in groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
     is sent again (same transferId) after a short backoff. Returns the number of outcomes of
     each kind. On an error, queued rows no thread has taken are withdrawn and put back PENDING.
     """
@@ -265,7 +268,10 @@ def pay_rows(
                 waiting.append(heapq.heappop(retries)[2])
             if now - last_stuck_count >= 0.25:
                 last_stuck_count = now
-                stuck = min(sum(1 for t in started.values() if now - t > STUCK_AFTER_SECONDS), slots * (STUCK_THREADS_FACTOR - 1))
+                stuck = min(
+                    sum(1 for t in started.values() if now - t > STUCK_AFTER_SECONDS),
+                    slots * (STUCK_THREADS_FACTOR - 1),
+                )
                 threads.ensure(slots + stuck)
             moving = in_flight - stuck
             if claim is not None and moving + len(waiting) <= ahead - slots:
