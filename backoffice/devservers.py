@@ -123,8 +123,9 @@ def _pg_bin(name: str) -> str:
     raise RuntimeError(f"PostgreSQL's {name} not found")
 
 
-def start_postgres(port: int | None = None) -> Service:
-    """A throw-away PostgreSQL cluster (fsync off); runs as `postgres` when we are root."""
+def start_postgres(port: int | None = None, durable: bool = False) -> Service:
+    """A throw-away PostgreSQL cluster (fsync off, unless `durable`: production's fsync,
+    synchronous commits and full page writes); runs as `postgres` when we are root."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="pg-"))
     as_root = os.geteuid() == 0
@@ -151,11 +152,11 @@ def start_postgres(port: int | None = None) -> Service:
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
-            "fsync=off",
+            f"fsync={'on' if durable else 'off'}",
             "-c",
-            "synchronous_commit=off",
+            f"synchronous_commit={'on' if durable else 'off'}",
             "-c",
-            "full_page_writes=off",
+            f"full_page_writes={'on' if durable else 'off'}",
             "-c",
             "max_connections=200",
         ],

@@ -1,15 +1,32 @@
-"""Processing throughput: transfers/s end to end (approval → final batch), PostgreSQL, real
-`flask worker` processes, the Mojaloop simulator with a fixed latency.
+"""Processing throughput and CPU: approval → final batch, real `flask worker` processes, the
+Mojaloop simulator with a fixed latency, PostgreSQL with durable settings (fsync, synchronous
+commits and full page writes on, as in production) and the product's default settings.
 
-    .venv/bin/python benchmarks/processing_bench.py --rows 20000 --workers 1,2,4 --concurrency 16,32
+    .venv/bin/python benchmarks/processing_bench.py --rows 10000 --workers 2 --runs 5 \\
+        --scenarios clean,tail,refusals
+    # runs interleaved (fairer on a shared machine): --runs 1 --scenarios clean,tail,clean,tail,…
 
-Prints one line per (workers, concurrency) and a Markdown table at the end.
+Scenarios:
+- clean     every transfer answers after the latency;
+- tail      0.1 % of the transfers (random, `--hang-share`) hang `--hang-seconds` (40 s) at the
+            switch, longer than the client's 35 s timeout, then commit: a slow payee FSP;
+- refusals  the simulator closes a share of its answers' connections and refuses new
+            connections for 20 ms after `--refuse-rate` of them (requests that never left).
+
+For each run: transfers/s end to end, and for `tail` also the rate until every transfer but
+the hung ones was final ("pipeline rate": what the hung ones would cost if they held slots);
+the CPU ms per transfer of each process (workers with their children, PostgreSQL's whole
+process tree, Redis, the simulator) read from /proc; the ceiling 2 cores × 1000 ms / (CPU ms
+of all of them per transfer) and the fraction of it reached; the peak RSS of each worker; and
+the money checks (every transfer committed once, ledger consistent). The table at the end
+gives the median and the spread over the runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,18 +38,151 @@ sys.path.insert(0, str(ROOT))
 
 from backoffice import devservers  # noqa: E402
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- /proc ----------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of the process and of its reaped children)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return int(fields[1]), (utime + stime + cutime + cstime) / TICKS
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process tree (live processes, and children they reaped)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            found = _stat(int(entry.name))
+            if found:
+                parents[int(entry.name)], cpu[int(entry.name)] = found
+    members = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return sum(cpu.get(pid, 0.0) for pid in members)
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+SCENARIOS = {
+    "clean": {},
+    "tail": {"hang": True},
+    "refusals": {"refuse": True},
+}
+
+
+def run_once(app, sim, procs: dict, args, scenario: str, seed: int) -> dict:
+    from backoffice.extensions import db
+    from backoffice.models.batches import ENDED_ROW_STATUSES, Batch
+    from backoffice.services.bulk import chunks, outcomes
+    from tests.factories import ledger_consistent, make_approved_batch, msisdns
+
+    faults = SCENARIOS[scenario]
+    settings = {
+        "latency_ms": args.latency_ms,
+        "seed": seed,
+        "not_found_suffixes": [],
+        "reject_suffixes": [],
+        "timeout_suffixes": [],
+        "drop_suffixes": [],
+        "hang_suffixes": [],
+        "hang_ms": args.hang_seconds * 1000,
+        "hang_rate": args.hang_share if faults.get("hang") else 0.0,
+        "refuse_rate": args.refuse_rate if faults.get("refuse") else 0.0,
+        "close_rate": args.close_rate if faults.get("refuse") else 0.0,
+    }
+    sim.reset(**settings)
+    ended = tuple(s.value for s in ENDED_ROW_STATUSES)
+    with app.app_context():
+        batch_id = make_approved_batch(msisdns(args.rows, start=seed * args.rows, prefix="229"), amount=1000)
+        db.session.commit()
+        before = {name: tree_cpu(pid) for name, pid in procs.items()}
+        started = time.monotonic()
+        chunks.start_processing(batch_id)
+        samples: list[tuple[float, int]] = []
+        while True:
+            db.session.expire_all()
+            batch = db.session.get(Batch, batch_id)
+            counts = outcomes.status_counts(batch_id)
+            db.session.commit()
+            samples.append((time.monotonic() - started, sum(counts.get(s, 0) for s in ended)))
+            if batch.is_final:
+                break
+            time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        after = {name: tree_cpu(pid) for name, pid in procs.items()}
+        ok, _figures = ledger_consistent()
+        counts = outcomes.status_counts(batch_id)
+        final_status = batch.status
+        db.session.commit()
+    stats = sim.stats()
+    totals = stats["totals"]
+    hung = totals.get("transfers_by_fault", {}).get("hang", 0)
+    pipeline_elapsed = next((t for t, done in samples if done >= args.rows - hung), elapsed)
+    cpu_ms = {name: 1000 * (after[name] - before[name]) / args.rows for name in procs}
+    project = sum(v for k, v in cpu_ms.items() if k != "simulator")
+    ceiling = 2 * 1000 / (project + cpu_ms.get("simulator", 0))
+    once = set(stats["commits"].values()) <= {1} and totals["commits"] == counts.get("COMPLETED", 0)
+    return {
+        "scenario": scenario,
+        "elapsed": elapsed,
+        "rate": args.rows / elapsed,
+        "pipeline_rate": (args.rows - hung) / pipeline_elapsed,
+        "hung": hung,
+        "cpu_ms": cpu_ms,
+        "project_ms": project,
+        "ceiling": ceiling,
+        "fraction": (args.rows / elapsed) / ceiling,
+        "status": final_status,
+        "counts": counts,
+        "ledger_ok": ok,
+        "exactly_once": once,
+        "refusal_windows": totals.get("refusal_windows", 0),
+        "posts": totals["posts"],
+        "rss": {name: peak_rss_mb(pid) for name, pid in procs.items() if name.startswith("worker")},
+    }
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=20000)
-    parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--concurrency", default="16,32")
-    parser.add_argument("--chunk-size", type=int, default=200)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scenarios", default="clean,tail")
+    parser.add_argument("--concurrency", type=int, default=None, help="BATCH_CONCURRENCY (default: the product's)")
     parser.add_argument("--latency-ms", type=float, default=50)
-    parser.add_argument("--timeout-rate", type=float, default=0.0, help="share of 504-then-committed answers")
+    parser.add_argument("--hang-share", type=float, default=0.001)
+    parser.add_argument("--hang-seconds", type=float, default=40)
+    parser.add_argument("--refuse-rate", type=float, default=0.05)
+    parser.add_argument("--close-rate", type=float, default=0.02)
+    parser.add_argument("--not-durable", action="store_true", help="PostgreSQL with fsync off (as the tests)")
     args = parser.parse_args()
 
-    pg = devservers.start_postgres()
+    pg = devservers.start_postgres(durable=not args.not_durable)
     redis = devservers.start_redis()
     instance = Path(tempfile.mkdtemp(prefix="bench-processing-"))
     env = {
@@ -43,21 +193,20 @@ def main() -> int:
         "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
         "RQ_QUEUE": "bench",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "BATCH_CHUNK_SIZE": str(args.chunk_size),
     }
     os.environ.update(env)
-    simulator = devservers.start_simulator(
-        "mojaloop", options=["--latency-ms", str(args.latency_ms), "--timeout-rate", str(args.timeout_rate)]
-    )
+    simulator = devservers.start_simulator("mojaloop", options=["--latency-ms", str(args.latency_ms)])
+    worker_env = {**os.environ, "MOJALOOP_SDK_URL": simulator.url}
+    if args.concurrency:
+        worker_env["BATCH_CONCURRENCY"] = str(args.concurrency)
     results = []
+    workers: list[subprocess.Popen] = []
     try:
         from flask_migrate import upgrade
 
         from backoffice import create_app
         from backoffice.extensions import db
-        from backoffice.services.bulk import chunks, outcomes
         from backoffice.services.demo import seed_demo
-        from tests.factories import ledger_consistent, make_approved_batch, msisdns
         from tests.support import Sim
 
         app = create_app()
@@ -65,76 +214,77 @@ def main() -> int:
             upgrade()
             seed_demo()
             db.session.commit()
+            config = {k: app.config[k] for k in ("BATCH_CONCURRENCY", "BATCH_CHUNK_SIZE", "MOJALOOP_TIMEOUT_SECONDS")}
         sim = Sim(simulator.url)
-        for workers in [int(w) for w in args.workers.split(",")]:
-            for concurrency in [int(c) for c in args.concurrency.split(",")]:
-                # Identifier faults that need the 60 s resend grace are left out: they measure a timer.
-                sim.reset(
-                    latency_ms=args.latency_ms,
-                    timeout_rate=args.timeout_rate,
-                    seed=1,
-                    drop_suffixes=[],
-                    hang_suffixes=[],
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi.py", "worker"],
+                cwd=ROOT,
+                env=worker_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(args.workers)
+        ]
+        time.sleep(3)  # workers up and listening
+        procs = {f"worker{i + 1}": w.pid for i, w in enumerate(workers)}
+        procs |= {"postgres": pg.process.pid, "redis": redis.process.pid, "simulator": simulator.process.pid}
+        print(
+            f"rows={args.rows} workers={args.workers} latency={args.latency_ms:g} ms "
+            f"PostgreSQL {'fsync off' if args.not_durable else 'durable (fsync on)'} settings={config}",
+            flush=True,
+        )
+        seed = 1
+        for scenario in args.scenarios.split(","):
+            for run in range(args.runs):
+                result = run_once(app, sim, procs, args, scenario, seed)
+                seed += 1
+                results.append(result)
+                cpu = " ".join(f"{k}={v:.3f}" for k, v in result["cpu_ms"].items())
+                print(
+                    f"{scenario} run {run + 1}: {result['elapsed']:.1f}s {result['rate']:.0f}/s "
+                    f"pipeline {result['pipeline_rate']:.0f}/s hung={result['hung']} "
+                    f"cpu ms/transfer: {cpu} project={result['project_ms']:.3f} "
+                    f"ceiling={result['ceiling']:.0f}/s reached={100 * result['fraction']:.0f}% "
+                    f"status={result['status']} ledger_ok={result['ledger_ok']} once={result['exactly_once']} "
+                    f"posts={result['posts']} refusal_windows={result['refusal_windows']} "
+                    f"rss={ {k: round(v) for k, v in result['rss'].items()} }",
+                    flush=True,
                 )
-                worker_env = {
-                    **os.environ,
-                    "MOJALOOP_SDK_URL": simulator.url,
-                    "BATCH_CONCURRENCY": str(concurrency),
-                    "BATCH_STATUS_BACKOFF_SECONDS": "0.5",
-                }
-                procs = [
-                    subprocess.Popen(
-                        [sys.executable, "-m", "flask", "--app", "wsgi.py", "worker"],
-                        cwd=ROOT,
-                        env=worker_env,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    for _ in range(workers)
-                ]
-                try:
-                    with app.app_context():
-                        batch_id = make_approved_batch(msisdns(args.rows, prefix="2290"), amount=1000)
-                        time.sleep(2)  # workers up and listening
-                        started = time.monotonic()
-                        chunks.start_processing(batch_id)
-                        from backoffice.models.batches import Batch
-
-                        while True:
-                            db.session.expire_all()
-                            batch = db.session.get(Batch, batch_id)
-                            db.session.commit()
-                            if batch.is_final:
-                                final_status = batch.status
-                                break
-                            time.sleep(0.2)
-                        elapsed = time.monotonic() - started
-                        ok, figures = ledger_consistent()
-                        counts = outcomes.status_counts(batch_id)
-                        db.session.commit()
-                    stats = sim.stats()["totals"]
-                    rate = args.rows / elapsed
-                    line = (
-                        f"workers={workers} concurrency={concurrency} rows={args.rows} "
-                        f"elapsed={elapsed:.1f}s rate={rate:.0f} transfers/s status={final_status} "
-                        f"counts={counts} posts={stats['posts']} commits={stats['commits']} ledger_ok={ok}"
-                    )
-                    print(line, flush=True)
-                    results.append((workers, concurrency, elapsed, rate, final_status, ok))
-                finally:
-                    for proc in procs:
-                        proc.terminate()
-                    for proc in procs:
-                        proc.wait(timeout=30)
     finally:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         simulator.stop()
         redis.stop()
         pg.stop()
     print()
-    print(f"| workers | concurrency | rows | seconds | transfers/s |  (latency {args.latency_ms:g} ms)")
-    print("|---:|---:|---:|---:|---:|")
-    for workers, concurrency, elapsed, rate, _status, _ok in results:
-        print(f"| {workers} | {concurrency} | {args.rows} | {elapsed:.1f} | {rate:.0f} |")
+    print("| scenario | runs | transfers/s median (min–max) | pipeline rate median | project CPU ms/transfer "
+          "(workers / PostgreSQL / Redis) | simulator ms | ceiling | reached | money checks |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for scenario in dict.fromkeys(args.scenarios.split(",")):  # "clean,tail,clean,tail" interleaves runs
+        mine = [r for r in results if r["scenario"] == scenario]
+        if not mine:
+            continue
+        rates = [r["rate"] for r in mine]
+        pipe = statistics.median(r["pipeline_rate"] for r in mine)
+        workers_ms = statistics.median(sum(v for k, v in r["cpu_ms"].items() if k.startswith("worker")) for r in mine)
+        pg_ms = statistics.median(r["cpu_ms"]["postgres"] for r in mine)
+        redis_ms = statistics.median(r["cpu_ms"]["redis"] for r in mine)
+        project = statistics.median(r["project_ms"] for r in mine)
+        sim_ms = statistics.median(r["cpu_ms"]["simulator"] for r in mine)
+        ceiling = statistics.median(r["ceiling"] for r in mine)
+        reached = statistics.median(r["fraction"] for r in mine)
+        money = all(r["ledger_ok"] and r["exactly_once"] for r in mine)
+        print(
+            f"| {scenario} | {len(mine)} | {statistics.median(rates):.0f} ({min(rates):.0f}–{max(rates):.0f}) "
+            f"| {pipe:.0f} | {project:.2f} ({workers_ms:.2f} / {pg_ms:.2f} / {redis_ms:.3f}) | {sim_ms:.2f} "
+            f"| {ceiling:.0f} | {100 * reached:.0f} % | {'ok' if money else 'FAILED'} |"
+        )
     return 0
 
 

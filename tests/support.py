@@ -41,6 +41,9 @@ class Sim:
             "not_found_rate": 0.0,
             "reject_rate": 0.0,
             "timeout_rate": 0.0,
+            "hang_rate": 0.0,
+            "refuse_rate": 0.0,
+            "close_rate": 0.0,
         }
         self.configure(**{**base, **settings})
 
@@ -51,6 +54,10 @@ class Sim:
 
     def stats(self) -> dict:
         return requests.get(f"{self.url}/__admin/stats", timeout=30).json()
+
+    def outage(self, ms: float, mode: str = "refuse") -> None:
+        """For `ms`, refuse connections (nothing listens) or read requests and never answer."""
+        requests.post(f"{self.url}/__admin/outage", json={"ms": ms, "mode": mode}, timeout=5).raise_for_status()
 
 
 # Processing settings scaled down for tests: small chunks and groups, short backoffs and leases.
@@ -162,3 +169,19 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, message:
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def kill_hard(process) -> None:
+    """SIGKILL, no cleanup at all; its RQ scheduler child dies with it, as on a lost machine."""
+    import os
+    import signal
+    import subprocess
+
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    process.kill()
+    process.wait()
+    for child in children:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -108,6 +108,20 @@ def _uploaded_batch(demo: dict, submitted: bool = False) -> dict:
     return {"batch_id": batch.id}
 
 
+def _batch_being_paid(demo: dict, paused: bool = False) -> dict:
+    """A CNSS batch approved by gestionnaire 2, so that it is being paid (paused if asked)."""
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.services.bulk import approval, control
+
+    values = _uploaded_batch(demo, submitted=True)
+    g2 = db.session.get(User, demo["users"]["gestionnaire2@cnss.bj"])
+    approval.approve_batch(g2, values["batch_id"])
+    if paused:
+        control.pause_batch(g2, values["batch_id"])
+    return values
+
+
 def _list_with_an_entry(demo: dict) -> int:
     return cnss_entry(demo).list_id
 
@@ -258,6 +272,14 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "batches.submit": ("gestionnaire1@cnss.bj", {}, "batch.submitted", lambda d: _uploaded_batch(d)),
     "batches.cancel": ("gestionnaire1@cnss.bj", {}, "batch.cancelled", lambda d: _uploaded_batch(d)),
+    "batches.pause": ("gestionnaire1@cnss.bj", {}, "batch.paused", lambda d: _batch_being_paid(d)),
+    "batches.resume": ("gestionnaire1@cnss.bj", {}, "batch.resumed", lambda d: _batch_being_paid(d, paused=True)),
+    "batches.cancel_processing": (
+        "gestionnaire1@cnss.bj",
+        {"reason": "Fichier de novembre envoyé par erreur."},
+        "batch.processing_cancelled",
+        lambda d: _batch_being_paid(d),
+    ),
     "batches.approve": ("gestionnaire2@cnss.bj", {}, "batch.approved", lambda d: _uploaded_batch(d, True)),
     "batches.reject": (
         "gestionnaire2@cnss.bj",

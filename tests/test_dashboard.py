@@ -23,7 +23,8 @@ def generate_batches(org_id: int, account_id: int, user_id: int, currency: str, 
     from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
 
     rng = random.Random(seed)
-    statuses = list(BatchStatus)
+    # The statuses of a batch while it is paid (paused, cancelling) are left out: same draws as before.
+    statuses = [s for s in BatchStatus if s not in (BatchStatus.PAUSED, BatchStatus.CANCELLING)]
     for n, day in enumerate(days):
         created = datetime.combine(day, datetime.min.time()) + timedelta(hours=rng.randint(6, 12))
         status = rng.choice(statuses)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import requests
+
 from backoffice import devservers
 from backoffice.clients.mojaloop import (
     MojaloopClient,
@@ -125,18 +127,20 @@ def test_client_timeout_is_unknown(sim):
     assert MojaloopClient(sim.url, timeout=5).transfer_status(request.transfer_id).state == TransferState.COMMITTED
 
 
-def test_connection_refused_is_unknown(services):
+def test_connection_refused_is_not_sent(services):
+    """Refused at connect: the request never left, so it is NOT_SENT (sent again at once),
+    not UNKNOWN; a status check that gets no answer stays UNREACHABLE."""
     client = MojaloopClient(f"http://127.0.0.1:{devservers.free_port()}", timeout=1)
     request = _request("22997000001")
-    assert client.transfer(request).outcome == Outcome.UNKNOWN
+    result = client.transfer(request)
+    assert result.outcome == Outcome.NOT_SENT and "not sent" in result.detail
     assert client.transfer_status(request.transfer_id).state == TransferState.UNREACHABLE
 
 
 def test_adapter_validation_error_is_failed_without_payment(sim):
-    client = MojaloopClient(sim.url, timeout=5)
     request = _request("22997000001")
     bad = {**build_transfer_body(request), "amount": "75.50"}
-    response = client.session.post(f"{sim.url}/transfers", json=bad, timeout=5)
+    response = requests.post(f"{sim.url}/transfers", json=bad, timeout=5)
     assert response.status_code == 400
     assert sim.stats()["totals"]["commits"] == 0
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 
 import pytest
@@ -14,6 +11,7 @@ from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, outcomes
 from tests.factories import entries, ledger_consistent, make_approved_batch, msisdns, row_map
+from tests.support import kill_hard
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
@@ -111,15 +109,7 @@ def test_worker_killed_mid_batch_and_restarted_pays_nobody_twice(app, demo, sim,
             if counts.get(RowStatus.COMPLETED.value, 0) >= 30 and counts.get(RowStatus.SENDING.value, 0):
                 break
             time.sleep(0.05)
-        # SIGKILL, no cleanup at all; its RQ scheduler child dies with it, as on a lost machine.
-        children = subprocess.run(["pgrep", "-P", str(first.pid)], capture_output=True, text=True).stdout.split()
-        first.kill()
-        first.wait()
-        for child in children:
-            try:
-                os.kill(int(child), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_hard(first)  # SIGKILL, its RQ scheduler child too: a lost machine
         counts = outcomes.status_counts(batch_id)
         db.session.commit()
         assert counts.get(RowStatus.SENDING.value, 0) > 0, counts

@@ -7,7 +7,7 @@ from flask import render_template
 from htmx_flask import request
 
 from backoffice.batches import bp
-from backoffice.models.batches import Batch, BatchStatus
+from backoffice.models.batches import LIVE_BATCH_STATUSES, Batch
 from backoffice.pages import STOP_POLLING
 from backoffice.security import get_for_org, member_required
 from backoffice.services.bulk import sweep
@@ -21,7 +21,7 @@ def progress_fragment(batch_id: int):
     """Counts by status, a bar, throughput and time left; 286 once there is nothing to follow."""
     batch = get_for_org(Batch, batch_id)
     html = render_template("batches/_progress.html", batch=batch)
-    moving = batch.status in (BatchStatus.APPROVED.value, BatchStatus.PROCESSING.value)
+    moving = batch.status in LIVE_BATCH_STATUSES
     if moving:
         return html, 200
     headers = {}

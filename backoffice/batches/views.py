@@ -22,7 +22,7 @@ from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Ba
 from backoffice.pages import attachment, current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
 from backoffice.services import ServiceError, approval_rules, attach_error
-from backoffice.services.bulk import approval, history, importing, reports
+from backoffice.services.bulk import approval, control, history, importing, reports
 from backoffice.services.bulk import review as review_service
 from backoffice.services.bulk.formats import FORMATS, format_name
 from backoffice.services.money import CURRENCIES
@@ -31,6 +31,8 @@ from backoffice.services.money import CURRENCIES
 PROGRESS_STATUSES = {
     BatchStatus.APPROVED,
     BatchStatus.PROCESSING,
+    BatchStatus.PAUSED,
+    BatchStatus.CANCELLING,
     BatchStatus.COMPLETED,
     BatchStatus.PARTIALLY_COMPLETED,
     BatchStatus.FAILED,
@@ -123,7 +125,10 @@ def detail(batch_id: int):
         preview_limit=PREVIEW_PROBLEMS,
         earlier=importing.earlier_uploads_of_file(batch),
         events=history.timeline(batch),
-        show_progress=BatchStatus(batch.status) in PROGRESS_STATUSES,
+        show_progress=BatchStatus(batch.status) in PROGRESS_STATUSES or batch.processing_started_at is not None,
+        can_pause=control.can_pause(actor, batch),
+        can_resume=control.can_resume(actor, batch),
+        can_cancel_processing=control.can_cancel_processing(actor, batch),
         can_submit=approval.can_submit(actor, batch),
         can_decide=approval.can_decide(actor, batch),
         can_cancel=approval.can_cancel(actor, batch),
@@ -201,6 +206,38 @@ def cancel(batch_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     return _transition(batch_id, approval.cancel_batch, "Lot annulé.")
+
+
+@bp.route("/<int:batch_id>/pause", methods=["POST"])
+@gestionnaire_required
+def pause(batch_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _transition(
+        batch_id, control.pause_batch, "Paiement mis en pause : les envois en cours se terminent, aucun autre ne part."
+    )
+
+
+@bp.route("/<int:batch_id>/resume", methods=["POST"])
+@gestionnaire_required
+def resume(batch_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _transition(batch_id, control.resume_batch, "Paiement repris.")
+
+
+@bp.route("/<int:batch_id>/cancel-processing", methods=["POST"])
+@gestionnaire_required
+def cancel_processing(batch_id: int):
+    """Cancel the rows not sent yet (with a reason); the rows sent settle normally."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _transition(
+        batch_id,
+        control.cancel_processing,
+        "Paiement annulé : les lignes non envoyées sont annulées, les envois en cours se terminent.",
+        request.form.get("reason", ""),
+    )
 
 
 def _review_row(batch_id: int, row_id: int) -> BatchRow:

@@ -1,22 +1,32 @@
 """Client of the Mojaloop SDK scheme adapter's outbound API (POST/PUT/GET /transfers).
 
-Every call returns a typed result and never lets a `requests` exception out: a 504, a
-timeout or a lost connection is `Outcome.UNKNOWN` (the payment may still complete), which
-is not the same thing as `Outcome.FAILED` (the switch or the payee said no, with the
-Mojaloop error code kept as received).
+Every call returns a typed result and never lets an HTTP exception out: a 504, a timeout
+or a connection lost after the request went out is `Outcome.UNKNOWN` (the payment may still
+complete), which is not the same thing as `Outcome.FAILED` (the switch or the payee said no,
+with the Mojaloop error code kept as received), nor as `Outcome.NOT_SENT` (connection
+refused, DNS failure, connect timeout: not one byte of the request left, so it may be sent
+again at once with the same transferId).
+
+The HTTP layer is urllib3 directly: one keep-alive connection pool per client, proxies and
+CA bundle read once when the client is built (requests re-read them from the environment on
+every call, a tenth of a worker's CPU), no per-call session merging.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import logging
+import os
 import re
 import unicodedata
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
 from backoffice.services.money import from_mojaloop_amount, to_mojaloop_amount
 
@@ -37,6 +47,7 @@ class Outcome(enum.StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"  # 504, timeout, connection lost, unreadable answer: settle by status
+    NOT_SENT = "NOT_SENT"  # refused / DNS / connect timeout: the request never left, send again
 
 
 class TransferState(enum.StrEnum):
@@ -104,17 +115,30 @@ class PartyLookup:
 class MojaloopClient:
     """A pooled HTTP client of the adapter; thread-safe for concurrent transfers."""
 
+    HEADERS = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "backoffice"}
+
     def __init__(self, base_url: str, timeout: float = 35.0, pool_size: int = 16, auto_accept: bool = True) -> None:
         if not base_url:
             raise MojaloopError("MOJALOOP_SDK_URL is not set")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.auto_accept = auto_accept
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({"Content-Type": "application/json", "Accept": "application/json"})
+        # Read once, here: proxies (HTTP(S)_PROXY / NO_PROXY) and the CA bundle (like requests:
+        # REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, else certifi's).
+        options: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": max(pool_size, 1),
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        }
+        parts = urlsplit(self.base_url)
+        if parts.scheme == "https":
+            options["ca_certs"] = _ca_bundle()
+        proxy = _proxy_for(self.base_url)
+        self._http = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._prefix = self.base_url if proxy else parts.path.rstrip("/")
+        # Without a proxy, calls go straight to the one connection pool of the adapter.
+        self._urlopen = self._http.urlopen if proxy else self._http.connection_from_url(self.base_url).urlopen
 
     @classmethod
     def from_config(cls, config: Any, pool_size: int | None = None) -> MojaloopClient:
@@ -126,7 +150,7 @@ class MojaloopClient:
         )
 
     def close(self) -> None:
-        self.session.close()
+        self._http.clear()
 
     # --- transfers -------------------------------------------------------------------
 
@@ -134,6 +158,8 @@ class MojaloopClient:
         """Pay one row: POST /transfers, then accept the party and the quote when asked."""
         body = build_transfer_body(request)
         response = self._call("POST", "/transfers", body)
+        if isinstance(response, _NoResponse) and not response.sent:
+            return TransferResult(Outcome.NOT_SENT, request.transfer_id, detail=response.detail)
         result = self._interpret(request, response)
         # Accept mode: the adapter stops twice and waits for our word (newer defaults).
         for _ in range(3):
@@ -151,8 +177,8 @@ class MojaloopClient:
     def transfer_status(self, transfer_id: str) -> StatusResult:
         """GET /transfers/{id}: the switch's word on a transfer whose outcome we lost."""
         response = self._call("GET", f"/transfers/{transfer_id}")
-        if isinstance(response, str):
-            return StatusResult(TransferState.UNREACHABLE, transfer_id, detail=response)
+        if isinstance(response, _NoResponse):
+            return StatusResult(TransferState.UNREACHABLE, transfer_id, detail=response.detail)
         status = response.status_code
         data = _json(response)
         if status == 404:
@@ -178,7 +204,7 @@ class MojaloopClient:
     def lookup_party(self, id_type: str, id_value: str) -> PartyLookup:
         """GET /parties/{type}/{id}; an empty party body means "not found"."""
         response = self._call("GET", f"/parties/{id_type}/{id_value}")
-        if isinstance(response, str) or response.status_code >= 500:
+        if isinstance(response, _NoResponse) or response.status_code >= 500:
             return PartyLookup(False, unknown=True)
         data = _json(response) or {}
         body = _dig(data, "party", "body") or {}
@@ -188,23 +214,34 @@ class MojaloopClient:
 
     # --- internals -------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> requests.Response | str:
-        """The HTTP call; a string says why there is no response (the outcome is unknown)."""
+    def _call(self, method: str, path: str, body: dict | None = None) -> _Response | _NoResponse:
+        """The HTTP call; a _NoResponse says why there is none and whether the request left."""
+        data = None if body is None else json.dumps(body, allow_nan=False).encode()
         try:
-            return self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
-        except requests.Timeout:
-            return f"no answer within {self.timeout:g} s"
-        except requests.ConnectionError as exc:
-            return f"connection error: {type(exc).__name__}"
-        except requests.RequestException as exc:
-            return f"request error: {type(exc).__name__}"
+            raw = self._urlopen(
+                method,
+                self._prefix + path,
+                body=data,
+                headers=self.HEADERS,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=True,
+            )
+        except ConnectTimeoutError as exc:  # also refused (NewConnectionError) and DNS failures
+            return _NoResponse(f"not sent: {type(exc).__name__}", sent=False)
+        except ReadTimeoutError:
+            return _NoResponse(f"no answer within {self.timeout:g} s")
+        except (HTTPError, OSError) as exc:
+            return _NoResponse(f"connection error: {type(exc).__name__}")
+        return _Response(raw.status, raw.data)
 
     def _interpret(
-        self, request: TransferRequest, response: requests.Response | str, previous: _Waiting | None = None
+        self, request: TransferRequest, response: _Response | _NoResponse, previous: _Waiting | None = None
     ) -> TransferResult | _Waiting:
         tid = request.transfer_id
-        if isinstance(response, str):
-            return TransferResult(Outcome.UNKNOWN, tid, detail=response)
+        if isinstance(response, _NoResponse):  # after the POST went out, even "not sent" is unknown
+            return TransferResult(Outcome.UNKNOWN, tid, detail=response.detail)
         status = response.status_code
         data = _json(response)
         if 200 <= status < 300 and data is not None:
@@ -238,6 +275,46 @@ class MojaloopClient:
                 Outcome.FAILED, tid, error_code=code or str(status), error_description=description, http_status=status
             )
         return TransferResult(Outcome.UNKNOWN, tid, http_status=status, detail=f"HTTP {status}")
+
+
+class _Response:
+    """What we keep of an HTTP answer: its status and its body."""
+
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@dataclass(frozen=True)
+class _NoResponse:
+    detail: str
+    sent: bool = True  # False: the request never left (refused, DNS, connect timeout)
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for this URL (None when none or bypassed)."""
+    proxies = urllib.request.getproxies()
+    host = urlsplit(url).hostname or ""
+    proxy = proxies.get(urlsplit(url).scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
+def _ca_bundle() -> str | None:
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        return bundle
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - the system store
+        return None
+    return certifi.where()
 
 
 @dataclass(frozen=True)
@@ -286,7 +363,7 @@ def mojaloop_name(text: str) -> str:
     return cleaned[:128]
 
 
-def _json(response: requests.Response) -> dict | None:
+def _json(response: _Response) -> dict | None:
     try:
         data = response.json()
     except ValueError:

@@ -24,6 +24,8 @@ class BatchStatus(enum.StrEnum):
     PENDING_APPROVAL = "PENDING_APPROVAL"
     APPROVED = "APPROVED"
     PROCESSING = "PROCESSING"
+    PAUSED = "PAUSED"  # a gestionnaire paused it: no row is claimed, rows in flight settle
+    CANCELLING = "CANCELLING"  # cancelled while paid: unsent rows cancelled, sent ones settle
     COMPLETED = "COMPLETED"
     PARTIALLY_COMPLETED = "PARTIALLY_COMPLETED"
     FAILED = "FAILED"
@@ -41,6 +43,8 @@ BATCH_STATUS_LABELS = {
     BatchStatus.PENDING_APPROVAL: "En attente d'approbation",
     BatchStatus.APPROVED: "Approuvé",
     BatchStatus.PROCESSING: "En cours de paiement",
+    BatchStatus.PAUSED: "En pause",
+    BatchStatus.CANCELLING: "Annulation en cours",
     BatchStatus.COMPLETED: "Terminé",
     BatchStatus.PARTIALLY_COMPLETED: "Partiellement terminé",
     BatchStatus.FAILED: "Échoué",
@@ -57,9 +61,13 @@ FINAL_BATCH_STATUSES = frozenset(
         BatchStatus.REJECTED,
     }
 )
+# Batches being paid: their rows move (or, paused, may still settle); pages follow them live.
+LIVE_BATCH_STATUSES = frozenset(
+    {BatchStatus.APPROVED, BatchStatus.PROCESSING, BatchStatus.PAUSED, BatchStatus.CANCELLING}
+)
 # Batches whose rows may have been paid; the others (draft, cancelled …) have no outcome.
 PAID_BATCH_STATUSES = frozenset(
-    {BatchStatus.APPROVED, BatchStatus.PROCESSING}
+    {BatchStatus.APPROVED, BatchStatus.PROCESSING, BatchStatus.PAUSED, BatchStatus.CANCELLING}
     | FINAL_BATCH_STATUSES - {BatchStatus.CANCELLED, BatchStatus.REJECTED}
 )
 
@@ -73,6 +81,7 @@ class RowStatus(enum.StrEnum):
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"  # 504 / timeout / lost connection: settled by the status endpoint
     NEEDS_REVIEW = "NEEDS_REVIEW"  # settle budget spent: a person decides
+    CANCELLED = "CANCELLED"  # never sent, the batch was cancelled while paid: its amount released
 
     @property
     def is_moving(self) -> bool:
@@ -83,7 +92,7 @@ class RowStatus(enum.StrEnum):
 # Rows of a PROCESSING batch still on their way to an outcome.
 MOVING_ROW_STATUSES = frozenset({RowStatus.PENDING, RowStatus.SENDING, RowStatus.UNKNOWN})
 # Rows whose outcome is known: their ledger share (DEBIT and/or RELEASE) is written once.
-SETTLED_ROW_STATUSES = frozenset({RowStatus.COMPLETED, RowStatus.FAILED})
+SETTLED_ROW_STATUSES = frozenset({RowStatus.COMPLETED, RowStatus.FAILED, RowStatus.CANCELLED})
 # Rows a batch is done with: settled, or left to a person with their amount still reserved.
 ENDED_ROW_STATUSES = SETTLED_ROW_STATUSES | {RowStatus.NEEDS_REVIEW}
 # Rows that were never to be paid (invalid in a draft, excluded at submission).
@@ -99,6 +108,7 @@ ROW_STATUS_LABELS = {
     RowStatus.FAILED: "Échoué",
     RowStatus.UNKNOWN: "Issue inconnue",
     RowStatus.NEEDS_REVIEW: "À vérifier",
+    RowStatus.CANCELLED: "Annulé",
 }
 
 
@@ -214,7 +224,8 @@ class BatchRow(db.Model):
     # Processing bookkeeping: who holds the row, since when, how often it was tried/checked
     sending_since: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(128))
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # sends that left (or may have left)
+    refusals: Mapped[int] = mapped_column(default=0, server_default="0")  # tries refused before leaving
     status_checks: Mapped[int] = mapped_column(default=0)
     next_check_at: Mapped[datetime | None]
     settled: Mapped[bool] = mapped_column(default=False)  # its ledger share (debit/release) is written

@@ -7,16 +7,23 @@ GET /transfers/{id} and GET /parties/{type}/{id} with the adapter's response sha
 - GET  /__admin/stats   how often each homeTransactionId / transferId reached us, commits
 - POST /__admin/config  change settings (JSON, partial)
 - POST /__admin/reset   forget every transfer and counter
+- POST /__admin/outage  {"ms": N, "mode": "refuse" | "drop"}: for N ms, refuse connections
+  (nothing listens: ECONNREFUSED, the request never leaves the client) or read requests and
+  close the connection without an answer (the outcome is unknown to the client)
 
 Faults are chosen by the payee identifier's suffix (deterministic, for tests) or at random
 rates (benchmarks): party not found (3204, HTTP 500 like the real adapter), payee rejection
 (5104), a 504 after which the transfer still commits, a 504 after which it never existed
 (the status check answers 404, so the row is resent with the same transferId), and a hang
-longer than the client's timeout (the transfer commits). A second POST with a transferId
+longer than the client's timeout (the transfer commits; also at random, `hang_rate`).
+Connections can be refused at random (`refuse_rate`: after that share of new connections,
+nothing listens for `refuse_ms`) and keep-alive connections closed at random (`close_rate`,
+so that clients reconnect, as behind a load balancer). A second POST with a transferId
 we already hold is refused (3106), as the switch refuses duplicates.
 
-It is a plain `ThreadingHTTPServer` (HTTP/1.1 keep-alive, one thread per connection), which
-sustains several hundred transfers/s at 50 ms latency on two cores.
+It is a `ThreadingHTTPServer` (HTTP/1.1 keep-alive, one thread per connection, TCP_NODELAY,
+a listen backlog of 512), which sustains over a thousand transfers/s at 50 ms latency on two
+cores.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import hashlib
 import json
 import random
 import re
+import select
+import socket
 import threading
 import time
 import uuid
@@ -54,6 +63,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "not_found_rate": 0.0,
     "reject_rate": 0.0,
     "timeout_rate": 0.0,
+    "hang_rate": 0.0,  # share of transfers that answer after hang_ms (then commit)
+    "refuse_rate": 0.0,  # after this share of new connections, refuse connections for refuse_ms
+    "refuse_ms": 20,
+    "close_rate": 0.0,  # share of answers sent with "Connection: close" (the client reconnects)
     "seed": None,
 }
 
@@ -100,6 +113,10 @@ class SimulatorState:
             self.commits: Counter[str] = Counter()
             self.status_checks: Counter[str] = Counter()
             self.duplicates_refused = 0
+            self.connections = 0
+            self.refusal_windows = 0
+            self.refuse_until = 0.0  # monotonic time: nothing listens before it
+            self.drop_until = 0.0  # monotonic time: requests are read and dropped before it
             self.dropped: set[str] = set()  # transferIds answered 504 and never kept
             self.random = random.Random(self.settings.get("seed"))
 
@@ -126,7 +143,12 @@ class SimulatorState:
             if any(id_value.endswith(suffix) for suffix in s.get(key) or []):
                 return fault
         draw = self.random.random()
-        for fault, key in (("not_found", "not_found_rate"), ("reject", "reject_rate"), ("timeout", "timeout_rate")):
+        for fault, key in (
+            ("not_found", "not_found_rate"),
+            ("reject", "reject_rate"),
+            ("timeout", "timeout_rate"),
+            ("hang", "hang_rate"),
+        ):
             rate = float(s.get(key) or 0)
             if draw < rate:
                 return fault
@@ -136,6 +158,7 @@ class SimulatorState:
     def stats(self) -> dict:
         with self.lock:
             states = Counter(t["state"] for t in self.transfers.values())
+            faults = Counter(t["fault"] for t in self.transfers.values() if t["fault"])
             return {
                 "home_hits": dict(self.home_hits),
                 "posts": dict(self.posts),
@@ -146,7 +169,10 @@ class SimulatorState:
                     "commits": sum(self.commits.values()),
                     "status_checks": sum(self.status_checks.values()),
                     "duplicates_refused": self.duplicates_refused,
+                    "connections": self.connections,
+                    "refusal_windows": self.refusal_windows,
                     "transfers_by_state": dict(states),
+                    "transfers_by_fault": dict(faults),
                 },
             }
 
@@ -176,9 +202,15 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
+        if time.monotonic() < self.state.drop_until and not self.path.startswith("/__admin"):
+            self.close_connection = True  # read, never answered: the client cannot know
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        close_rate = float(self.state.settings.get("close_rate") or 0)
+        if close_rate and self.state.random.random() < close_rate:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -216,6 +248,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 return self._send(200, self.state.configure(body))
             except ValueError as exc:
                 return self._send(400, {"message": str(exc)})
+        if self.path == "/__admin/outage":
+            until = time.monotonic() + float(body.get("ms") or 0) / 1000
+            if body.get("mode") == "drop":
+                self.state.drop_until = until
+            else:
+                self.state.refuse_until = until
+            return self._send(200, {"outage": body})
         if self.path == "/transfers":
             self._latency()
             return self._post_transfer(body)
@@ -431,6 +470,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
     allow_reuse_address = True
+    state: SimulatorState
 
     def handle_error(self, request, client_address) -> None:
         """A client that hung up (timeout, killed worker) is normal here: no traceback."""
@@ -439,6 +479,55 @@ class _Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             return
         super().handle_error(request, client_address)
+
+    def get_request(self):
+        connection = super().get_request()
+        st = self.state
+        st.connections += 1
+        rate = float(st.settings.get("refuse_rate") or 0)
+        if rate and st.random.random() < rate:
+            st.refuse_until = time.monotonic() + float(st.settings.get("refuse_ms") or 0) / 1000
+        return connection
+
+    def serve_forever(self, poll_interval: float = 0.2) -> None:
+        """socketserver's loop, plus refusal windows: the listening socket is closed (new
+        connections get ECONNREFUSED, as from a restarting adapter) and then opened again."""
+        self._serving = True
+        while self._serving:
+            if time.monotonic() < self.state.refuse_until:
+                self._stop_listening()
+                time.sleep(min(max(self.state.refuse_until - time.monotonic(), 0), 0.05))
+                continue
+            self._listen_again()
+            ready, _, _ = select.select([self.socket], [], [], min(poll_interval, 0.05))
+            if ready:
+                self._handle_request_noblock()
+            self.service_actions()
+
+    def shutdown(self) -> None:
+        self._serving = False
+
+    def _stop_listening(self) -> None:
+        """Serve the connections already queued (their requests may be on their way), then
+        close: from now on a connect is refused before any byte of a request leaves."""
+        if self.socket.fileno() < 0:
+            return
+        self.state.refusal_windows += 1
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, address = self.socket.accept()
+            except OSError:
+                break
+            request.setblocking(True)
+            self.process_request(request, address)
+        self.socket.close()
+
+    def _listen_again(self) -> None:
+        if self.socket.fileno() < 0:
+            self.socket = socket.socket(self.address_family, self.socket_type)
+            self.server_bind()
+            self.server_activate()
 
 
 def make_server(host: str = "127.0.0.1", port: int = 4001, settings: dict | None = None) -> ThreadingHTTPServer:
@@ -486,6 +575,10 @@ def _suffixes(values: tuple[str, ...], default: list[str]) -> list[str]:
 @click.option("--not-found-rate", default=0.0, type=float, help="Random share of 3204 answers (0..1).")
 @click.option("--reject-rate", default=0.0, type=float, help="Random share of payee rejections (0..1).")
 @click.option("--timeout-rate", default=0.0, type=float, help="Random share of 504-then-committed (0..1).")
+@click.option("--hang-rate", default=0.0, type=float, help="Random share of transfers answered after --hang-ms.")
+@click.option("--refuse-rate", default=0.0, type=float, help="Share of new connections after which we refuse.")
+@click.option("--refuse-ms", default=20.0, type=float, help="How long each refusal window lasts.")
+@click.option("--close-rate", default=0.0, type=float, help="Random share of answers with Connection: close.")
 @click.option("--seed", default=None, type=int)
 def command(host: str, port: int, latency_ms: float, accept_mode: str, fee: str, **options: Any) -> None:
     """Start the Mojaloop SDK adapter simulator (outbound API)."""
@@ -505,5 +598,9 @@ def command(host: str, port: int, latency_ms: float, accept_mode: str, fee: str,
         not_found_rate=options["not_found_rate"],
         reject_rate=options["reject_rate"],
         timeout_rate=options["timeout_rate"],
+        hang_rate=options["hang_rate"],
+        refuse_rate=options["refuse_rate"],
+        refuse_ms=options["refuse_ms"],
+        close_rate=options["close_rate"],
         seed=options["seed"],
     )

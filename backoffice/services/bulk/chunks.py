@@ -140,14 +140,14 @@ def job_lease(batch_id: int) -> Iterator[str]:
 
 
 def process_chunk(batch_id: int, first_id: int, last_id: int) -> dict:
-    """Pay the PENDING rows of one chunk; settle its unknown outcomes; maybe end the batch."""
-    counts: dict[str, int] = {}
+    """Pay the batch's PENDING rows, this chunk's first, then any other chunk's as slots free
+    up (a continuous pipeline, no barrier at the chunk's end); settle the unknown outcomes of
+    what we sent; maybe end the batch. A job whose rows were all taken by others ends at once.
+    `last_id` only names the chunk (the sweep's map)."""
     with job_lease(batch_id) as owner:
         ctx = batch_context(batch_id)
-        rows = sending.claim_pending(batch_id, first_id, last_id, owner)
-        if rows:
-            counts = sending.pay_rows(ctx, rows, owner)
-        settlement.settle_unknown(ctx, owner, _settle_deadline(), (first_id, last_id))
+        counts = sending.pay_rows(ctx, [], owner, claim=sending.Claimer(batch_id, first_id, owner))
+        settlement.settle_unknown(ctx, owner, _settle_deadline())
     return counts
 
 

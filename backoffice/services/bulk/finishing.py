@@ -23,13 +23,20 @@ log = logging.getLogger(__name__)
 
 
 def final_status(counts: dict[str, int]) -> BatchStatus | None:
-    """The batch state derived from its rows' counts (None while rows are still moving)."""
+    """The batch state derived from its rows' counts (None while rows are still moving).
+
+    A batch cancelled while paid (some rows CANCELLED) ends CANCELLED when nothing was paid
+    nor is waiting for review, PARTIALLY_COMPLETED otherwise."""
     if any(counts.get(s, 0) for s in MOVING_ROW_STATUSES):
         return None
     completed = counts.get(RowStatus.COMPLETED.value, 0)
-    others = counts.get(RowStatus.FAILED.value, 0) + counts.get(RowStatus.NEEDS_REVIEW.value, 0)
+    review = counts.get(RowStatus.NEEDS_REVIEW.value, 0)
+    cancelled = counts.get(RowStatus.CANCELLED.value, 0)
+    others = counts.get(RowStatus.FAILED.value, 0) + review + cancelled
     if completed and not others:
         return BatchStatus.COMPLETED
+    if cancelled and not completed and not review:
+        return BatchStatus.CANCELLED
     if not completed:
         return BatchStatus.FAILED
     return BatchStatus.PARTIALLY_COMPLETED
@@ -63,6 +70,10 @@ def release_beyond_review(ctx: BatchContext) -> tuple[int, int]:
     return max(extra, 0), review_amount
 
 
+# A batch ends from these states (a paused one too, once nothing is left to pause).
+ENDING_STATUSES = (BatchStatus.PROCESSING.value, BatchStatus.PAUSED.value, BatchStatus.CANCELLING.value)
+
+
 def finalise_if_done(batch_id: int) -> bool:
     """End the batch when no row is PENDING/SENDING/UNKNOWN: the one place that does it.
 
@@ -76,7 +87,7 @@ def finalise_if_done(batch_id: int) -> bool:
     if final is None:
         return False
     batch = db.session.get(Batch, batch_id)
-    if batch is None or batch.status != BatchStatus.PROCESSING.value:
+    if batch is None or batch.status not in ENDING_STATUSES:
         return False
     ctx = batch_context(batch_id)
     # Account first, then batch: the order every ledger settlement takes (no deadlock).
@@ -84,7 +95,7 @@ def finalise_if_done(batch_id: int) -> bool:
     # The conditional UPDATE makes the end happen once even when two jobs get here together.
     won = db.session.execute(
         update(Batch)
-        .where(Batch.id == batch_id, Batch.status == BatchStatus.PROCESSING.value)
+        .where(Batch.id == batch_id, Batch.status.in_(ENDING_STATUSES))
         .values(status=final.value, completed_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -115,13 +126,17 @@ def _summary(batch_id: int, counts: dict[str, int], extra: int, review_amount: i
     completed = counts.get(RowStatus.COMPLETED.value, 0)
     failed = counts.get(RowStatus.FAILED.value, 0)
     review = counts.get(RowStatus.NEEDS_REVIEW.value, 0)
+    cancelled = counts.get(RowStatus.CANCELLED.value, 0)
     message = f"Paiement terminé : {completed} {plural(completed, 'payée', with_count=False)}, {failed} {plural(failed, 'échouée', with_count=False)}"
+    if cancelled:
+        message += f", {cancelled} {plural(cancelled, 'annulée', with_count=False)}"
     if review:
         message += f", {review} à vérifier (leur montant reste réservé)"
     details = {
         "completed": completed,
         "failed": failed,
         "needs_review": review,
+        "cancelled": cancelled,
         "skipped": counts.get(RowStatus.SKIPPED.value, 0),
         "completed_amount": int(amounts.get(RowStatus.COMPLETED.value, 0) or 0),
         "released_at_end": max(extra, 0),

@@ -127,6 +127,8 @@ def history_query(organisation_id: int, filters: HistoryFilters) -> Select:
 PAID_STATUSES = {
     BatchStatus.APPROVED.value,
     BatchStatus.PROCESSING.value,
+    BatchStatus.PAUSED.value,
+    BatchStatus.CANCELLING.value,
     BatchStatus.COMPLETED.value,
     BatchStatus.PARTIALLY_COMPLETED.value,
     BatchStatus.FAILED.value,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import time
-from concurrent.futures import wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +18,7 @@ from sqlalchemy import bindparam, select
 from backoffice.clients.mojaloop import MojaloopClient, StatusResult, TransferState
 from backoffice.extensions import db
 from backoffice.models.base import utcnow
-from backoffice.models.batches import RowStatus
+from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import sending
 from backoffice.services.bulk.outcomes import (
     ROWS,
@@ -157,6 +156,10 @@ def settle_unknown(ctx: BatchContext, owner: str, deadline: float, id_range: tup
             sending.pay_rows(ctx, [row_work(r) for r in resend], owner)
 
 
+def _batch_status(batch_id: int) -> str | None:
+    return db.session.scalar(select(Batch.status).where(Batch.id == batch_id))
+
+
 def _held_unknown(batch_id: int, owner: str, id_range: tuple[int, int] | None) -> list:
     where = [ROWS.c.batch_id == batch_id, ROWS.c.status == RowStatus.UNKNOWN.value, ROWS.c.lease_owner == owner]
     if id_range:
@@ -173,17 +176,18 @@ def _held_unknown(batch_id: int, owner: str, id_range: tuple[int, int] | None) -
 def _settle_round(ctx: BatchContext, owner: str, due: list, settings: SettlementSettings) -> list:
     """Check the due rows concurrently, write the decisions; returns the rows to resend."""
     client = sending.get_client()
-    futures = {
-        sending.pool().submit(check_status, client, r.transfer_id, r.party_id_type, r.party_id_value): r for r in due
-    }
-    wait(futures)
-    writes = _Writes()
+    replies = sending.senders().map(
+        lambda r: check_status(client, r.transfer_id, r.party_id_type, r.party_id_value), due
+    )
+    # A "not found" row of a paused batch goes back to PENDING (sent again on resume), of a
+    # cancelled one to CANCELLED: the same trust in "not found" as a resend, without sending.
+    writes = _Writes(_batch_status(ctx.batch_id))
     now = utcnow()
-    for future, r in futures.items():
-        try:
-            status, name = future.result()
-        except Exception as exc:  # pragma: no cover - the client does not raise
-            status, name = StatusResult(TransferState.UNREACHABLE, r.transfer_id, detail=repr(exc)), None
+    for r, (reply, error) in zip(due, replies, strict=True):
+        if error is None:
+            status, name = reply
+        else:  # pragma: no cover - the client does not raise
+            status, name = StatusResult(TransferState.UNREACHABLE, r.transfer_id, detail=repr(error)), None
         checks = (r.status_checks or 0) + 1
         age = (now - r.sending_since).total_seconds() if r.sending_since else None
         decision = decide(RowStatus.UNKNOWN, status, r.attempts or 0, checks, age, settings)
@@ -195,7 +199,9 @@ def _settle_round(ctx: BatchContext, owner: str, due: list, settings: Settlement
 class _Writes:
     """A round's decisions grouped by kind, for one executemany UPDATE each."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_status: str | None = None) -> None:
+        self.batch_status = batch_status
+        self.unsent: list[dict] = []  # not found: back to PENDING (paused) or CANCELLED (cancelling)
         self.completed: list[dict] = []
         self.failed: list[dict] = []
         self.later: list[dict] = []
@@ -211,6 +217,8 @@ class _Writes:
             self.failed.append(failed_params(r.id, decision.error_code, decision.reason, None) | {"b_checks": checks})
         elif action == Action.REVIEW:
             self.review.append({"b_id": r.id, "b_checks": checks, "b_description": decision.reason})
+        elif action == Action.RESEND and self.batch_status != BatchStatus.PROCESSING.value:
+            self.unsent.append({"b_id": r.id, "b_checks": checks})
         elif action == Action.RESEND:
             self.resend.append(r)
             self.resend_checks.append({"b_id": r.id, "b_checks": checks})
@@ -256,8 +264,21 @@ class _Writes:
             next_check_at=None,
             updated_at=now,
         )
-        if self.completed or self.failed:
-            settle_ledger(ctx, [p["b_id"] for p in self.completed + self.failed])
+        cancelling = self.batch_status == BatchStatus.CANCELLING.value
+        write_held(
+            self.unsent,
+            owner,
+            unknown,
+            status=RowStatus.CANCELLED.value if cancelling else RowStatus.PENDING.value,
+            status_checks=bindparam("b_checks"),
+            error_description="Annulé : introuvable auprès du switch, jamais renvoyé." if cancelling else None,
+            next_check_at=None,
+            lease_owner=None,
+            updated_at=now,
+        )
+        settled = self.completed + self.failed + (self.unsent if cancelling else [])
+        if settled:
+            settle_ledger(ctx, [p["b_id"] for p in settled])
         db.session.commit()
 
 

@@ -19,7 +19,7 @@ from backoffice.jobs import queue
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, leases
-from backoffice.services.bulk.finishing import final_status, finalise_if_done
+from backoffice.services.bulk.finishing import ENDING_STATUSES, final_status, finalise_if_done
 from backoffice.services.bulk.outcomes import ROWS, status_counts
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,13 @@ def sweep() -> dict[str, int]:
     try:
         report["taken_over"] = take_over_dead_rows()
         report["started"] = start_lost_approvals()
-        batch_ids = db.session.scalars(select(Batch.id).where(Batch.status == BatchStatus.PROCESSING.value)).all()
+        # Paused and cancelling batches too: their rows in flight settle (no chunk is re-queued).
+        live = db.session.execute(select(Batch.id, Batch.status).where(Batch.status.in_(ENDING_STATUSES))).all()
         db.session.commit()
-        for batch_id in batch_ids:
+        for batch_id, status in live:
             counts = status_counts(batch_id)
             db.session.commit()
-            if counts.get(RowStatus.PENDING.value):
+            if counts.get(RowStatus.PENDING.value) and status == BatchStatus.PROCESSING.value:
                 report["chunks_requeued"] += _requeue_lost_chunks(batch_id)
             if counts.get(RowStatus.UNKNOWN.value) and _settle_needed(batch_id):
                 report["settle_jobs"] += _queue_settle(batch_id)

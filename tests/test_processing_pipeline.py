@@ -1,0 +1,86 @@
+"""The sending pipeline: refused connections are sent again at once (not unknown), a request
+lost after it left is unknown and settled by status, and jobs share a batch's rows.
+
+In-process RQ jobs against the simulator over HTTP, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backoffice.clients.mojaloop import MojaloopClient, Outcome, Party, TransferRequest
+from backoffice.models.batches import BatchStatus, RowStatus
+from backoffice.services.bulk import chunks
+from tests.factories import fresh_batch, ledger_consistent, make_approved_batch, msisdns, row_map
+from tests.support import FAST_PROCESSING, configured_app, run_jobs
+
+
+@pytest.fixture
+def ctx(app, demo, sim):
+    with configured_app(app, FAST_PROCESSING, sim.url) as configured:
+        yield configured
+
+
+def _request(value: str) -> TransferRequest:
+    import uuid
+
+    tid = str(uuid.uuid4())
+    return TransferRequest(tid, tid, Party("BUSINESS", "X"), Party("MSISDN", value), 1000, "XOF")
+
+
+def test_client_tells_refused_from_lost_after_sending(sim):
+    client = MojaloopClient(sim.url, timeout=2)
+    sim.outage(400, mode="refuse")
+    time.sleep(0.1)  # the simulator closes its listening socket within 50 ms
+    refused = _request("22997000001")
+    assert client.transfer(refused).outcome == Outcome.NOT_SENT
+    time.sleep(0.4)
+    assert sim.stats()["totals"]["posts"] == 0
+    sim.outage(1000, mode="drop")  # read, never answered: it may have been paid
+    lost = _request("22997000002")
+    result = client.transfer(lost)
+    assert result.outcome == Outcome.UNKNOWN and "connection" in result.detail
+    sim.outage(0, mode="drop")
+    assert sim.stats()["totals"]["posts"] == 1
+
+
+def test_refused_connections_are_sent_again_at_once_with_the_same_transfer_id(ctx, sim):
+    # Every answer closes its connection, and a new connection now and then opens a window in
+    # which nothing listens: many requests are refused before they leave.
+    sim.configure(close_rate=1.0, refuse_rate=0.3, refuse_ms=30, seed=7)
+    batch_id = make_approved_batch(msisdns(40), amount=1000)
+    chunks.start_processing(batch_id)
+    run_jobs(ctx)
+    time.sleep(0.1)
+    sim.configure(close_rate=0.0, refuse_rate=0.0)
+    time.sleep(0.1)  # past any refusal window this call opened
+    stats = sim.stats()
+    assert stats["totals"]["refusal_windows"] > 0
+    batch = fresh_batch(batch_id)
+    rows = row_map(batch_id).values()
+    refused = [r for r in rows if r.refusals]
+    assert refused, "no request was refused: the test proves nothing"
+    # Refused rows went out again at once: one send that left (attempts 1), no status check.
+    assert batch.status == BatchStatus.COMPLETED, {r.status for r in rows}
+    assert all(r.attempts == 1 for r in refused if not r.status_checks)
+    assert any(not r.status_checks for r in refused), "refused rows were sent again without a status check"
+    assert set(stats["commits"].values()) == {1} and stats["totals"]["commits"] == 40
+    ok, figures = ledger_consistent()
+    assert ok and figures["reserved"] == 0, figures
+
+
+def test_one_job_pays_every_chunk_and_the_others_find_nothing(ctx, sim):
+    batch_id = make_approved_batch(msisdns(12), amount=1000)
+    chunks.start_processing(batch_id)  # three chunks of four rows
+    queue = ctx.get_queue()
+    assert queue.count == 3
+    job = queue.jobs[0]
+    job.perform()  # the first chunk's job keeps claiming past its chunk
+    assert {r.status for r in row_map(batch_id).values()} == {RowStatus.COMPLETED.value}
+    assert fresh_batch(batch_id).status == BatchStatus.COMPLETED
+    queue.remove(job)
+    run_jobs(ctx)  # the two other jobs end at once
+    assert sim.stats()["totals"]["posts"] == 12
+    assert ledger_consistent()[0]
