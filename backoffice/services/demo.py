@@ -13,7 +13,7 @@ from backoffice.services.users import hash_password
 
 DEMO_PASSWORD = "Demo-2026!"
 
-DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin"), ("NEXT", "Next.mr")]
+DEMO_ORGANISATIONS = [("CNSS", "CNSS Bénin", "BJ"), ("NEXT", "Next.mr", "MR")]
 
 # email, first name, last name, role, admin, organisation code
 DEMO_USERS = [
@@ -35,10 +35,10 @@ def seed_demo() -> list[str]:
     """Create what is missing of the demo; returns what was created (empty on a second run)."""
     created: list[str] = []
     orgs: dict[str, Organisation] = {}
-    for code, name in DEMO_ORGANISATIONS:
+    for code, name, country in DEMO_ORGANISATIONS:
         org = db.session.scalar(select(Organisation).where(Organisation.code == code))
         if org is None:
-            org = Organisation(code=code, name=name)
+            org = Organisation(code=code, name=name, country=country)
             db.session.add(org)
             db.session.flush()
             audit.record(None, "organisation.created", org, source="seed-demo")
@@ -82,4 +82,3 @@ def seed_demo() -> list[str]:
     created.extend(seed_demo_client(orgs))
     created.extend(seed_demo_list(orgs))
     return created
-
