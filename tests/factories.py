@@ -359,6 +359,7 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "provider_id": lambda demo: _provider().id,
     "batch_id": cnss_draft_batch,
     "row_id": _cnss_batch_row,
+    "format_code": lambda demo: "payment_list",
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).

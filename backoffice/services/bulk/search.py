@@ -1,0 +1,127 @@
+"""Find a beneficiary across all the organisation's batches and months ("je n'ai pas été payé").
+
+By number: the typed number is read with the organisation's country, as at import, and
+looked up exactly (index on the identifier), Bénin's former and new forms both. By name:
+accents and case do not matter. PostgreSQL compares `bo_unaccent(lower(name))` and uses the
+trigram index of migration 0007; SQLite folds the common accents with `replace()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+
+from backoffice.extensions import db
+from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
+from backoffice.models.organisations import Organisation
+from backoffice.services import parties
+from backoffice.services.bulk.guard import period_label
+from backoffice.services.bulk.verification import plain_words
+
+MAX_RESULTS = 100
+_ACCENTS = {
+    "a": "àâäáãåÀÂÄÁÃÅ",
+    "c": "çÇ",
+    "e": "éèêëÉÈÊË",
+    "i": "îïíìÎÏÍÌ",
+    "n": "ñÑ",
+    "o": "ôöóòõÔÖÓÒÕ",
+    "u": "ùûüúÙÛÜÚ",
+    "y": "ÿýŸÝ",
+}
+
+
+@dataclass(frozen=True)
+class Payment:
+    batch_id: int
+    reference: str
+    period: str
+    id_type: str
+    id_value: str
+    name: str
+    amount: int | None
+    currency: str
+    status: str
+    status_label: str
+    date: datetime
+    error: str
+
+
+def _folded(column):
+    """The column without accents or case, in the database's own way."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.bo_unaccent(func.lower(column))
+    expression = func.lower(column)
+    for plain, accented in _ACCENTS.items():
+        for char in accented:
+            expression = func.replace(expression, char, plain)
+    return expression
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def number_forms(q: str, country: str) -> set[str]:
+    """The stored forms a typed number may have: as typed, international, both Bénin forms."""
+    cleaned = q.strip().replace(" ", "")
+    forms = {cleaned, cleaned.lstrip("+")}
+    number = parties.parse_msisdn(q, country)
+    if number.valid:
+        forms.add(number.value)
+        if number.former_benin:
+            forms |= {number.former_benin, parties.BENIN + number.former_benin[5:]}
+    return {f for f in forms if f}
+
+
+def search_payments(organisation_id: int, q: str, limit: int = MAX_RESULTS) -> list[Payment]:
+    """Every row paying this beneficiary (number or name) in the organisation's batches, newest first."""
+    q = (q or "").strip()[:100]
+    if len(q) < 2:
+        return []
+    organisation = db.session.get(Organisation, organisation_id)
+    digits = q.lstrip("+").replace(" ", "").replace(".", "").replace("-", "")
+    stmt = (
+        select(BatchRow, Batch)
+        .join(Batch, Batch.id == BatchRow.batch_id)
+        .where(Batch.organisation_id == organisation_id)
+        .order_by(Batch.created_at.desc(), BatchRow.line_number)
+        .limit(limit)
+    )
+    if digits.isdigit() and len(digits) >= 6:
+        stmt = stmt.where(BatchRow.party_id_value.in_(number_forms(q, organisation.country if organisation else "")))
+    else:
+        words = plain_words(q)
+        if not words:
+            return []
+        like = "%" + "%".join(_escape_like(w) for w in words) + "%"
+        stmt = stmt.where(
+            or_(
+                _folded(BatchRow.name).like(like, escape="\\"),
+                BatchRow.party_id_value == q,
+            )
+        )
+    results = []
+    for row, batch in db.session.execute(stmt).all():
+        error = " ".join(filter(None, [row.error_code, row.error_description]))
+        if not error and row.errors:
+            error = " ; ".join(e["message"] for e in row.errors)
+        results.append(
+            Payment(
+                batch_id=batch.id,
+                reference=batch.reference,
+                period=period_label(batch.payment_period),
+                id_type=row.party_id_type,
+                id_value=row.party_id_value,
+                name=row.name or row.payee_name or "",
+                amount=row.amount,
+                currency=row.currency or batch.currency,
+                status=row.status,
+                status_label=ROW_STATUS_LABELS.get(RowStatus(row.status), row.status),
+                date=row.completed_at or batch.created_at,
+                error=error,
+            )
+        )
+    return results
