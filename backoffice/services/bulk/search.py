@@ -3,7 +3,7 @@
 By number: the typed number is read with the organisation's country, as at import, and
 looked up exactly (index on the identifier), Bénin's former and new forms both. By name:
 accents and case do not matter. PostgreSQL compares `bo_unaccent(lower(name))` and uses the
-trigram index of migration 0007; SQLite folds the common accents with `replace()`.
+trigram index of migration 0007; SQLite calls a Python function of the same name (no index).
 """
 
 from __future__ import annotations
@@ -21,16 +21,6 @@ from backoffice.services.bulk.guard import period_label
 from backoffice.services.bulk.verification import plain_words
 
 MAX_RESULTS = 100
-_ACCENTS = {
-    "a": "àâäáãåÀÂÄÁÃÅ",
-    "c": "çÇ",
-    "e": "éèêëÉÈÊË",
-    "i": "îïíìÎÏÍÌ",
-    "n": "ñÑ",
-    "o": "ôöóòõÔÖÓÒÕ",
-    "u": "ùûüúÙÛÜÚ",
-    "y": "ÿýŸÝ",
-}
 
 
 @dataclass(frozen=True)
@@ -49,15 +39,18 @@ class Payment:
     error: str
 
 
+def _fold(text: str | None) -> str | None:
+    return " ".join(plain_words(text)) if text is not None else None
+
+
 def _folded(column):
-    """The column without accents or case, in the database's own way."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.bo_unaccent(func.lower(column))
-    expression = func.lower(column)
-    for plain, accented in _ACCENTS.items():
-        for char in accented:
-            expression = func.replace(expression, char, plain)
-    return expression
+    """The column without accents or case: PostgreSQL's unaccent (indexed, migration 0007);
+    on SQLite the same Python folding as the name match, registered on the connection."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.connection.dbapi_connection.create_function("bo_unaccent", 1, _fold, deterministic=True)
+        return func.bo_unaccent(column)
+    return func.bo_unaccent(func.lower(column))
 
 
 def _escape_like(text: str) -> str:

@@ -237,21 +237,21 @@ def _write(results: list[Verified]) -> None:
         update(table)
         .where(table.c.id == bindparam("row_id"))
         .values(
-            lookup_status=bindparam("status"),
-            lookup_name=bindparam("name"),
-            lookup_fsp_id=bindparam("fsp_id"),
-            name_score=bindparam("score"),
-            name_match=bindparam("match"),
+            lookup_status=bindparam("b_status"),
+            lookup_name=bindparam("b_name"),
+            lookup_fsp_id=bindparam("b_fsp_id"),
+            name_score=bindparam("b_score"),
+            name_match=bindparam("b_match"),
             updated_at=utcnow(),
         ),
         [
             {
                 "row_id": r.row_id,
-                "status": r.status,
-                "name": r.name,
-                "fsp_id": r.fsp_id,
-                "score": r.score,
-                "match": r.match,
+                "b_status": r.status,
+                "b_name": r.name,
+                "b_fsp_id": r.fsp_id,
+                "b_score": r.score,
+                "b_match": r.match,
             }
             for r in results
         ],
@@ -279,11 +279,11 @@ def _finish(batch_id: int, counts: dict) -> None:
         db.session.execute(
             update(table)
             .where(table.c.id == bindparam("row_id"))
-            .values(status=RowStatus.INVALID.value, errors=bindparam("errors")),
+            .values(status=RowStatus.INVALID.value, errors=bindparam("b_errors")),
             [
                 {
                     "row_id": row_id,
-                    "errors": (errors or [])
+                    "b_errors": (errors or [])
                     + [{"field": "partyIdentifier", "message": NOT_FOUND_MESSAGE.format(id_type=t, id_value=v)}],
                 }
                 for row_id, t, v, errors in not_found
