@@ -100,7 +100,6 @@ def can_verify(actor: User, batch: Batch) -> bool:
         actor.is_gestionnaire
         and actor.organisation_id == batch.organisation_id
         and batch.status == BatchStatus.DRAFT.value
-        and batch.verification_status != RUNNING
     )
 
 
@@ -113,7 +112,17 @@ def start_verification(actor: User, batch_id: int) -> Batch:
     if batch.status != BatchStatus.DRAFT.value:
         raise ServiceError("Seul un brouillon peut être vérifié.")
     if batch.verification_status == RUNNING:
-        raise ServiceError("La vérification de ce lot est déjà en cours.")
+        # Resume (a worker died mid-way): rows already looked up are kept; nothing is
+        # queued while the job is still waiting or running.
+        db.session.commit()
+        queue.enqueue(
+            "backoffice.jobs.verification.verify_batch",
+            batch.id,
+            job_id=f"verify-batch-{batch.id}",
+            once=True,
+            **JOB_OPTIONS,
+        )
+        return batch
     if not batch.valid_count:
         raise ServiceError("Ce lot ne contient aucune ligne valide à vérifier.")
     batch.verification_status = RUNNING
