@@ -19,7 +19,7 @@ import logging
 import re
 import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from flask import current_app
@@ -203,41 +203,63 @@ def run_verification(batch_id: int) -> dict:
         config["MOJALOOP_SDK_URL"], timeout=float(config["VERIFY_TIMEOUT_SECONDS"]), pool_size=concurrency
     )
     counts = {FOUND: 0, NOT_FOUND: 0, UNVERIFIED: 0}
+    # Slots are kept busy: a row waiting out its retry budget never holds the others back
+    # (no barrier per page); results are written in groups by this thread alone.
     try:
-        last_id = 0
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            while True:
-                rows = [
-                    RowToVerify(*r)
-                    for r in db.session.execute(
-                        select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.name)
-                        .where(
-                            BatchRow.batch_id == batch_id,
-                            BatchRow.status == RowStatus.PENDING.value,
-                            BatchRow.lookup_status.is_(None),
-                            BatchRow.id > last_id,
-                        )
-                        .order_by(BatchRow.id)
-                        .limit(WRITE_GROUP * 5)
-                    )
-                ]
-                db.session.commit()  # no transaction stays open during the lookups
-                if not rows:
+            rows = _rows_to_verify(batch_id)
+            in_flight: set = set()
+            group: list[Verified] = []
+            exhausted = False
+            last_write = time.monotonic()
+            while in_flight or not exhausted:
+                while not exhausted and len(in_flight) < concurrency * 2:
+                    row = next(rows, None)
+                    if row is None:
+                        exhausted = True
+                        break
+                    in_flight.add(pool.submit(_look_up, client, row, backoff, budget, rules))
+                if not in_flight:
                     break
-                last_id = rows[-1].id
-                group: list[Verified] = []
-                for result in pool.map(lambda r: _look_up(client, r, backoff, budget, rules), rows):
+                done, in_flight = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
                     group.append(result)
                     counts[result.status] += 1
-                    if len(group) >= WRITE_GROUP:
-                        _write(group)
-                        group = []
-                if group:
+                if group and (len(group) >= WRITE_GROUP or time.monotonic() - last_write > 1.0):
                     _write(group)
+                    group, last_write = [], time.monotonic()
+            if group:
+                _write(group)
     finally:
         client.close()
     _finish(batch_id, counts)
     return counts
+
+
+def _rows_to_verify(batch_id: int, page: int = 1000):
+    """The batch's valid rows not looked up yet, read page by page (keyset on the id)."""
+    last_id = 0
+    while True:
+        rows = [
+            RowToVerify(*r)
+            for r in db.session.execute(
+                select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.name)
+                .where(
+                    BatchRow.batch_id == batch_id,
+                    BatchRow.status == RowStatus.PENDING.value,
+                    BatchRow.lookup_status.is_(None),
+                    BatchRow.id > last_id,
+                )
+                .order_by(BatchRow.id)
+                .limit(page)
+            )
+        ]
+        db.session.commit()  # no transaction stays open during the lookups
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield from rows
 
 
 def _write(results: list[Verified]) -> None:
