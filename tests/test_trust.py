@@ -423,3 +423,60 @@ def test_payment_period_chosen_at_upload(app, client, login_as, demo):
     )
     assert bad.status_code == 200 and "Période de paiement illisible" in bad.get_data(as_text=True)
     assert guard.period_label("2026-08") == "août 2026"
+
+
+# Excel workbooks ---------------------------------------------------------------------------------
+
+
+def _workbook(rows: list[list]) -> bytes:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_xlsx_upload_goes_through_the_same_checks(app, demo):
+    content = _workbook(
+        [
+            [None],
+            ["nom_complet", "montant", "devise", "valeur_id", "type_id"],  # any column order
+            ["Awa Dossou", 5000, "XOF", 2290197000001, "MSISDN"],
+            ["Koffi", 1500.0, "XOF", "2299701234", "MSISDN"],  # refused number
+            [None, None, None, None, None],
+            ["Awa Dossou", "5 000", "XOF", "+229 01 97 00 00 01", "MSISDN"],  # same beneficiary twice
+        ]
+    )
+    with app.app_context():
+        batch_id = import_bytes(demo, content, file_name="paie.xlsx")
+        batch = fresh_batch(batch_id)
+        assert (batch.file_format, batch.row_count, batch.valid_count, batch.invalid_count) == ("payment_list", 3, 1, 2)
+        rows = rows_of(batch_id)
+        assert [(r.line_number, r.party_id_value, r.amount) for r in rows] == [
+            (3, "2290197000001", 5000),
+            (4, "2299701234", 1500),
+            (6, "2290197000001", 5000),
+        ]
+        assert "Même bénéficiaire que la ligne 3" in rows[2].errors[0]["message"]
+        # The same rows as a CSV file: recognised as the same content.
+        csv_copy = import_bytes(
+            demo,
+            _file("MSISDN,2290197000001,XOF,5000,Awa Dossou", "MSISDN,2299701234,XOF,1500,Koffi")
+            + b"MSISDN,2290197000001,XOF,5000,Awa Dossou\n",
+        )
+        assert fresh_batch(csv_copy).content_sha256 == batch.content_sha256
+
+
+def test_xlsx_template_and_damaged_workbooks(app, client, login_as, demo):
+    login_as(G1)
+    response = client.get("/batches/templates/payment_list.xlsx")
+    assert response.status_code == 200 and response.data.startswith(b"PK")
+    with app.app_context():
+        assert fresh_batch(import_bytes(demo, response.data, file_name="modele.xlsx")).valid_count == 1
+        with pytest.raises(ServiceError, match="classeur Excel est illisible"):
+            import_bytes(demo, b"PK\x03\x04" + b"garbage" * 10)
+        with pytest.raises(ServiceError, match="97-2003"):
+            import_bytes(demo, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)

@@ -9,7 +9,7 @@ REQUIRED = "Ce champ est obligatoire."
 
 
 class UploadForm(FlaskForm):
-    file = FileField("Fichier CSV", validators=[FileRequired("Choisissez un fichier CSV.")])
+    file = FileField("Fichier CSV ou Excel (.xlsx)", validators=[FileRequired("Choisissez un fichier CSV ou Excel.")])
     # The service checks that the account belongs to the organisation (with a French message).
     account_id = SelectField(
         "Compte payeur", coerce=int, validate_choice=False, validators=[DataRequired("Choisissez un compte payeur.")]

@@ -171,19 +171,44 @@ def search_beneficiary():
     return render_template("batches/search.html", q=q, results=results, limit=search.MAX_RESULTS)
 
 
+def _template_lines(format_code: str) -> tuple[str, list[list[str]]]:
+    fmt = FORMATS_BY_CODE.get(format_code)
+    if fmt is None:
+        abort(404)
+    example = TEMPLATE_EXAMPLES.get(fmt.code, {})
+    return fmt.code, [[c.header for c in fmt.columns], [example.get(c.field, "") for c in fmt.columns]]
+
+
+@bp.get("/templates/<format_code>.xlsx")
+@member_required
+def template_xlsx(format_code: str):
+    """The same template as an Excel workbook (identifiers as text, so no digit is lost)."""
+    import openpyxl
+
+    code, lines = _template_lines(format_code)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Paiements"
+    for line in lines:
+        sheet.append(line)
+    for row in sheet.iter_rows():
+        for cell in row:
+            cell.number_format = "@"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = Response(buffer.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response.headers["Content-Disposition"] = f'attachment; filename="modele-{code}.xlsx"'
+    return response
+
+
 @bp.get("/templates/<format_code>.csv")
 @member_required
 def template_csv(format_code: str):
     """An empty file of a format: its header and one example line."""
-    fmt = FORMATS_BY_CODE.get(format_code)
-    if fmt is None:
-        abort(404)
+    code, lines = _template_lines(format_code)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c.header for c in fmt.columns])
-    example = TEMPLATE_EXAMPLES.get(fmt.code, {})
-    writer.writerow([example.get(c.field, "") for c in fmt.columns])
+    csv.writer(buffer, lineterminator="\r\n").writerows(lines)
     response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="modele-{fmt.code}.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="modele-{code}.csv"'
     return response
