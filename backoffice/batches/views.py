@@ -119,15 +119,21 @@ def detail(batch_id: int):
         warnings = db.session.scalars(history.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
     actor = current_actor()
     match = request.args.get("match", "").strip().upper()
+    # Flags and names matter until the batch is paid; afterwards the page reads no more of them.
+    before_payment = batch.status in (BatchStatus.DRAFT.value, BatchStatus.PENDING_APPROVAL.value)
+    report = guard.report(batch) if before_payment else guard.GuardReport()
+    verify = verification.progress(batch) if batch.verification_status and before_payment else None
     return render_template(
         "batches/detail.html",
         period=guard.period_label(batch.payment_period),
-        guard_report=guard.report(batch),
-        flagged_rows=db.session.scalars(history.flagged_rows_query(batch).limit(PREVIEW_PROBLEMS)).all(),
-        verify=verification.progress(batch) if batch.verification_status else None,
+        guard_report=report,
+        flagged_rows=db.session.scalars(history.flagged_rows_query(batch).limit(PREVIEW_PROBLEMS)).all()
+        if report.already_paid
+        else [],
+        verify=verify,
         can_verify=verification.can_verify(actor, batch),
         verify_required=drafts.verification_required(),
-        mismatched=verification.mismatched_rows(batch, match or None),
+        mismatched=verification.mismatched_rows(batch, match or None) if verify else [],
         match=match,
         repayments=drafts.repayments_of(batch),
         can_repay=actor.is_gestionnaire and batch.status in drafts.REPAYABLE_BATCH_STATUSES,
