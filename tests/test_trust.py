@@ -398,29 +398,21 @@ def test_templates_per_format_import_as_they_are(app, client, login_as, demo):
 
 def test_payment_period_chosen_at_upload(app, client, login_as, demo):
     login_as(G1)
-    response = client.post(
-        "/batches/new",
-        data={
+
+    def upload(period: str):
+        data = {
             "file": (io.BytesIO(_file("PERSONAL_ID,1,XOF,10,A")), "p.csv"),
             "account_id": demo["accounts"]["ACC-CNSS-001"],
             "label": "Décembre",
-            "payment_period": "2026-12",
-        },
-        content_type="multipart/form-data",
-    )
+            "payment_period": period,
+        }
+        return client.post("/batches/new", data=data, content_type="multipart/form-data")
+
+    response = upload("2026-12")
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "décembre 2026" in page
-    bad = client.post(
-        "/batches/new",
-        data={
-            "file": (io.BytesIO(_file("PERSONAL_ID,1,XOF,10,A")), "p.csv"),
-            "account_id": demo["accounts"]["ACC-CNSS-001"],
-            "label": "X",
-            "payment_period": "décembre",
-        },
-        content_type="multipart/form-data",
-    )
+    bad = upload("décembre")
     assert bad.status_code == 200 and "Période de paiement illisible" in bad.get_data(as_text=True)
     assert guard.period_label("2026-08") == "août 2026"
 

@@ -18,20 +18,13 @@ from backoffice.models.batches import Batch, BatchStatus
 from backoffice.services import ServiceError
 from backoffice.services.bulk import approval, drafts, guard, verification
 from tests.factories import entries, fresh_batch, import_bytes, ledger_consistent, row_map, user
+from tests.test_processing_e2e import WORKER_ENV as PROCESSING_WORKER_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
 WORKER_ENV = {
-    "BATCH_CHUNK_SIZE": "10",
-    "BATCH_CONCURRENCY": "4",
-    "BATCH_FLUSH_ROWS": "5",
-    "BATCH_FLUSH_SECONDS": "0.3",
-    "BATCH_STATUS_BACKOFF_SECONDS": "0.2",
-    "BATCH_STATUS_BACKOFF_MAX_SECONDS": "0.5",
-    "BATCH_LEASE_SECONDS": "2",
-    "BATCH_SWEEP_SECONDS": "1",
-    "MOJALOOP_TIMEOUT_SECONDS": "5",
+    **PROCESSING_WORKER_ENV,
     "VERIFY_CONCURRENCY": "4",
     "VERIFY_BACKOFF_SECONDS": "0.05",
     "VERIFY_RETRY_BUDGET_SECONDS": "1",

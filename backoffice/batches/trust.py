@@ -109,24 +109,25 @@ def verification_fragment(batch_id: int):
     return html, STOP_POLLING, headers
 
 
-@bp.post("/<int:batch_id>/rows/<int:row_id>/exclude")
-@gestionnaire_required
-def exclude_row(batch_id: int, row_id: int):
+def _with_reason(batch_id: int, row_id: int, action, success: str):
+    """A row action that takes a reason (the service says, in French, when it is missing)."""
     row = _row(batch_id, row_id)
     form = ReasonForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         abort(400)
-    return _run(drafts.exclude_row, row.id, form.reason.data or "", success="Ligne exclue.", batch_id=batch_id)
+    return _run(action, row.id, form.reason.data or "", success=success, batch_id=batch_id)
+
+
+@bp.post("/<int:batch_id>/rows/<int:row_id>/exclude")
+@gestionnaire_required
+def exclude_row(batch_id: int, row_id: int):
+    return _with_reason(batch_id, row_id, drafts.exclude_row, "Ligne exclue.")
 
 
 @bp.post("/<int:batch_id>/rows/<int:row_id>/allow-duplicate")
 @gestionnaire_required
 def allow_duplicate(batch_id: int, row_id: int):
-    row = _row(batch_id, row_id)
-    form = ReasonForm()
-    if not form.validate_on_submit() and "csrf_token" in form.errors:
-        abort(400)
-    return _run(drafts.allow_duplicate, row.id, form.reason.data or "", success="Doublon autorisé.", batch_id=batch_id)
+    return _with_reason(batch_id, row_id, drafts.allow_duplicate, "Doublon autorisé.")
 
 
 @bp.post("/<int:batch_id>/rows/<int:row_id>/edit")

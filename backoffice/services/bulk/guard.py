@@ -104,23 +104,19 @@ class ContentFingerprint:
         return hashlib.sha256(f"{self.count}:{self.total:064x}".encode()).hexdigest() if self.count else ""
 
 
+def earlier_batches(batch: Batch, column, value: str, live_only: bool = False) -> list[Batch]:
+    """Older batches of the organisation with the same fingerprint (`column` = `value`)."""
+    if not value:
+        return []
+    query = select(Batch).where(Batch.organisation_id == batch.organisation_id, column == value, Batch.id < batch.id)
+    if live_only:
+        query = query.where(Batch.status.notin_(DEAD_BATCH_STATUSES))
+    return list(db.session.scalars(query.order_by(Batch.id).limit(10)))
+
+
 def same_content_batches(batch: Batch) -> list[Batch]:
     """Earlier live batches of the organisation whose rows are the same as this one's."""
-    if not batch.content_sha256:
-        return []
-    return list(
-        db.session.scalars(
-            select(Batch)
-            .where(
-                Batch.organisation_id == batch.organisation_id,
-                Batch.content_sha256 == batch.content_sha256,
-                Batch.id < batch.id,
-                Batch.status.notin_(DEAD_BATCH_STATUSES),
-            )
-            .order_by(Batch.id)
-            .limit(10)
-        )
-    )
+    return earlier_batches(batch, Batch.content_sha256, batch.content_sha256, live_only=True)
 
 
 # Already paid for the period ---------------------------------------------------------------

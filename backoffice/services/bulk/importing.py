@@ -377,18 +377,4 @@ def _row_values(batch: Batch, row: CheckedRow, transfer_id: str) -> tuple:
 
 def earlier_uploads_of_file(batch: Batch) -> list[Batch]:
     """Other batches of the organisation made from the same file (same SHA-256), older first."""
-    if not batch.file_sha256:
-        return []
-    return list(
-        db.session.scalars(
-            select(Batch)
-            .where(
-                Batch.organisation_id == batch.organisation_id,
-                Batch.file_sha256 == batch.file_sha256,
-                Batch.id != batch.id,
-                Batch.id < batch.id,
-            )
-            .order_by(Batch.id)
-            .limit(10)
-        )
-    )
+    return guard.earlier_batches(batch, Batch.file_sha256, batch.file_sha256)
