@@ -61,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--explain", action="store_true", help="print the plan of one search by name")
     args = parser.parse_args()
 
     pg = devservers.start_postgres()
@@ -130,6 +131,25 @@ def main() -> int:
             db.session.commit()
             print(f"generated {args.rows} rows in {batches} batches in {time.monotonic() - started:.0f}s", flush=True)
 
+            if args.explain:
+                from sqlalchemy.dialects import postgresql
+
+                captured = []
+                original = db.session.execute
+
+                def capture(statement, *a, **kw):
+                    if not captured and hasattr(statement, "compile") and "batch_rows" in str(statement):
+                        captured.append(
+                            statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+                        )
+                    return original(statement, *a, **kw)
+
+                db.session.execute = capture
+                search.search_payments(org, "koffi DOSSOU 123")
+                db.session.execute = original
+                for line in db.session.execute(text(f"EXPLAIN ANALYZE {captured[0]}")).scalars():
+                    print(line)
+                db.session.commit()
             rng = random.Random(1)
             timings: dict[str, list[float]] = {"number": [], "name": []}
             found: dict[str, list[int]] = {"number": [], "name": []}

@@ -21,6 +21,7 @@ from backoffice.services.bulk.guard import period_label
 from backoffice.services.bulk.verification import plain_words
 
 MAX_RESULTS = 100
+MAX_SCANNED = 5000  # matching rows read before the newest MAX_RESULTS are kept
 
 
 @dataclass(frozen=True)
@@ -76,26 +77,32 @@ def search_payments(organisation_id: int, q: str, limit: int = MAX_RESULTS) -> l
         return []
     organisation = db.session.get(Organisation, organisation_id)
     digits = q.lstrip("+").replace(" ", "").replace(".", "").replace("-", "")
-    stmt = (
-        select(BatchRow, Batch)
-        .join(Batch, Batch.id == BatchRow.batch_id)
-        .where(Batch.organisation_id == organisation_id)
-        .order_by(Batch.created_at.desc(), BatchRow.line_number)
-        .limit(limit)
-    )
     if digits.isdigit() and len(digits) >= 6:
-        stmt = stmt.where(BatchRow.party_id_value.in_(number_forms(q, organisation.country if organisation else "")))
+        match = BatchRow.party_id_value.in_(number_forms(q, organisation.country if organisation else ""))
     else:
         words = plain_words(q)
         if not words:
             return []
         like = "%" + "%".join(_escape_like(w) for w in words) + "%"
-        stmt = stmt.where(
-            or_(
-                _folded(BatchRow.name).like(like, escape="\\"),
-                BatchRow.party_id_value == q,
-            )
-        )
+        match = or_(_folded(BatchRow.name).like(like, escape="\\"), BatchRow.party_id_value == q)
+    # The matching rows first (an index each way), then their batches, newest first: left to
+    # itself the planner may walk every batch by date and test each row against the name.
+    matches = (
+        select(BatchRow.id)
+        .join(Batch, Batch.id == BatchRow.batch_id)
+        .where(match, Batch.organisation_id == organisation_id)
+        .limit(MAX_SCANNED)
+        .cte("matches")
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        matches = matches.prefix_with("MATERIALIZED")
+    stmt = (
+        select(BatchRow, Batch)
+        .join(matches, matches.c.id == BatchRow.id)
+        .join(Batch, Batch.id == BatchRow.batch_id)
+        .order_by(Batch.created_at.desc(), BatchRow.line_number)
+        .limit(limit)
+    )
     results = []
     for row, batch in db.session.execute(stmt).all():
         error = " ".join(filter(None, [row.error_code, row.error_description]))
