@@ -246,26 +246,26 @@ MUTATION_CASES: dict[str, tuple] = {
         lambda d: _row_to_review(d),
     ),
     # Issue 11: verification, draft corrections, re-payment.
-    "batches.verify": ("gestionnaire1@cnss.bj", {}, "batches.verification_started", lambda d: _uploaded_batch(d)),
+    "batches.verify": ("gestionnaire1@cnss.bj", {}, "batch.verification_started", lambda d: _uploaded_batch(d)),
     "batches.exclude_row": (
         "gestionnaire1@cnss.bj",
         {"reason": "Décédé"},
-        "batches.row_excluded",
+        "batch.row_excluded",
         lambda d: _draft_row(d),
     ),
     "batches.allow_duplicate": (
         "gestionnaire1@cnss.bj",
         {"reason": "Deux pensions"},
-        "batches.duplicate_allowed",
+        "batch.duplicate_allowed",
         lambda d: _draft_row(d, BATCH_FILE + b"PERSONAL_ID,1234567890,XOF,500,Awa\n", line=3),
     ),
     "batches.edit_row": (
         "gestionnaire1@cnss.bj",
         {"id_value": "1234567899", "amount": "1200"},
-        "batches.row_edited",
+        "batch.row_edited",
         lambda d: _draft_row(d),
     ),
-    "batches.repay": ("gestionnaire1@cnss.bj", {}, "batches.repay_created", lambda d: _failed_batch(d)),
+    "batches.repay": ("gestionnaire1@cnss.bj", {}, "batch.repay_created", lambda d: _failed_batch(d)),
 }
 
 

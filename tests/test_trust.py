@@ -167,7 +167,7 @@ def test_a_beneficiary_paid_earlier_in_the_month_is_flagged_and_needs_an_acknowl
             select(BatchEvent).where(BatchEvent.batch_id == batch_id, BatchEvent.action == "acknowledged")
         )
         assert "Rappel de pension validé" in event.message and event.details["already_paid"] == 1
-        audited = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "batches.acknowledged"))
+        audited = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "batch.acknowledged"))
         assert audited is not None and audited.details["reason"] == "Rappel de pension validé par la direction."
 
 

@@ -108,7 +108,7 @@ def test_verify_acknowledge_pay_repay_and_guard(app, demo, e2e):
             approval.approve_batch(user(G2), batch_id)
         approval.approve_batch(user(G2), batch_id, "Koffi Agossou a changé de nom : pièce vérifiée.")
         audited = db.session.scalar(
-            select(AuditEvent).where(AuditEvent.action == "batches.acknowledged", AuditEvent.object_id == str(batch_id))
+            select(AuditEvent).where(AuditEvent.action == "batch.acknowledged", AuditEvent.object_id == str(batch_id))
         )
         assert audited.details["discordant"] == 1 and audited.details["reason"].startswith("Koffi Agossou")
 

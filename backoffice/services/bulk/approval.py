@@ -219,14 +219,16 @@ def approve_batch(actor: User, batch_id: int, acknowledgement: str = "") -> Batc
                 "discordant": found.discordant,
                 "same_content_as": [b.reference for b in found.same_content],
             }
-            _recorded(
+            # Audit action in the `batch.<action>` style (the existing transitions follow
+            # whatever `_recorded` writes).
+            record_event(
                 batch,
                 actor,
                 "acknowledged",
                 f"Alertes confirmées par l'approbateur ({' ; '.join(found.reasons())}) : {acknowledgement}",
                 details,
-                **details,
             )
+            audit.record(actor, "batch.acknowledged", batch, reference=batch.reference, **details)
         _move(batch, "approve")
         ledger.reserve(batch.account_id, batch.total_amount, reference=batch.reference, actor=actor)
         batch.reserved_amount = batch.total_amount

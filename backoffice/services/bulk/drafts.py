@@ -53,7 +53,7 @@ def _reason(reason: str, what: str) -> str:
 def _history(batch: Batch, actor: User, action: str, row: BatchRow, message: str, **details) -> None:
     details = {"row_id": row.id, "line": row.line_number, **details}
     record_event(batch, actor, action, message, details)
-    audit.record(actor, f"batches.{action}", batch, reference=batch.reference, **details)
+    audit.record(actor, f"batch.{action}", batch, reference=batch.reference, **details)
 
 
 def exclude_row(actor: User, row_id: int, reason: str) -> BatchRow:
@@ -238,7 +238,7 @@ def repay_failed_rows(actor: User, batch_id: int, label: str = "") -> Batch:
         {"repay": batch.reference},
     )
     audit.record(
-        actor, "batches.repay_created", batch, reference=batch.reference, repay_of=original.reference, rows=len(rows)
+        actor, "batch.repay_created", batch, reference=batch.reference, repay_of=original.reference, rows=len(rows)
     )
     db.session.flush()
     return batch

@@ -136,7 +136,7 @@ def start_verification(actor: User, batch_id: int) -> Batch:
     record_event(
         batch, actor, "verification_started", f"Vérification des bénéficiaires lancée ({batch.valid_count} lignes)."
     )
-    audit.record(actor, "batches.verification_started", batch, reference=batch.reference, rows=batch.valid_count)
+    audit.record(actor, "batch.verification_started", batch, reference=batch.reference, rows=batch.valid_count)
     db.session.commit()
     queue.enqueue(
         "backoffice.jobs.verification.verify_batch",
@@ -344,7 +344,7 @@ def _finish(batch_id: int, counts: dict) -> None:
         f"{details['to_check']} à contrôler, {details['discordant']} discordant(s)."
     )
     record_event(batch, None, "verified", message, details)
-    audit.record(None, "batches.verified", batch, reference=batch.reference, **details)
+    audit.record(None, "batch.verified", batch, reference=batch.reference, **details)
     db.session.commit()
     log.info("batch %s verified: %s", batch_id, json.dumps(details))
 
