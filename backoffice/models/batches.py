@@ -212,13 +212,12 @@ class BatchRow(db.Model):
         Index("ix_batch_rows_payee_fsp", "payee_fsp_id", "batch_id"),
         # The double-payment guard and the beneficiary search look a payee up across batches.
         Index("ix_batch_rows_party", "party_id_value", "party_id_type"),
-        # The beneficiary search by name, accents and case folded (PostgreSQL: migration 0007
-        # creates bo_unaccent, an immutable wrapper of unaccent).
+        # The beneficiary search by name: its words, accents and case folded (PostgreSQL:
+        # migration 0007 creates bo_unaccent, an immutable wrapper of unaccent).
         Index(
-            "ix_batch_rows_name_trgm",
-            text("bo_unaccent(lower(name))"),
+            "ix_batch_rows_name_words",
+            text("to_tsvector('simple', bo_unaccent(lower(name)))"),
             postgresql_using="gin",
-            postgresql_ops={"bo_unaccent(lower(name))": "gin_trgm_ops"},
         ).ddl_if(dialect="postgresql"),
     )
 

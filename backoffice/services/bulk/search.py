@@ -2,8 +2,9 @@
 
 By number: the typed number is read with the organisation's country, as at import, and
 looked up exactly (index on the identifier), Bénin's former and new forms both. By name:
-accents and case do not matter. PostgreSQL compares `bo_unaccent(lower(name))` and uses the
-trigram index of migration 0007; SQLite calls a Python function of the same name (no index).
+accents and case do not matter, nor the order of the words: each word typed must begin a
+word of the name. PostgreSQL uses the full-text index of migration 0007 on the unaccented
+name; SQLite folds names with a Python function of the same name (no index).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 
 from backoffice.extensions import db
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
@@ -54,6 +55,26 @@ def _folded(column):
     return func.bo_unaccent(func.lower(column))
 
 
+def _name_matches(words: list[str]):
+    """Every word of the search begins a word of the name (any order), accents and case aside.
+
+    PostgreSQL: full-text prefix query on the indexed `to_tsvector('simple', bo_unaccent(lower(name)))`
+    (the cost follows the rarest word, where a trigram index pays for the commonest);
+    SQLite: LIKE on the folded name, no index.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        vector = func.to_tsvector(literal_column("'simple'"), func.bo_unaccent(func.lower(BatchRow.name)))
+        query = func.to_tsquery(literal_column("'simple'"), " & ".join(f"{w}:*" for w in words))
+        return vector.op("@@")(query)
+    folded = _folded(BatchRow.name)
+    return and_(
+        *(
+            or_(folded.like(f"{_escape_like(w)}%", escape="\\"), folded.like(f"% {_escape_like(w)}%", escape="\\"))
+            for w in words
+        )
+    )
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -83,8 +104,7 @@ def search_payments(organisation_id: int, q: str, limit: int = MAX_RESULTS) -> l
         words = plain_words(q)
         if not words:
             return []
-        like = "%" + "%".join(_escape_like(w) for w in words) + "%"
-        match = or_(_folded(BatchRow.name).like(like, escape="\\"), BatchRow.party_id_value == q)
+        match = or_(_name_matches(words), BatchRow.party_id_value == q)
     # The matching rows first (an index each way), then their batches, newest first: left to
     # itself the planner may walk every batch by date and test each row against the name.
     matches = (
