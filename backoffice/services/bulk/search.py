@@ -2,8 +2,8 @@
 
 By number: the typed number is read with the organisation's country, as at import, and
 looked up exactly (index on the identifier), Bénin's former and new forms both. By name:
-accents and case do not matter, nor the order of the words: each word typed must begin a
-word of the name. PostgreSQL uses the full-text index of migration 0007 on the unaccented
+accents and case do not matter, nor the order of the words: each word typed must be a
+word of the name (a single letter matches an initial). PostgreSQL uses the full-text index of migration 0007 on the unaccented
 name; SQLite folds names with a Python function of the same name (no index).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import String, and_, func, literal, literal_column, or_, select
 
 from backoffice.extensions import db
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow, RowStatus
@@ -56,23 +56,23 @@ def _folded(column):
 
 
 def _name_matches(words: list[str]):
-    """Every word of the search begins a word of the name (any order), accents and case aside.
+    """Every word of the search is a word of the name (a single letter: an initial), in any
+    order, accents and case aside.
 
-    PostgreSQL: full-text prefix query on the indexed `to_tsvector('simple', bo_unaccent(lower(name)))`
+    PostgreSQL: full-text query on the indexed `to_tsvector('simple', bo_unaccent(lower(name)))`
     (the cost follows the rarest word, where a trigram index pays for the commonest);
     SQLite: LIKE on the folded name, no index.
     """
     if db.session.get_bind().dialect.name == "postgresql":
         vector = func.to_tsvector(literal_column("'simple'"), func.bo_unaccent(func.lower(BatchRow.name)))
-        query = func.to_tsquery(literal_column("'simple'"), " & ".join(f"{w}:*" for w in words))
+        # Whole words are matched exactly (GIN intersects their posting lists, skipping
+        # through the common ones); a prefix match reads every entry of the prefix, so only
+        # an initial ("k") is a prefix.
+        query = func.to_tsquery(literal_column("'simple'"), " & ".join(w if len(w) > 1 else f"{w}:*" for w in words))
         return vector.op("@@")(query)
-    folded = _folded(BatchRow.name)
-    return and_(
-        *(
-            or_(folded.like(f"{_escape_like(w)}%", escape="\\"), folded.like(f"% {_escape_like(w)}%", escape="\\"))
-            for w in words
-        )
-    )
+    # The folded name is its words joined by single spaces: pad it to match whole words.
+    padded = literal(" ", String()).concat(_folded(BatchRow.name)).concat(literal(" ", String()))
+    return and_(*(padded.like(f"% {_escape_like(w)}{' ' if len(w) > 1 else ''}%", escape="\\") for w in words))
 
 
 def _escape_like(text: str) -> str:
