@@ -191,6 +191,18 @@ def load_settings(instance_path: str) -> dict:
         "BATCH_UNSENT_GIVE_UP_SECONDS": _float("BATCH_UNSENT_GIVE_UP_SECONDS", 120.0),
         "IMPORT_MAX_BYTES": _int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 200_000),
+        # Bénin's former 8-digit numbers: sent "as_written" (default) or in their "new" 01 form.
+        "BENIN_FORMER_NUMBERS": os.environ.get("BENIN_FORMER_NUMBERS", "as_written"),
+        # Payee verification (GET /parties) before approval; see services/bulk/verification.py.
+        # Off by default only under APP_ENV=testing, where the tests that verify turn it on.
+        "BATCH_VERIFY_REQUIRED": _bool("BATCH_VERIFY_REQUIRED", env != "testing"),
+        "VERIFY_CONCURRENCY": _int("VERIFY_CONCURRENCY", 16),
+        "VERIFY_TIMEOUT_SECONDS": _float("VERIFY_TIMEOUT_SECONDS", 10.0),
+        "VERIFY_BACKOFF_SECONDS": _float("VERIFY_BACKOFF_SECONDS", 0.5),
+        "VERIFY_RETRY_BUDGET_SECONDS": _float("VERIFY_RETRY_BUDGET_SECONDS", 20.0),
+        # Name match score (0-100): at least CONCORDANT is Concordant, below DISCORDANT Discordant.
+        "NAME_MATCH_CONCORDANT": _int("NAME_MATCH_CONCORDANT", 85),
+        "NAME_MATCH_DISCORDANT": _int("NAME_MATCH_DISCORDANT", 60),
         "PAGE_SIZE": _int("PAGE_SIZE", 25),
         # Time zone of platform admins' pages (members read their organisation's zone).
         "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Africa/Porto-Novo"),

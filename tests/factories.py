@@ -393,6 +393,7 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "row_id": _cnss_batch_row,
     "top_up_id": _top_up_request,
     "token": _invitation_token,
+    "format_code": lambda demo: "payment_list",
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).

@@ -60,7 +60,9 @@ def _pending_batch(app, demo, amount: int, label: str = "Pensions") -> int:
     from backoffice.services.bulk.importing import create_from_upload
     from tests.factories import user
 
-    content = f"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,1234567890,XOF,{amount},Awa\n".encode()
+    # One beneficiary per batch: these tests are about approval rules, not the double-payment guard.
+    person = 1_000_000_000 + sum(map(ord, label)) * 1000 + amount % 1000
+    content = f"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,{person},XOF,{amount},Awa\n".encode()
     with app.app_context():
         batch = create_from_upload(
             user(UPLOADER), demo["accounts"]["ACC-CNSS-001"], label, io.BytesIO(content), "lot.csv"

@@ -295,7 +295,56 @@ MUTATION_CASES: dict[str, tuple] = {
         "batch.row_resolved",
         lambda d: _row_to_review(d),
     ),
+    # Issue 11: verification, draft corrections, re-payment.
+    "batches.verify": ("gestionnaire1@cnss.bj", {}, "batch.verification_started", lambda d: _uploaded_batch(d)),
+    "batches.exclude_row": (
+        "gestionnaire1@cnss.bj",
+        {"reason": "Décédé"},
+        "batch.row_excluded",
+        lambda d: _draft_row(d),
+    ),
+    "batches.allow_duplicate": (
+        "gestionnaire1@cnss.bj",
+        {"reason": "Deux pensions"},
+        "batch.duplicate_allowed",
+        lambda d: _draft_row(d, BATCH_FILE + b"PERSONAL_ID,1234567890,XOF,500,Awa\n", line=3),
+    ),
+    "batches.edit_row": (
+        "gestionnaire1@cnss.bj",
+        {"id_value": "1234567899", "amount": "1200"},
+        "batch.row_edited",
+        lambda d: _draft_row(d),
+    ),
+    "batches.repay": ("gestionnaire1@cnss.bj", {}, "batch.repay_created", lambda d: _failed_batch(d)),
 }
+
+
+def _draft_row(demo: dict, content: bytes = BATCH_FILE, line: int = 2) -> dict:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import User
+    from backoffice.models.batches import BatchRow
+    from backoffice.services.bulk import importing
+
+    g1 = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+    batch = importing.create_from_upload(g1, demo["accounts"]["ACC-CNSS-001"], "Audit", io.BytesIO(content), "a.csv")
+    db.session.commit()
+    row_id = db.session.scalar(select(BatchRow.id).where(BatchRow.batch_id == batch.id, BatchRow.line_number == line))
+    return {"batch_id": batch.id, "row_id": row_id}
+
+
+def _failed_batch(demo: dict) -> dict:
+    from sqlalchemy import update
+
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch, BatchRow
+
+    batch_id = make_approved_batch(["2290197000001"], amount=1000)
+    db.session.execute(update(BatchRow).where(BatchRow.batch_id == batch_id).values(status="FAILED", settled=True))
+    db.session.execute(update(Batch).where(Batch.id == batch_id).values(status="FAILED", reserved_amount=0))
+    db.session.commit()
+    return {"batch_id": batch_id}
 
 
 def _mutating_routes(app):

@@ -198,7 +198,8 @@ def test_cancel_rules(app, client, login_as, demo, started):
         c = import_bytes(demo, PAYMENT_LIST)
         approval.submit_batch(user(G1), b)
         approval.submit_batch(user(G1), c)
-        approval.approve_batch(user(G2), c)
+        # Three identical batches: the guard (issue 11) asks for an acknowledgement.
+        approval.approve_batch(user(G2), c, acknowledgement="Lots identiques voulus pour ce test.")
         # Only the uploader may cancel.
         with pytest.raises(PermissionDenied, match="Seul le gestionnaire qui a importé le lot"):
             approval.cancel_batch(user(G2), a)

@@ -172,7 +172,7 @@ def test_reconciliation_export(app, client, login_as, demo):
     assert lines[1] == [
         "2",
         "MSISDN",
-        "22233344",
+        "22222233344",  # a national number stored with its country code (issue 11)
         "",
         "Ahmed O.",
         "1500.50",
@@ -216,9 +216,9 @@ def test_export_streams_every_row_of_a_large_batch(app, client, login_as, demo):
 def test_error_report(app, client, login_as, demo):
     content = (
         b"transferId,amount,currency,partyIdType,partyIdentifier\n"
-        b"t1,100,XOF,MSISDN,22990000001\n"
-        b"t2,abc,XOF,PHONE,22990000001\n"
-        b"t3,5,XOF,MSISDN,22990000001\n"
+        b"t1,100,XOF,MSISDN,2290190000001\n"
+        b"t2,abc,XOF,PHONE,2290190000001\n"
+        b"t3,5,XOF,MSISDN,2290190000001\n"
     )
     with app.app_context():
         batch_id = import_bytes(demo, content)
@@ -228,10 +228,10 @@ def test_error_report(app, client, login_as, demo):
     assert [line[:3] for line in lines[1:]] == [
         ["3", "erreur", "partyIdType"],
         ["3", "erreur", "amount"],
-        ["4", "avertissement", "partyIdentifier"],
+        ["4", "erreur", "partyIdentifier"],  # the same beneficiary twice: an error (issue 11)
     ]
     assert lines[2][3].startswith("Montant illisible")
-    assert lines[3][3] == "Même bénéficiaire que la ligne 2 (MSISDN 22990000001)."
+    assert lines[3][3] == "Même bénéficiaire que la ligne 2 (MSISDN 2290190000001)."
     assert "Rapport d'erreurs (CSV)" in _text(client.get(f"/batches/{batch_id}"))
 
 

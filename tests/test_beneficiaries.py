@@ -302,7 +302,7 @@ def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
     records = [
         {
             "party_id_type": "MSISDN",
-            "party_id_value": "22201234",
+            "party_id_value": "22222201234",  # international digits (issue 11)
             "amount": 150_050,
             "currency": "MRU",
             "name": "Ould, Ahmed",
@@ -320,12 +320,12 @@ def test_records_written_as_a_payment_list_read_back_the_same(app, demo):
     data = bulk_lists.records_to_csv(records)
     assert data.decode().splitlines()[:2] == [
         "type_id,valeur_id,devise,montant,nom_complet",
-        'MSISDN,22201234,MRU,1500.5,"Ould, Ahmed"',
+        'MSISDN,22222201234,MRU,1500.5,"Ould, Ahmed"',
     ]
     with app.app_context():
         parsed = bulk_lists.parse_beneficiary_file(data, "MRU")
     assert parsed.format == "payment_list" and not parsed.errors
     assert [(e["party_id_value"], e["amount"], e["name"]) for e in parsed.entries] == [
-        ("22201234", 150_050, "Ould, Ahmed"),
+        ("22222201234", 150_050, "Ould, Ahmed"),
         ("X1", 2_000, ""),
     ]

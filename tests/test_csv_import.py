@@ -115,10 +115,11 @@ def test_sample_details_accents_references_and_notes(app, demo):
             )
         )
         assert [(r.party_id_value, r.amount, r.currency, r.note) for r in recipients] == [
-            ("20593670", 1_200_000, "MRU", "Salary"),
-            ("42563512", 500_000, "MRU", ""),
-            ("26456565", 50_000, "MRU", ""),
-            ("26594815", 150_000, "MRU", "Salaire"),
+            # National Mauritanian numbers, stored as Mojaloop expects them (issue 11).
+            ("22220593670", 1_200_000, "MRU", "Salary"),
+            ("22242563512", 500_000, "MRU", ""),
+            ("22226456565", 50_000, "MRU", ""),
+            ("22226594815", 150_000, "MRU", "Salaire"),
         ]
 
 
@@ -158,7 +159,7 @@ def test_windows_1252_semicolons_crlf_quotes_and_french_amounts(app, demo):
         rows = rows_of(batch_id)
         assert fresh_batch(batch_id).file_format == "payment_list"
         assert [(r.line_number, r.name, r.amount, r.currency, r.party_id_type, r.party_id_value) for r in rows] == [
-            (2, "Irène Djegui", 150_050, "MRU", "MSISDN", "22233344"),
+            (2, "Irène Djegui", 150_050, "MRU", "MSISDN", "22222233344"),  # international digits (issue 11)
             (3, 'Zoé "la grande"', 5_000_000, "MRU", "PERSONAL_ID", "AB-12"),
         ]
         assert all(r.status == "PENDING" for r in rows)
@@ -168,7 +169,7 @@ def test_utf16_from_excel_unicode_text_with_tabs(app, demo):
     content = "\n\n\n\n\n\n\n\n\n\nphone_number\tamount\r\n22233344\t1500,50\r\n".encode("utf-16")
     with app.app_context():
         rows = rows_of(import_bytes(demo, content, "ACC-NEXT-001", "gestionnaire@next.mr"))
-        assert [(r.line_number, r.party_id_value, r.amount) for r in rows] == [(12, "22233344", 150_050)]
+        assert [(r.line_number, r.party_id_value, r.amount) for r in rows] == [(12, "22222233344", 150_050)]
 
 
 def test_utf8_bom_any_order_extra_columns_blank_lines_and_no_final_newline(app, demo):
@@ -184,7 +185,7 @@ def test_utf8_bom_any_order_extra_columns_blank_lines_and_no_final_newline(app, 
         rows = rows_of(batch_id)
         assert [(r.line_number, r.party_id_value, r.amount, r.source_reference) for r in rows] == [
             (2, "22990000001", 50_000, "t1"),
-            (4, "+22990000002", 1_000, "t2"),
+            (4, "22990000002", 1_000, "t2"),  # no "+" (issue 11)
         ]
         assert fresh_batch(batch_id).total_amount == 51_000
 
@@ -231,27 +232,28 @@ def test_each_bad_row_gets_its_field_and_reason(app, demo):
             assert row.errors[0]["message"].startswith(reason), (values, row.errors)
 
 
-def test_duplicate_transfer_id_is_an_error_and_same_beneficiary_a_warning(app, demo):
+def test_duplicate_transfer_id_is_an_error_and_same_beneficiary_too(app, demo):
+    # Issue 11: the same beneficiary twice in a file is an error (it was a warning).
     content = (
         b"transferId,amount,currency,partyIdType,partyIdentifier\n"
-        b"tx-1,100,XOF,MSISDN,22990000001\n"
-        b"tx-2,200,XOF,MSISDN,22990000001\n"
-        b"tx-1,300,XOF,MSISDN,22990000003\n"
+        b"tx-1,100,XOF,MSISDN,2290190000001\n"
+        b"tx-2,200,XOF,MSISDN,2290190000001\n"
+        b"tx-1,300,XOF,MSISDN,2290190000003\n"
     )
     with app.app_context():
         batch_id = import_bytes(demo, content)
         rows = rows_of(batch_id)
         assert rows[0].errors is None and rows[0].warnings is None
-        assert rows[1].status == "PENDING"
-        assert rows[1].warnings == [
-            {"field": "partyIdentifier", "message": "Même bénéficiaire que la ligne 2 (MSISDN 22990000001)."}
+        assert rows[1].status == "INVALID"
+        assert rows[1].errors == [
+            {"field": "partyIdentifier", "message": "Même bénéficiaire que la ligne 2 (MSISDN 2290190000001)."}
         ]
         assert rows[2].status == "INVALID"
         assert rows[2].errors == [
             {"field": "transferId", "message": "transferId « tx-1 » en double (déjà utilisé ligne 2)."}
         ]
         b = fresh_batch(batch_id)
-        assert (b.valid_count, b.invalid_count, b.warning_count, b.total_amount) == (2, 1, 1, 300)
+        assert (b.valid_count, b.invalid_count, b.warning_count, b.total_amount) == (1, 2, 0, 100)
 
 
 def test_same_file_uploaded_again_warns_on_the_batch(app, client, login_as, demo):

@@ -122,11 +122,16 @@ def test_each_encoding_reads_the_same_line(data, encoding):
 PARTIES = [
     # id type, value as typed → value stored, problem
     ("MSISDN", "22997000001", "22997000001", None),
-    ("MSISDN", "+229 97.00-00 01", "+22997000001", None),
-    ("MSISDN", "12345678", "12345678", None),  # 8 digits: the shortest accepted
+    # Issue 11: libphonenumber decides; stored as international digits without "+".
+    ("MSISDN", "+229 97.00-00 01", "22997000001", None),
+    ("MSISDN", "+229 01 97 00 00 01", "2290197000001", None),
+    ("MSISDN", "0022236123456", "22236123456", None),
+    ("MSISDN", "2299701234", "2299701234", PartyProblem.MSISDN_INVALID),  # neither Bénin plan
+    ("MSISDN", "12345678", "12345678", PartyProblem.MSISDN_INVALID),  # no country code
     ("MSISDN", "1234567", "1234567", PartyProblem.MSISDN_INVALID),
     ("MSISDN", "123456", "123456", PartyProblem.MSISDN_INVALID),
-    ("MSISDN", "+123456789012345", "+123456789012345", None),
+    ("MSISDN", "+123456789012345", "+123456789012345", PartyProblem.MSISDN_INVALID),
+    ("MSISDN", "ANATT-BJ", "ANATTBJ", PartyProblem.MSISDN_INVALID),
     ("MSISDN", "1234567890123456", "1234567890123456", PartyProblem.MSISDN_INVALID),
     ("MSISDN", "2299700000A", "2299700000A", PartyProblem.MSISDN_INVALID),
     ("MSISDN", "  ", "", PartyProblem.VALUE_MISSING),
@@ -151,11 +156,12 @@ def test_party_check(id_type, typed, stored, problem):
 
 def test_party_problems_in_both_voices():
     assert (
-        check_party("MSISDN", "12ab")
-        == "numéro de téléphone invalide « 12ab » (8 à 15 chiffres, éventuellement précédés de +)"
+        check_party("MSISDN", "12ab") == "numéro de téléphone invalide « 12ab » (numéro international "
+        "(indicatif du pays compris) ou national du pays de l'organisation)"
     )
     assert row_message(PartyProblem.MSISDN_INVALID, "MSISDN", "12ab") == (
-        "Numéro de téléphone « 12ab » invalide : 8 à 15 chiffres, éventuellement précédés de +."
+        "Numéro de téléphone « 12ab » invalide : numéro international (indicatif du pays compris) "
+        "ou national du pays de l'organisation."
     )
     assert row_message(PartyProblem.TYPE_UNKNOWN, "PHONE", "1").startswith(
         "Type d'identifiant « PHONE » inconnu de Mojaloop"

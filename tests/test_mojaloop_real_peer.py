@@ -209,3 +209,32 @@ def test_small_batch_through_the_real_adapter(app, demo, peers, peer_config, aut
         assert batch.reserved_amount == 0
         ok, figures = ledger_consistent()
         assert ok and figures["reserved"] == 0, figures
+
+
+def test_payee_verification_through_the_real_adapter(app, demo, peers, peer_config):
+    """Issue 11: GET /parties through the real adapter: one party found, one not found."""
+    import io
+
+    from backoffice.models import User
+    from backoffice.services.bulk import importing, verification
+
+    peers.start_adapter(True)
+    content = (
+        "type_id,valeur_id,devise,montant,nom_complet\n"
+        f"MSISDN,22997000101,XOF,5000,Awa\nMSISDN,{NOT_FOUND_MSISDN},XOF,2500,Personne\n"
+    ).encode()
+    with app.app_context():
+        actor = db.session.get(User, demo["users"]["gestionnaire1@cnss.bj"])
+        batch = importing.create_from_upload(
+            actor, demo["accounts"]["ACC-CNSS-001"], "Pairs", io.BytesIO(content), "p.csv"
+        )
+        db.session.commit()
+        verification.start_verification(actor, batch.id)
+        queue = app.get_queue()
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+        db.session.expire_all()
+        rows = row_map(batch.id)
+        found = rows["22997000101"]
+        assert found.lookup_status == "FOUND" and found.lookup_fsp_id == "testingtoolkitdfsp" and found.lookup_name
+        missing = rows[NOT_FOUND_MSISDN]
+        assert missing.lookup_status == "NOT_FOUND" and missing.status == RowStatus.INVALID

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("batches", __name__)
 
-from backoffice.batches import documents, progress, views  # noqa: E402,F401
+from backoffice.batches import documents, progress, trust, views  # noqa: E402,F401

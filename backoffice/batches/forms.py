@@ -9,7 +9,7 @@ REQUIRED = "Ce champ est obligatoire."
 
 
 class UploadForm(FlaskForm):
-    file = FileField("Fichier CSV", validators=[FileRequired("Choisissez un fichier CSV.")])
+    file = FileField("Fichier CSV ou Excel (.xlsx)", validators=[FileRequired("Choisissez un fichier CSV ou Excel.")])
     # The service checks that the account belongs to the organisation (with a French message).
     account_id = SelectField(
         "Compte payeur", coerce=int, validate_choice=False, validators=[DataRequired("Choisissez un compte payeur.")]
@@ -17,12 +17,35 @@ class UploadForm(FlaskForm):
     label = StringField(
         "Libellé du lot", validators=[DataRequired(REQUIRED), Length(max=200, message="200 caractères au plus.")]
     )
+    # Choices are the months around today (services.bulk.guard.period_choices); the service checks.
+    payment_period = SelectField("Période de paiement", validate_choice=False)
     submit = SubmitField("Importer et vérifier")
 
 
 class SubmitBatchForm(FlaskForm):
     exclude_invalid = BooleanField("Exclure les lignes invalides (elles resteront visibles, marquées « Exclu »)")
     submit = SubmitField("Soumettre pour approbation")
+
+
+class ApproveForm(FlaskForm):
+    """Approval; the acknowledgement is required by the service when rows are flagged."""
+
+    acknowledgement = TextAreaField(
+        "Motif de la confirmation des alertes",
+        validators=[Length(max=2000, message="2 000 caractères au plus.")],
+    )
+    submit = SubmitField("Approuver et payer")
+
+
+class ReasonForm(FlaskForm):
+    """Exclude a row, allow a repeated beneficiary: a reason, checked by the service."""
+
+    reason = StringField("Motif", validators=[Length(max=200, message="200 caractères au plus.")])
+
+
+class EditRowForm(FlaskForm):
+    id_value = StringField("Identifiant", validators=[Length(max=128, message="128 caractères au plus.")])
+    amount = StringField("Montant", validators=[Length(max=32, message="32 caractères au plus.")])
 
 
 class RejectForm(FlaskForm):

@@ -15,14 +15,22 @@ from flask import (
 from flask_login import current_user
 
 from backoffice.batches import bp
-from backoffice.batches.forms import RejectForm, ResolveRowForm, SubmitBatchForm, UploadForm
+from backoffice.batches.forms import (
+    ApproveForm,
+    EditRowForm,
+    ReasonForm,
+    RejectForm,
+    ResolveRowForm,
+    SubmitBatchForm,
+    UploadForm,
+)
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
 from backoffice.pages import attachment, current_actor
 from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
 from backoffice.services import ServiceError, approval_rules, attach_error
-from backoffice.services.bulk import approval, control, history, importing, reports
+from backoffice.services.bulk import approval, control, drafts, guard, history, importing, reports, verification
 from backoffice.services.bulk import review as review_service
 from backoffice.services.bulk.formats import FORMATS, format_name
 from backoffice.services.money import CURRENCIES
@@ -73,11 +81,17 @@ def new():
         (a.id, f"{a.account_id} — {a.label} ({a.currency})")
         for a in importing.payer_accounts(current_user.organisation_id)
     ]
+    form.payment_period.choices = guard.period_choices()
     if form.validate_on_submit():
         upload = form.file.data
         try:
             batch = importing.create_from_upload(
-                current_actor(), form.account_id.data, form.label.data, upload.stream, upload.filename or ""
+                current_actor(),
+                form.account_id.data,
+                form.label.data,
+                upload.stream,
+                upload.filename or "",
+                payment_period=form.payment_period.data,
             )
         except ServiceError as exc:
             db.session.rollback()
@@ -108,8 +122,28 @@ def detail(batch_id: int):
     if batch.warning_count:
         warnings = db.session.scalars(history.problem_rows_query(batch, "warnings").limit(PREVIEW_PROBLEMS)).all()
     actor = current_actor()
+    match = request.args.get("match", "").strip().upper()
+    # Flags and names matter until the batch is paid; afterwards the page reads no more of them.
+    before_payment = batch.status in (BatchStatus.DRAFT.value, BatchStatus.PENDING_APPROVAL.value)
+    report = guard.report(batch) if before_payment else guard.GuardReport()
+    verify = verification.progress(batch) if batch.verification_status and before_payment else None
     return render_template(
         "batches/detail.html",
+        period=guard.period_label(batch.payment_period),
+        guard_report=report,
+        flagged_rows=db.session.scalars(history.flagged_rows_query(batch).limit(PREVIEW_PROBLEMS)).all()
+        if report.already_paid
+        else [],
+        verify=verify,
+        can_verify=verification.can_verify(actor, batch),
+        verify_required=drafts.verification_required(),
+        mismatched=verification.mismatched_rows(batch, match or None) if verify else [],
+        match=match,
+        repayments=drafts.repayments_of(batch),
+        can_repay=actor.is_gestionnaire and batch.status in drafts.REPAYABLE_BATCH_STATUSES,
+        approve_form=ApproveForm(),
+        reason_form=ReasonForm(),
+        edit_form=EditRowForm(),
         batch=batch,
         file_format=format_name(batch.file_format),
         stats=stats,
@@ -175,13 +209,14 @@ def submit(batch_id: int):
 @bp.route("/<int:batch_id>/approve", methods=["POST"])
 @gestionnaire_required
 def approve(batch_id: int):
-    if not EmptyForm().validate_on_submit():
+    form = ApproveForm()
+    if not form.validate_on_submit():
         abort(400)
     if refusal := step_up_refusal(request.form.get("code")):
         return _step_up_refused(batch_id, refusal)
     batch = get_for_org(Batch, batch_id)
     try:
-        batch = approval.approve_batch(current_actor(), batch.id)
+        batch = approval.approve_batch(current_actor(), batch.id, form.acknowledgement.data or "")
     except ServiceError as exc:
         flash(str(exc), "danger")
     else:

@@ -204,9 +204,13 @@ class MojaloopClient:
     def lookup_party(self, id_type: str, id_value: str) -> PartyLookup:
         """GET /parties/{type}/{id}; an empty party body means "not found"."""
         response = self._call("GET", f"/parties/{id_type}/{id_value}")
-        if isinstance(response, _NoResponse) or response.status_code >= 500:
+        if isinstance(response, _NoResponse):
             return PartyLookup(False, unknown=True)
         data = _json(response) or {}
+        if response.status_code >= 500:
+            # The adapter relays the switch's "party not found" (3204) as an HTTP 500.
+            code, _description = _error_of(data)
+            return PartyLookup(False) if code == "3204" else PartyLookup(False, unknown=True)
         body = _dig(data, "party", "body") or {}
         if response.status_code >= 400 or not body:
             return PartyLookup(False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.extensions import db
@@ -111,6 +111,20 @@ ROW_STATUS_LABELS = {
     RowStatus.CANCELLED: "Annulé",
 }
 
+# Payee verification: the lookup's outcome and how well the returned name matches the file's.
+LOOKUP_LABELS = {
+    "FOUND": "Trouvé",
+    "NOT_FOUND": "Introuvable",
+    "UNVERIFIED": "Non vérifié",
+}
+NAME_MATCH_LABELS = {
+    "CONCORDANT": "Concordant",
+    "A_CONTROLER": "À contrôler",
+    "DISCORDANT": "Discordant",
+}
+# Batches whose rows will be or may have been paid: a second payment of their payees is flagged.
+ACTIVE_BATCH_STATUSES = frozenset({BatchStatus.PENDING_APPROVAL, BatchStatus.APPROVED, BatchStatus.PROCESSING})
+
 
 class Batch(db.Model):
     __tablename__ = "batches"
@@ -118,6 +132,8 @@ class Batch(db.Model):
         Index("ix_batches_org_status", "organisation_id", "status"),
         Index("ix_batches_org_created", "organisation_id", "created_at"),
         Index("ix_batches_file_sha256", "organisation_id", "file_sha256"),
+        Index("ix_batches_content_sha256", "organisation_id", "content_sha256"),
+        Index("ix_batches_org_period", "organisation_id", "payment_period"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -140,6 +156,18 @@ class Batch(db.Model):
     warning_count: Mapped[int] = mapped_column(default=0)
     total_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of valid rows
     exclude_invalid: Mapped[bool] = mapped_column(default=False)
+
+    # Trust: the month paid ("2026-12"), the fingerprint of the rows whatever the file's
+    # layout, the batch a re-payment comes from, the payee lookup, and the approver's
+    # acknowledgement of flagged rows (see services/bulk/guard.py and verification.py).
+    payment_period: Mapped[str] = mapped_column(String(7), default="", server_default="")
+    content_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    repay_of_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    verification_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    verified_at: Mapped[datetime | None]
+    acknowledgement: Mapped[str | None] = mapped_column(Text)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None]
 
     # Money set aside at approval, and what is left of it (0 at the end of a batch)
     reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -166,6 +194,8 @@ class Batch(db.Model):
     approved_by = relationship("User", foreign_keys=[approved_by_id])
     rejected_by = relationship("User", foreign_keys=[rejected_by_id])
     cancelled_by = relationship("User", foreign_keys=[cancelled_by_id])
+    acknowledged_by = relationship("User", foreign_keys=[acknowledged_by_id])
+    repay_of = relationship("Batch", remote_side=[id], foreign_keys=[repay_of_id])
 
     @property
     def status_label(self) -> str:
@@ -190,6 +220,15 @@ class BatchRow(db.Model):
         # History filters "batches with a row failing with code X / paid through provider Y".
         Index("ix_batch_rows_error_code", "error_code", "batch_id"),
         Index("ix_batch_rows_payee_fsp", "payee_fsp_id", "batch_id"),
+        # The double-payment guard and the beneficiary search look a payee up across batches.
+        Index("ix_batch_rows_party", "party_id_value", "party_id_type"),
+        # The beneficiary search by name: its words, accents and case folded (PostgreSQL:
+        # migration 0007 creates bo_unaccent, an immutable wrapper of unaccent).
+        Index(
+            "ix_batch_rows_name_words",
+            text("to_tsvector('simple', bo_unaccent(lower(name)))"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -205,6 +244,17 @@ class BatchRow(db.Model):
     name: Mapped[str] = mapped_column(String(200), default="")
     note: Mapped[str] = mapped_column(String(200), default="")
     source_reference: Mapped[str] = mapped_column(String(128), default="")  # transferId column of the standard format
+    party_id_written: Mapped[str | None] = mapped_column(String(128))  # as written, when reformatted
+    duplicate_reason: Mapped[str | None] = mapped_column(String(200))  # same payee twice, allowed by the uploader
+    # Déjà payé pour cette période: {"batch_id", "reference", "date", "amount", "status"} of the other payment
+    already_paid: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+
+    # Payee verification (GET /parties) before approval
+    lookup_status: Mapped[str | None] = mapped_column(String(12))  # FOUND, NOT_FOUND, UNVERIFIED
+    lookup_name: Mapped[str | None] = mapped_column(String(200))
+    lookup_fsp_id: Mapped[str | None] = mapped_column(String(64))
+    name_score: Mapped[int | None]  # 0-100
+    name_match: Mapped[str | None] = mapped_column(String(12))  # CONCORDANT, A_CONTROLER, DISCORDANT
 
     # Validation: [{"field": ..., "message": ...}]; None is stored as SQL NULL so that
     # "rows with warnings" is a plain IS NOT NULL.

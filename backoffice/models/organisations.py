@@ -17,6 +17,8 @@ class Organisation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # ISO 3166 code (BJ, MR): the default country of phone numbers written without their code.
+    country: Mapped[str] = mapped_column(String(2), default="", server_default="")
     active: Mapped[bool] = mapped_column(default=True)
     # IANA zone in which its people read every date and time (services/locale.py).
     timezone: Mapped[str] = mapped_column(String(64), default="Africa/Porto-Novo", server_default="Africa/Porto-Novo")

@@ -151,8 +151,9 @@ def _checked_entry(
     editing: BeneficiaryEntry | None = None,
 ) -> tuple[str, int | None]:
     """The identifier (stripped) and default amount of an entry to add or edit, or a field error."""
-    party_id_value = normalise_party_id(party_id_type, party_id_value)
-    problem = check_party(party_id_type, party_id_value)
+    country = lst.organisation.country
+    party_id_value = normalise_party_id(party_id_type, party_id_value, country)
+    problem = check_party(party_id_type, party_id_value, country)
     if problem:
         raise ServiceError(sentence(problem), field="party_id_value")
     try:

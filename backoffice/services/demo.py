@@ -18,9 +18,9 @@ DEMO_TOTP_SECRET = twofactor.DEMO_TOTP_SECRET
 
 # AMENDES is the traffic authority: it owns the fines API client and collects the fines.
 DEMO_ORGANISATIONS = [
-    ("CNSS", "CNSS Bénin", "Africa/Porto-Novo"),
-    ("NEXT", "Next.mr", "Africa/Nouakchott"),
-    ("AMENDES", "Direction des amendes (démo)", "Africa/Porto-Novo"),
+    ("CNSS", "CNSS Bénin", "Africa/Porto-Novo", "BJ"),
+    ("NEXT", "Next.mr", "Africa/Nouakchott", "MR"),
+    ("AMENDES", "Direction des amendes (démo)", "Africa/Porto-Novo", "BJ"),
 ]
 
 # email, first name, last name, role, admin, organisation code
@@ -53,10 +53,10 @@ def seed_demo() -> list[str]:
         raise ServiceError("Les données de démonstration sont refusées en production (APP_ENV=production).")
     created: list[str] = []
     orgs: dict[str, Organisation] = {}
-    for code, name, timezone in DEMO_ORGANISATIONS:
+    for code, name, timezone, country in DEMO_ORGANISATIONS:
         org = db.session.scalar(select(Organisation).where(Organisation.code == code))
         if org is None:
-            org = Organisation(code=code, name=name, timezone=timezone)
+            org = Organisation(code=code, name=name, timezone=timezone, country=country)
             db.session.add(org)
             db.session.flush()
             audit.record(None, "organisation.created", org, source="seed-demo")

@@ -91,13 +91,14 @@ def create_account(
         raise ServiceError("Un compte existe déjà avec cet identifiant.", field="account_id")
     if currency not in CURRENCIES:
         raise ServiceError("Devise non prise en charge.", field="currency")
-    party_id_value = parties.normalise_party_id(party_id_type, party_id_value)
-    refused = parties.check_party(party_id_type, party_id_value)
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise ServiceError("Organisation inconnue.", field="organisation_id")
+    party_id_value = parties.normalise_party_id(party_id_type, party_id_value, organisation.country)
+    refused = parties.check_party(party_id_type, party_id_value, organisation.country)
     if refused:
         field = "party_id_type" if parties.type_problem(party_id_type) else "party_id_value"
         raise ServiceError(f"Identifiant Mojaloop refusé : {refused}.", field=field)
-    if db.session.get(Organisation, organisation_id) is None:
-        raise ServiceError("Organisation inconnue.", field="organisation_id")
     account = Account(
         organisation_id=organisation_id,
         account_id=account_id,

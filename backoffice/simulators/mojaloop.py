@@ -68,6 +68,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "refuse_ms": 20,
     "close_rate": 0.0,  # share of answers sent with "Connection: close" (the client reconnects)
     "seed": None,
+    # GET /parties: registered names (identifier → name; others get a generated name),
+    # lookups answered 504 a few times before the party is found, and lookups always 504.
+    "party_names": {},
+    "party_flaky_suffixes": ["0594"],
+    "party_flaky_failures": 2,
+    "party_error_suffixes": ["0598"],
 }
 
 _TRANSFER_PATH = re.compile(r"^/transfers/([^/]+)$")
@@ -118,6 +124,7 @@ class SimulatorState:
             self.refuse_until = 0.0  # monotonic time: nothing listens before it
             self.drop_until = 0.0  # monotonic time: requests are read and dropped before it
             self.dropped: set[str] = set()  # transferIds answered 504 and never kept
+            self.party_lookups: Counter[str] = Counter()
             self.random = random.Random(self.settings.get("seed"))
 
     def configure(self, changes: dict) -> dict:
@@ -391,10 +398,26 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         )
 
     def _get_party(self, id_type: str, id_value: str) -> None:
+        """The payee lookup: a registered or generated name, not found, or 504 faults."""
         st = self.state
-        if any(id_value.endswith(s) for s in st.settings.get("not_found_suffixes") or []):
+        settings = st.settings
+        with st.lock:
+            st.party_lookups[id_value] += 1
+            lookups = st.party_lookups[id_value]
+        if any(id_value.endswith(s) for s in settings.get("party_error_suffixes") or []):
+            return self._send(504, {"statusCode": "2004", "message": "Timeout getting party"})
+        if any(id_value.endswith(s) for s in settings.get("party_flaky_suffixes") or []):
+            if lookups <= int(settings.get("party_flaky_failures") or 0):
+                return self._send(504, {"statusCode": "2004", "message": "Timeout getting party"})
+        not_found = any(id_value.endswith(s) for s in settings.get("not_found_suffixes") or [])
+        if not_found or (float(settings.get("not_found_rate") or 0) and st.fault_for(id_value) == "not_found"):
             return self._send(200, {"party": {"body": {}, "headers": {}}, "currentState": "COMPLETED"})
-        party = _party_for(id_type, id_value, st.settings.get("fsp_id") or "")
+        party = _party_for(id_type, id_value, settings.get("fsp_id") or "")
+        registered = (settings.get("party_names") or {}).get(id_value)
+        if registered:
+            first, _, last = registered.partition(" ")
+            party["name"] = registered
+            party["personalInfo"] = {"complexName": {"firstName": first, "lastName": last}}
         self._send(200, {"party": {"body": party, "headers": {}}, "currentState": "COMPLETED"})
 
     def _response(self, record: dict, current_state: str) -> dict:

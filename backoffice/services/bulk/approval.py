@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from backoffice.extensions import db
@@ -26,7 +27,7 @@ from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import PermissionDenied, ServiceError, approval_rules, audit, ledger, notifications
-from backoffice.services.bulk import chunks
+from backoffice.services.bulk import chunks, guard
 from backoffice.services.locale import plural
 
 # action → (the statuses it may leave from, the status it arrives at)
@@ -149,6 +150,13 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
                 "invalides » pour le soumettre sans elles, ou corrigez le fichier et importez-le à nouveau.",
                 field="exclude_invalid",
             )
+        if current_app.config["BATCH_VERIFY_REQUIRED"] and batch.verification_status != "DONE":
+            raise ServiceError(
+                "Les bénéficiaires doivent être vérifiés auprès de Mojaloop avant la soumission : "
+                "lancez la vérification et attendez qu'elle se termine.",
+                field="verification",
+            )
+        guard.lock_period(batch.organisation_id, batch.payment_period)
         skipped = 0
         if batch.invalid_count:
             skipped = db.session.execute(
@@ -161,21 +169,29 @@ def submit_batch(actor: User, batch_id: int, exclude_invalid: bool = False) -> B
         _move(batch, "submit")
         batch.submitted_by_id = actor.id
         batch.submitted_at = utcnow()
+        flagged = guard.flag_already_paid(batch)
         message = "Lot soumis pour approbation."
         if skipped:
             message += f" {plural(skipped, 'ligne invalide exclue')}."
-        _recorded(batch, actor, "submitted", message, {"skipped": skipped}, skipped=skipped)
+        if flagged:
+            message += f" {plural(flagged, 'ligne déjà payée', 'lignes déjà payées')} pour cette période."
+        details = {"skipped": skipped, "already_paid": flagged}
+        _recorded(batch, actor, "submitted", message, details, **details)
     notifications.batch_submitted(batch.id)
     return batch
 
 
-def approve_batch(actor: User, batch_id: int) -> Batch:
+def approve_batch(actor: User, batch_id: int, acknowledgement: str = "") -> Batch:
     """A second gestionnaire approves: the total is reserved on the payer account, then paid.
 
+    The double-payment guard runs again inside this transaction, under the lock of the
+    organisation's payment period: rows already paid (or being paid) for the period, a
+    content identical to an earlier batch, or names *Discordant* need to be excluded
+    beforehand or acknowledged with a reason (`acknowledgement`), which is recorded.
     Above the organisation's rule (services.approval_rules), two distinct approvers are
     needed: the first approval is recorded and the batch waits; the reservation happens at
-    the last one, within the day's limit. The reservation, the new status and the events
-    land in one transaction; the processing is queued only once that transaction is committed.
+    the last one, within the day's limit. The reservation, the new status and the events land in one transaction; the
+    processing is queued only once that transaction is committed.
     """
     with _locked(batch_id) as batch:
         check_gestionnaire(actor, batch.organisation_id)
@@ -184,11 +200,45 @@ def approve_batch(actor: User, batch_id: int) -> Batch:
             raise PermissionDenied(
                 "Un lot doit être approuvé par un autre gestionnaire que celui qui l'a importé ou soumis."
             )
+        # The day's limit first: no acknowledgement lifts it.
+        approval_rules.check_daily_limit(batch)
+        guard.lock_period(batch.organisation_id, batch.payment_period)
+        guard.flag_already_paid(batch)
+        found = guard.report(batch)
+        acknowledgement = (acknowledgement or "").strip()
+        if found.needs_acknowledgement and not acknowledgement:
+            # The flags just computed are kept so that the page shows them.
+            db.session.commit()
+            raise ServiceError(
+                "Approbation impossible sans justification : "
+                + " ; ".join(found.reasons())
+                + ". Excluez ces lignes, ou confirmez en indiquant le motif.",
+                field="acknowledgement",
+            )
+        if found.needs_acknowledgement:
+            batch.acknowledgement = acknowledgement[:2000]
+            batch.acknowledged_by_id = actor.id
+            batch.acknowledged_at = utcnow()
+            details = {
+                "reason": acknowledgement,
+                "already_paid": found.already_paid,
+                "discordant": found.discordant,
+                "same_content_as": [b.reference for b in found.same_content],
+            }
+            # Audit action in the `batch.<action>` style (the existing transitions follow
+            # whatever `_recorded` writes).
+            record_event(
+                batch,
+                actor,
+                "acknowledged",
+                f"Alertes confirmées par l'approbateur ({' ; '.join(found.reasons())}) : {acknowledgement}",
+                details,
+            )
+            audit.record(actor, "batch.acknowledged", batch, reference=batch.reference, **details)
         if not approval_rules.record_approval(actor, batch):
             message = "Première approbation enregistrée : ce lot demande un second approbateur."
             _recorded(batch, actor, "approval_recorded", message)
             return batch
-        approval_rules.check_daily_limit(batch)
         _move(batch, "approve")
         ledger.reserve(batch.account_id, batch.total_amount, reference=batch.reference, actor=actor)
         batch.reserved_amount = batch.total_amount

@@ -324,3 +324,16 @@ def timeline(batch: Batch) -> list[BatchEvent]:
             .order_by(BatchEvent.created_at, BatchEvent.id)
         )
     )
+
+
+def flagged_rows_query(batch: Batch) -> Select:
+    """Rows still to be paid that the double-payment guard flagged, in file order."""
+    return (
+        select(BatchRow)
+        .where(
+            BatchRow.batch_id == batch.id,
+            BatchRow.status == RowStatus.PENDING.value,
+            BatchRow.already_paid.is_not(None),
+        )
+        .order_by(BatchRow.line_number)
+    )

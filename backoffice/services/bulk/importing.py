@@ -23,6 +23,7 @@ from backoffice.extensions import db
 from backoffice.models import Account, User
 from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
 from backoffice.services import ServiceError, audit, parties
+from backoffice.services.bulk import guard
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.reading import FileRejected, Layout, Records, lines, measure, open_records
 from backoffice.services.locale import plural
@@ -46,6 +47,7 @@ class CheckedRow:
     name: str = ""
     note: str = ""
     source_reference: str = ""
+    party_id_written: str | None = None  # as written, when a valid number was reformatted
     errors: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
 
@@ -56,8 +58,15 @@ class CheckedRow:
         self.warnings.append({"field": column, "message": message})
 
 
-def validate_rows(records: Records, layout: Layout, account_currency: str, max_rows: int) -> Iterator[CheckedRow]:
-    """Check each record as it is read; raises FileRejected past `max_rows` data rows."""
+def validate_rows(
+    records: Records, layout: Layout, account_currency: str, max_rows: int, country: str = ""
+) -> Iterator[CheckedRow]:
+    """Check each record as it is read; raises FileRejected past `max_rows` data rows.
+
+    Phone numbers without their country code are read as numbers of `country` (the
+    organisation's). The same beneficiary twice in a file is an error: the uploader may
+    allow a line explicitly, with a reason, in the draft (`drafts.allow_duplicate`).
+    """
     seen_references: dict[str, int] = {}
     seen_beneficiaries: dict[tuple[str, str], int] = {}
     for line_number, record in lines(records, max_rows):
@@ -71,7 +80,7 @@ def validate_rows(records: Records, layout: Layout, account_currency: str, max_r
             note=payee.note,
             source_reference=payee.reference,
         )
-        _check_party(row, layout)
+        _check_party(row, layout, country)
         _check_amount(row, payee.amount_text, layout, account_currency)
         if row.source_reference:
             previous = seen_references.get(row.source_reference)
@@ -86,25 +95,31 @@ def validate_rows(records: Records, layout: Layout, account_currency: str, max_r
             key = (row.party_id_type, row.party_id_value)
             previous = seen_beneficiaries.get(key)
             if previous is not None:
-                row.warn(
-                    layout.header("id_value"),
-                    f"Même bénéficiaire que la ligne {previous} ({row.party_id_type} {row.party_id_value}).",
-                )
+                row.error(layout.header("id_value"), duplicate_message(previous, row.party_id_type, row.party_id_value))
             else:
                 seen_beneficiaries[key] = row.line_number
         yield row
 
 
-def _check_party(row: CheckedRow, layout: Layout) -> None:
+def duplicate_message(previous: int, id_type: str, id_value: str) -> str:
+    return f"Même bénéficiaire que la ligne {previous} ({id_type} {id_value})."
+
+
+def _check_party(row: CheckedRow, layout: Layout, country: str = "") -> None:
     """The identifier's type and value each get their own error, on their own column."""
     problem = parties.type_problem(row.party_id_type)
     if problem:
         row.error(layout.header("id_type"), parties.row_message(problem, row.party_id_type, row.party_id_value))
-    row.party_id_value = parties.normalise_party_id(row.party_id_type, row.party_id_value)
-    problem = parties.value_problem(row.party_id_type, row.party_id_value)
-    if problem:
-        row.error(layout.header("id_value"), parties.row_message(problem, row.party_id_type, row.party_id_value))
-    if problem is parties.PartyProblem.VALUE_TOO_LONG:
+    checked = parties.check_identifier(row.party_id_type, row.party_id_value, country)
+    row.party_id_value = checked.value
+    row.party_id_written = checked.written[: parties.MAX_ID_LENGTH] if checked.written else None
+    if checked.problem:
+        row.error(
+            layout.header("id_value"), parties.row_message(checked.problem, row.party_id_type, row.party_id_value)
+        )
+    if checked.warning:
+        row.warn(layout.header("id_value"), checked.warning)
+    if checked.problem is parties.PartyProblem.VALUE_TOO_LONG:
         row.party_id_value = row.party_id_value[: parties.MAX_ID_LENGTH]
 
 
@@ -142,7 +157,15 @@ def payer_accounts(organisation_id: int) -> list[Account]:
     )
 
 
-def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryIO, file_name: str) -> Batch:
+def create_from_upload(
+    actor: User,
+    account_id: int,
+    label: str,
+    stream: BinaryIO,
+    file_name: str,
+    payment_period: str | None = None,
+    repay_of_id: int | None = None,
+) -> Batch:
     """Read, check and store an uploaded file as a DRAFT batch (the caller commits).
 
     The file is streamed: rows are checked one by one and inserted in groups, and the
@@ -159,6 +182,7 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
         raise ServiceError("Le libellé du lot est obligatoire.", field="label")
     if account.currency not in CURRENCIES:
         raise ServiceError(f"Devise du compte non prise en charge : {account.currency}.", field="account_id")
+    period = guard.parse_period(payment_period)
     config = current_app.config
     info = measure(stream, config["IMPORT_MAX_BYTES"])
     layout, records = open_records(stream, info)
@@ -173,6 +197,8 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
         file_name=(file_name or "")[:255],
         file_sha256=info.sha256,
         file_format=layout.format.code,
+        payment_period=period,
+        repay_of_id=repay_of_id,
         created_by_id=actor.id,
     )
     db.session.add(batch)
@@ -186,8 +212,11 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
     group: list[tuple] = []
     write_group = _row_writer()
     transfer_ids: Iterator[str] = iter(())
-    for row in validate_rows(records, layout, account.currency, config["IMPORT_MAX_ROWS"]):
+    fingerprint = guard.ContentFingerprint()
+    country = account.organisation.country
+    for row in validate_rows(records, layout, account.currency, config["IMPORT_MAX_ROWS"], country):
         rows_total += 1
+        fingerprint.add(row.party_id_type, row.party_id_value, row.amount, row.currency)
         if row.errors:
             invalid += 1
         else:
@@ -213,13 +242,17 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
     batch.invalid_count = invalid
     batch.warning_count = warned
     batch.total_amount = total_amount
+    batch.content_sha256 = fingerprint.hexdigest()
     earlier = earlier_uploads_of_file(batch)
+    same_content = [b for b in guard.same_content_batches(batch) if b not in earlier]
     message = (
         f"Fichier « {batch.file_name} » importé : {rows_total} {plural(rows_total, 'ligne', with_count=False)}, "
         f"{valid} {plural(valid, 'valide', with_count=False)}, {invalid} {plural(invalid, 'invalide', with_count=False)}."
     )
     if earlier:
         message += f" Ce fichier a déjà été importé ({', '.join(b.reference for b in earlier[:3])})."
+    if same_content:
+        message += f" Mêmes lignes que le lot {', '.join(b.reference for b in same_content[:3])}."
     details = {
         "format": layout.format.code,
         "rows": rows_total,
@@ -230,6 +263,8 @@ def create_from_upload(actor: User, account_id: int, label: str, stream: BinaryI
         "sha256": info.sha256,
         "encoding": info.encoding,
         "same_file_as": [b.reference for b in earlier],
+        "same_content_as": [b.reference for b in same_content],
+        "payment_period": period,
     }
     record_event(batch, actor, "imported", message, details)
     audit.record(actor, "batch.imported", batch, reference=batch.reference, **details)
@@ -248,6 +283,7 @@ ROW_COLUMNS = (
     "name",
     "note",
     "source_reference",
+    "party_id_written",
     "errors",
     "warnings",
     "transfer_id",
@@ -260,7 +296,7 @@ ROW_COLUMNS = (
 
 
 # Columns that may hold NULL; every other text column is NOT NULL (empty string at most).
-NULLABLE_ROW_COLUMNS = ("amount", "errors", "warnings")
+NULLABLE_ROW_COLUMNS = ("amount", "party_id_written", "errors", "warnings")
 
 
 def _row_writer():
@@ -331,6 +367,7 @@ def _row_values(batch: Batch, row: CheckedRow, transfer_id: str) -> tuple:
         row.name,
         row.note,
         row.source_reference,
+        row.party_id_written,
         json.dumps(row.errors, ensure_ascii=False) if row.errors else None,
         json.dumps(row.warnings, ensure_ascii=False) if row.warnings else None,
         transfer_id,
@@ -344,18 +381,4 @@ def _row_values(batch: Batch, row: CheckedRow, transfer_id: str) -> tuple:
 
 def earlier_uploads_of_file(batch: Batch) -> list[Batch]:
     """Other batches of the organisation made from the same file (same SHA-256), older first."""
-    if not batch.file_sha256:
-        return []
-    return list(
-        db.session.scalars(
-            select(Batch)
-            .where(
-                Batch.organisation_id == batch.organisation_id,
-                Batch.file_sha256 == batch.file_sha256,
-                Batch.id != batch.id,
-                Batch.id < batch.id,
-            )
-            .order_by(Batch.id)
-            .limit(10)
-        )
-    )
+    return guard.earlier_batches(batch, Batch.file_sha256, batch.file_sha256)

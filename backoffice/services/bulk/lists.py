@@ -19,6 +19,7 @@ from backoffice.models import Account, User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchRow, RowStatus
 from backoffice.models.lists import BeneficiaryList
+from backoffice.models.organisations import Organisation
 from backoffice.services import ServiceError
 from backoffice.services.beneficiaries import (
     active_entries,
@@ -52,7 +53,8 @@ def create_list_from_file(
     actor: User, name: str, currency: str, description: str, data: bytes, file_name: str = ""
 ) -> BeneficiaryList:
     """A list filled from a CSV in one of the bulk upload formats; refused whole if a line is bad."""
-    parsed = parse_beneficiary_file(data, currency)
+    organisation = db.session.get(Organisation, actor.organisation_id)
+    parsed = parse_beneficiary_file(data, currency, organisation.country if organisation else "")
     if parsed.errors:
         shown = parsed.errors[:MAX_REPORTED_ERRORS]
         more = len(parsed.errors) - len(shown)
@@ -119,7 +121,7 @@ def create_list_from_batch(actor: User, name: str, description: str, batch_id: i
     return lst
 
 
-def parse_beneficiary_file(data: bytes, currency: str) -> ParsedFile:
+def parse_beneficiary_file(data: bytes, currency: str, country: str = "") -> ParsedFile:
     """Read a CSV in any of the bulk upload formats into entries (refusals: `FileRejected`).
 
     Read exactly like a payment file: UTF-8 (with or without BOM), UTF-16 or Windows-1252,
@@ -133,8 +135,8 @@ def parse_beneficiary_file(data: bytes, currency: str) -> ParsedFile:
     for line_number, record in lines(records, config["IMPORT_MAX_ROWS"]):
         payee = layout.payee(record, currency)
         id_type = payee.id_type
-        id_value = normalise_party_id(id_type, payee.id_value)
-        problem = check_party(id_type, id_value)
+        id_value = normalise_party_id(id_type, payee.id_value, country)
+        problem = check_party(id_type, id_value, country)
         if problem:
             result.errors.append(f"ligne {line_number} : {problem}")
             continue
@@ -235,9 +237,17 @@ def payer_accounts(organisation_id: int, currency: str) -> list[Account]:
 
 
 def create_batch_from_list(
-    actor: User, lst: BeneficiaryList, account_id: int, label: str, amounts_override: dict[int, int]
+    actor: User,
+    lst: BeneficiaryList,
+    account_id: int,
+    label: str,
+    amounts_override: dict[int, int],
+    payment_period: str | None = None,
 ) -> Batch:
-    """A DRAFT batch of the list's active entries, to submit and approve like an upload."""
+    """A DRAFT batch of the list's active entries, to submit and approve like an upload.
+
+    Its payment period is the run's month (the current one unless given).
+    """
     require_gestionnaire(actor, lst.organisation_id)
     account = db.session.get(Account, account_id) if account_id else None
     if account is None or account.organisation_id != lst.organisation_id:
@@ -251,7 +261,9 @@ def create_batch_from_list(
     # The upload path itself: the same checks, duplicate warnings and approval as a file a
     # person sends, fed with the list written in the payment-list format.
     file_name = f"liste-{lst.id}-{utcnow():%Y%m%d-%H%M%S}.csv"
-    batch = create_from_upload(actor, account.id, label, io.BytesIO(records_to_csv(records)), file_name)
+    batch = create_from_upload(
+        actor, account.id, label, io.BytesIO(records_to_csv(records)), file_name, payment_period=payment_period
+    )
     record_event(
         actor,
         lst,

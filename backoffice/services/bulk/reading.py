@@ -1,8 +1,9 @@
 """Reading CSV files as people send them: size, encoding, delimiter, header, then the lines.
 
 A file is read twice, both times in chunks: `measure` checks it (size, SHA-256, binary
-content; UTF-8, UTF-16 or Windows-1252) and `open_records` recognises its format from the
-header (`bulk.formats`) and streams its records. The batch import and beneficiary lists
+content; UTF-8, UTF-16 or Windows-1252, or an .xlsx workbook) and `open_records` recognises
+its format from the header (`bulk.formats`) and streams its records (a workbook's first
+sheet through openpyxl's read-only mode, into the same checks). The batch import and beneficiary lists
 both read files this way; what they check on each line is their own.
 """
 
@@ -12,14 +13,18 @@ import codecs
 import csv
 import hashlib
 import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import BinaryIO
 
 from backoffice.services import ServiceError
 from backoffice.services.bulk.formats import FORMATS, FileFormat, Payee, normalise_header
 
 CHUNK = 64 * 1024
+XLSX = "xlsx"  # FileInfo.encoding of an Excel workbook (read with openpyxl, not decoded)
+XLSX_MAGIC = b"PK\x03\x04"
 
 
 class FileRejected(ServiceError):
@@ -35,7 +40,7 @@ class FileInfo:
 
     size: int
     sha256: str
-    encoding: str  # "utf-8-sig", "utf-16" or "cp1252"
+    encoding: str  # "utf-8-sig", "utf-16", "cp1252", or "xlsx" for an Excel workbook
 
 
 def measure(stream: BinaryIO, max_bytes: int) -> FileInfo:
@@ -62,12 +67,17 @@ def measure(stream: BinaryIO, max_bytes: int) -> FileInfo:
                 "(réglage IMPORT_MAX_BYTES). Découpez-le en plusieurs lots."
             )
         digest.update(chunk)
+        if first.startswith(XLSX_MAGIC):
+            continue  # a zip: checked as a workbook below
         if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             has_text = has_text or bool(chunk.replace(b"\x00", b"").strip(b" \t\r\n\xff\xfe"))
             continue
         if b"\x00" in chunk:
-            if first.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-                raise FileRejected("Ce fichier est un classeur Excel : enregistrez-le au format CSV puis recommencez.")
+            if first.startswith(b"\xd0\xcf\x11\xe0"):
+                raise FileRejected(
+                    "Ce fichier est un classeur Excel 97-2003 (.xls) : enregistrez-le au format .xlsx ou CSV "
+                    "puis recommencez."
+                )
             raise FileRejected(
                 "Ce fichier n'est pas un fichier texte CSV (contenu binaire), donc pas un fichier CSV lisible."
             )
@@ -78,6 +88,9 @@ def measure(stream: BinaryIO, max_bytes: int) -> FileInfo:
             except UnicodeDecodeError:
                 utf8 = False
     stream.seek(0)
+    if first.startswith(XLSX_MAGIC):
+        _check_workbook(stream)
+        return FileInfo(size=size, sha256=digest.hexdigest(), encoding=XLSX)
     if not has_text:
         raise FileRejected("Le fichier est vide.")
     if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -171,8 +184,73 @@ class Records:
         return self.reader.line_num + self.offset
 
 
+def _check_workbook(stream: BinaryIO) -> None:
+    """A zip that is an Excel workbook (.xlsx), or a clear refusal."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            if "xl/workbook.xml" not in archive.namelist():
+                raise zipfile.BadZipFile("not a workbook")
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileRejected(
+            "Ce classeur Excel est illisible : enregistrez-le à nouveau au format .xlsx ou CSV puis recommencez."
+        ) from exc
+    finally:
+        stream.seek(0)
+
+
+def _cell_text(value) -> str:
+    """A spreadsheet cell as the CSV reader would have read it (whole numbers without ".0")."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+class _SheetReader:
+    """The first sheet's rows as lists of text, with a `line_num` like csv.reader's."""
+
+    def __init__(self, rows) -> None:
+        self.rows = rows
+        self.line_num = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        values = next(self.rows)
+        self.line_num += 1
+        return [_cell_text(v) for v in values]
+
+
+def _open_sheet(stream: BinaryIO) -> tuple[Layout, Records]:
+    """An .xlsx workbook read with openpyxl in read-only (streaming) mode, first sheet only."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
+        raise FileRejected(
+            "Ce classeur Excel est illisible : enregistrez-le à nouveau au format .xlsx ou CSV puis recommencez."
+        ) from exc
+    sheet = workbook.worksheets[0] if workbook.worksheets else None
+    if sheet is None:
+        raise FileRejected("Le classeur ne contient aucune feuille.")
+    reader = _SheetReader(sheet.iter_rows(values_only=True))
+    for header in reader:
+        if any(cell.strip() for cell in header):
+            return detect_format(header), Records(reader, 0)
+    raise FileRejected("Le fichier est vide.")
+
+
 def open_records(stream: BinaryIO, info: FileInfo) -> tuple[Layout, Records]:
     """Second pass: decode, read the header, recognise the format; returns a record reader."""
+    if info.encoding == XLSX:
+        return _open_sheet(stream)
     text = io.TextIOWrapper(stream, encoding=info.encoding, errors="replace", newline="")
     header_line = ""
     blank_lines = -1

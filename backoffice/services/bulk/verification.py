@@ -1,0 +1,411 @@
+"""Payee verification before approval: who is behind each identifier, and is it the file's name?
+
+Once a draft is uploaded, an RQ job looks up every valid row through the SDK adapter's
+`GET /parties/{idType}/{idValue}` (VERIFY_CONCURRENCY lookups at once) and saves, per row,
+the name returned, the FSP and the outcome: FOUND, NOT_FOUND, or UNVERIFIED when a 504 /
+timeout repeated with backoff past VERIFY_RETRY_BUDGET_SECONDS ("non vérifié": it never
+blocks forever). A party not found makes the row INVALID, with its reason, before approval.
+
+The names are compared with rapidfuzz's token ratios on unaccented, lower-case text, so
+that accents, case, word order, hyphens and initials do not matter; the 0-100 score is
+Concordant / À contrôler / Discordant by the NAME_MATCH_* settings. Approving a batch with
+rows still Discordant needs an acknowledgement (`approval.approve_batch`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import unicodedata
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from flask import current_app
+from rapidfuzz import fuzz
+from sqlalchemy import bindparam, func, select, update
+
+from backoffice.clients.mojaloop import MojaloopClient
+from backoffice.extensions import db
+from backoffice.jobs import queue
+from backoffice.models import User
+from backoffice.models.base import utcnow
+from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
+from backoffice.services import ServiceError, audit
+from backoffice.services.bulk.approval import check_gestionnaire, record_event
+
+log = logging.getLogger(__name__)
+
+RUNNING = "RUNNING"
+DONE = "DONE"
+FOUND, NOT_FOUND, UNVERIFIED = "FOUND", "NOT_FOUND", "UNVERIFIED"
+CONCORDANT, TO_CHECK, DISCORDANT = "CONCORDANT", "A_CONTROLER", "DISCORDANT"
+WRITE_GROUP = 200
+JOB_OPTIONS = {"job_timeout": 6 * 3600, "result_ttl": 3600, "failure_ttl": 7 * 86400}
+NOT_FOUND_MESSAGE = "Bénéficiaire introuvable chez Mojaloop (aucun compte pour {id_type} {id_value})."
+
+
+# The name match ----------------------------------------------------------------------------
+
+_NOT_LETTERS = re.compile(r"[^a-z0-9]+")
+
+
+def plain_words(name: str) -> list[str]:
+    """`Aïcha-Marie  DOSSOU` → ["aicha", "marie", "dossou"]: no accents, case, hyphens or dots."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return [w for w in _NOT_LETTERS.split(ascii_text) if w]
+
+
+def _expand_initials(words: list[str], other: list[str]) -> list[str]:
+    """`k` stands for the other name's word starting with k (`K. Agossou` ~ `Koffi Agossou`)."""
+    expanded = []
+    for word in words:
+        if len(word) == 1:
+            word = next((o for o in other if len(o) > 1 and o.startswith(word)), word)
+        expanded.append(word)
+    return expanded
+
+
+def name_score(file_name: str, returned_name: str) -> int | None:
+    """0-100 likeness of two names (None when either is empty: nothing to compare)."""
+    a, b = plain_words(file_name), plain_words(returned_name)
+    if not a or not b:
+        return None
+    a, b = _expand_initials(a, b), _expand_initials(b, a)
+    left, right = " ".join(a), " ".join(b)
+    score = fuzz.token_sort_ratio(left, right)
+    if min(len(a), len(b)) >= 2:
+        # A middle name more or less in one of them keeps two names concordant.
+        score = max(score, fuzz.token_set_ratio(left, right))
+    return int(round(score))
+
+
+def classify(score: int | None, concordant: int, discordant: int) -> str | None:
+    if score is None:
+        return None
+    if score >= concordant:
+        return CONCORDANT
+    if score >= discordant:
+        return TO_CHECK
+    return DISCORDANT
+
+
+# Starting a verification -------------------------------------------------------------------
+
+
+def can_verify(actor: User, batch: Batch) -> bool:
+    return (
+        actor.is_gestionnaire
+        and actor.organisation_id == batch.organisation_id
+        and batch.status == BatchStatus.DRAFT.value
+    )
+
+
+def start_verification(actor: User, batch_id: int) -> Batch:
+    """Queue the lookup of a draft's valid rows (commits; the job runs in a worker)."""
+    batch = db.session.execute(
+        select(Batch).where(Batch.id == batch_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    check_gestionnaire(actor, batch.organisation_id)
+    if batch.status != BatchStatus.DRAFT.value:
+        raise ServiceError("Seul un brouillon peut être vérifié.")
+    if batch.verification_status == RUNNING:
+        # Resume (a worker died mid-way): rows already looked up are kept; nothing is
+        # queued while the job is still waiting or running.
+        db.session.commit()
+        queue.enqueue(
+            "backoffice.jobs.verification.verify_batch",
+            batch.id,
+            job_id=f"verify-batch-{batch.id}",
+            once=True,
+            **JOB_OPTIONS,
+        )
+        return batch
+    if not batch.valid_count:
+        raise ServiceError("Ce lot ne contient aucune ligne valide à vérifier.")
+    batch.verification_status = RUNNING
+    batch.verified_at = None
+    db.session.execute(
+        update(BatchRow)
+        .where(BatchRow.batch_id == batch.id, BatchRow.status == RowStatus.PENDING.value)
+        .values(lookup_status=None, lookup_name=None, lookup_fsp_id=None, name_score=None, name_match=None)
+        .execution_options(synchronize_session=False)
+    )
+    record_event(
+        batch, actor, "verification_started", f"Vérification des bénéficiaires lancée ({batch.valid_count} lignes)."
+    )
+    audit.record(actor, "batch.verification_started", batch, reference=batch.reference, rows=batch.valid_count)
+    db.session.commit()
+    queue.enqueue(
+        "backoffice.jobs.verification.verify_batch",
+        batch.id,
+        job_id=f"verify-batch-{batch.id}",
+        description=f"Vérification des bénéficiaires du lot {batch.reference}",
+        **JOB_OPTIONS,
+    )
+    return batch
+
+
+# The job ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowToVerify:
+    id: int
+    id_type: str
+    id_value: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    row_id: int
+    status: str
+    name: str | None
+    fsp_id: str | None
+    score: int | None
+    match: str | None
+
+
+def _look_up(
+    client: MojaloopClient, row: RowToVerify, backoff: float, budget: float, rules: tuple[int, int]
+) -> Verified:
+    """One lookup, repeated with exponential backoff while the answer is unusable and time is left."""
+    deadline = time.monotonic() + budget
+    delay = backoff
+    while True:
+        lookup = client.lookup_party(row.id_type, row.id_value)
+        if not lookup.unknown:
+            break
+        if time.monotonic() + delay > deadline:
+            return Verified(row.id, UNVERIFIED, None, None, None, None)
+        time.sleep(delay)
+        delay = min(delay * 2, max(budget / 4, backoff))
+    if not lookup.found:
+        return Verified(row.id, NOT_FOUND, None, None, None, None)
+    score = name_score(row.name, lookup.name or "")
+    return Verified(row.id, FOUND, (lookup.name or "")[:200] or None, lookup.fsp_id, score, classify(score, *rules))
+
+
+def run_verification(batch_id: int) -> dict:
+    """Look up every valid row of a draft being verified; returns the counts by outcome."""
+    batch = db.session.get(Batch, batch_id)
+    if batch is None or batch.verification_status != RUNNING or batch.status != BatchStatus.DRAFT.value:
+        return {}
+    config = current_app.config
+    concurrency = max(1, int(config["VERIFY_CONCURRENCY"]))
+    rules = (int(config["NAME_MATCH_CONCORDANT"]), int(config["NAME_MATCH_DISCORDANT"]))
+    backoff = float(config["VERIFY_BACKOFF_SECONDS"])
+    budget = float(config["VERIFY_RETRY_BUDGET_SECONDS"])
+    client = MojaloopClient(
+        config["MOJALOOP_SDK_URL"], timeout=float(config["VERIFY_TIMEOUT_SECONDS"]), pool_size=concurrency
+    )
+    counts = {FOUND: 0, NOT_FOUND: 0, UNVERIFIED: 0}
+    # Slots are kept busy: a row waiting out its retry budget never holds the others back
+    # (no barrier per page); results are written in groups by this thread alone.
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            rows = _rows_to_verify(batch_id)
+            in_flight: set = set()
+            group: list[Verified] = []
+            exhausted = False
+            last_write = time.monotonic()
+            while in_flight or not exhausted:
+                while not exhausted and len(in_flight) < concurrency * 2:
+                    row = next(rows, None)
+                    if row is None:
+                        exhausted = True
+                        break
+                    in_flight.add(pool.submit(_look_up, client, row, backoff, budget, rules))
+                if not in_flight:
+                    break
+                done, in_flight = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    group.append(result)
+                    counts[result.status] += 1
+                if group and (len(group) >= WRITE_GROUP or time.monotonic() - last_write > 1.0):
+                    _write(group)
+                    group, last_write = [], time.monotonic()
+            if group:
+                _write(group)
+    finally:
+        client.close()
+    _finish(batch_id, counts)
+    return counts
+
+
+def _rows_to_verify(batch_id: int, page: int = 1000):
+    """The batch's valid rows not looked up yet, read page by page (keyset on the id)."""
+    last_id = 0
+    while True:
+        rows = [
+            RowToVerify(*r)
+            for r in db.session.execute(
+                select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.name)
+                .where(
+                    BatchRow.batch_id == batch_id,
+                    BatchRow.status == RowStatus.PENDING.value,
+                    BatchRow.lookup_status.is_(None),
+                    BatchRow.id > last_id,
+                )
+                .order_by(BatchRow.id)
+                .limit(page)
+            )
+        ]
+        db.session.commit()  # no transaction stays open during the lookups
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield from rows
+
+
+def _write(results: list[Verified]) -> None:
+    table = BatchRow.__table__
+    db.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            lookup_status=bindparam("b_status"),
+            lookup_name=bindparam("b_name"),
+            lookup_fsp_id=bindparam("b_fsp_id"),
+            name_score=bindparam("b_score"),
+            name_match=bindparam("b_match"),
+            updated_at=utcnow(),
+        ),
+        [
+            {
+                "row_id": r.row_id,
+                "b_status": r.status,
+                "b_name": r.name,
+                "b_fsp_id": r.fsp_id,
+                "b_score": r.score,
+                "b_match": r.match,
+            }
+            for r in results
+        ],
+    )
+    db.session.commit()
+
+
+def _finish(batch_id: int, counts: dict) -> None:
+    """Rows not found become INVALID (with the reason), the counts follow, the batch is verified."""
+    batch = db.session.execute(
+        select(Batch).where(Batch.id == batch_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    if batch.status != BatchStatus.DRAFT.value:
+        db.session.rollback()
+        return
+    not_found = db.session.execute(
+        select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.errors).where(
+            BatchRow.batch_id == batch_id,
+            BatchRow.status == RowStatus.PENDING.value,
+            BatchRow.lookup_status == NOT_FOUND,
+        )
+    ).all()
+    if not_found:
+        table = BatchRow.__table__
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(status=RowStatus.INVALID.value, errors=bindparam("b_errors")),
+            [
+                {
+                    "row_id": row_id,
+                    "b_errors": (errors or [])
+                    + [{"field": "partyIdentifier", "message": NOT_FOUND_MESSAGE.format(id_type=t, id_value=v)}],
+                }
+                for row_id, t, v, errors in not_found
+            ],
+        )
+    recount(batch)
+    matches = dict(
+        db.session.execute(
+            select(BatchRow.name_match, func.count())
+            .where(BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.PENDING.value)
+            .group_by(BatchRow.name_match)
+        ).all()
+    )
+    batch.verification_status = DONE
+    batch.verified_at = utcnow()
+    details = {
+        "found": counts.get(FOUND, 0),
+        "not_found": counts.get(NOT_FOUND, 0),
+        "unverified": counts.get(UNVERIFIED, 0),
+        "concordant": matches.get(CONCORDANT, 0),
+        "to_check": matches.get(TO_CHECK, 0),
+        "discordant": matches.get(DISCORDANT, 0),
+    }
+    message = (
+        f"Vérification terminée : {details['found']} trouvé(s), {details['not_found']} introuvable(s), "
+        f"{details['unverified']} non vérifié(s) ; noms : {details['concordant']} concordant(s), "
+        f"{details['to_check']} à contrôler, {details['discordant']} discordant(s)."
+    )
+    record_event(batch, None, "verified", message, details)
+    audit.record(None, "batch.verified", batch, reference=batch.reference, **details)
+    db.session.commit()
+    log.info("batch %s verified: %s", batch_id, json.dumps(details))
+
+
+def recount(batch: Batch) -> None:
+    """The batch's validation figures again from its rows (after a row changed in a draft)."""
+    valid, invalid, warned, total = db.session.execute(
+        select(
+            func.count().filter(BatchRow.status == RowStatus.PENDING.value),
+            func.count().filter(BatchRow.status == RowStatus.INVALID.value),
+            func.count().filter(BatchRow.warnings.is_not(None)),
+            func.coalesce(func.sum(BatchRow.amount).filter(BatchRow.status == RowStatus.PENDING.value), 0),
+        ).where(BatchRow.batch_id == batch.id)
+    ).one()
+    batch.valid_count, batch.invalid_count, batch.warning_count, batch.total_amount = valid, invalid, warned, total
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+def progress(batch: Batch) -> dict:
+    """Counts for the verification fragment."""
+    rows = dict(
+        db.session.execute(
+            select(BatchRow.lookup_status, func.count())
+            .where(
+                BatchRow.batch_id == batch.id, BatchRow.status.in_((RowStatus.PENDING.value, RowStatus.INVALID.value))
+            )
+            .group_by(BatchRow.lookup_status)
+        ).all()
+    )
+    matches = dict(
+        db.session.execute(
+            select(BatchRow.name_match, func.count())
+            .where(BatchRow.batch_id == batch.id, BatchRow.status == RowStatus.PENDING.value)
+            .group_by(BatchRow.name_match)
+        ).all()
+    )
+    done = rows.get(FOUND, 0) + rows.get(NOT_FOUND, 0) + rows.get(UNVERIFIED, 0)
+    total = done if batch.verification_status == DONE else done + rows.get(None, 0)
+    if batch.verification_status == RUNNING:
+        total = max(total, batch.valid_count)
+    return {
+        "status": batch.verification_status,
+        "done": done,
+        "total": total,
+        "percent": int(100 * done / total) if total else 0,
+        "found": rows.get(FOUND, 0),
+        "not_found": rows.get(NOT_FOUND, 0),
+        "unverified": rows.get(UNVERIFIED, 0),
+        "concordant": matches.get(CONCORDANT, 0),
+        "to_check": matches.get(TO_CHECK, 0),
+        "discordant": matches.get(DISCORDANT, 0),
+    }
+
+
+def mismatched_rows(batch: Batch, match: str | None = None, limit: int = 50) -> list[BatchRow]:
+    """Rows whose returned name is not concordant (or of one match class), to show side by side."""
+    query = select(BatchRow).where(BatchRow.batch_id == batch.id, BatchRow.status == RowStatus.PENDING.value)
+    if match:
+        query = query.where(BatchRow.name_match == match)
+    else:
+        query = query.where(BatchRow.name_match.in_((TO_CHECK, DISCORDANT)))
+    return list(db.session.scalars(query.order_by(BatchRow.name_score, BatchRow.line_number).limit(limit)))
