@@ -14,4 +14,4 @@ bp = Blueprint("api", __name__)
 bp.register_error_handler(ApiError, api_error_response)
 csrf.exempt(bp)
 
-from backoffice.api import fines  # noqa: E402, F401 - registers the fines routes on bp
+from backoffice.api import accounts, batches, docs, fines, webhooks  # noqa: E402, F401 - register their routes on bp

@@ -12,6 +12,8 @@ from flask import current_app, request
 from backoffice.api import bp
 from backoffice.api.auth import api_key_required
 from backoffice.api.errors import ApiError
+from backoffice.api.openapi import documented
+from backoffice.api.schemas import FinesPaymentRequestSchema, FinesPaymentSchema, FinesReceiptSchema
 from backoffice.extensions import db
 from backoffice.models.fines import FinePayment
 from backoffice.services.api_clients import ApiIdentity
@@ -19,6 +21,16 @@ from backoffice.services.fines import payment_requests, queries
 
 
 @bp.route("/amendes/payments/", methods=["POST"])
+@documented(
+    summary="Payer des amendes par mobile money",
+    scope="fines:write",
+    tag="Amendes",
+    description="Répond 202 aussitôt ; la saga (vérification, débit, marquage) tourne dans un worker.",
+    body=FinesPaymentRequestSchema,
+    responses={202: (FinesReceiptSchema, "Paiement accepté"), 200: (FinesReceiptSchema, "Paiement déjà reçu")},
+    errors=(409,),
+    idempotent_post=True,
+)
 @api_key_required("fines:write")
 def create_fines_payment(client: ApiIdentity):
     """Accept a fines payment: 202 at once, the saga runs in a worker."""
@@ -46,7 +58,13 @@ def create_fines_payment(client: ApiIdentity):
 
 
 @bp.route("/amendes/payments/<payment_id>/", methods=["GET"])
-@api_key_required("fines:read")
+@documented(
+    summary="Suivre un paiement d'amendes",
+    scope="fines:write",
+    tag="Amendes",
+    responses={200: (FinesPaymentSchema, "Statut, montants, amendes et étapes")},
+)
+@api_key_required("fines:write")
 def fines_payment(client: ApiIdentity, payment_id: str):
     """A payment of the client's organisation: status, amounts, fines and timeline."""
     payment = db.session.get(FinePayment, payment_id)
