@@ -31,7 +31,9 @@ def _fresh_limits():
 
 def _upload(client, content: str = CSV, headers=None, **fields):
     data = {"file": (io.BytesIO(content.encode()), "paie.csv"), **fields}
-    return client.post("/api/v1/batches", data=data, headers={**AUTH, **(headers or {})}, content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/batches", data=data, headers={**AUTH, **(headers or {})}, content_type="multipart/form-data"
+    )
 
 
 def _count_batches(app) -> int:
@@ -53,7 +55,12 @@ def test_file_upload_creates_a_draft_with_its_validation_summary(app, client, de
     assert body["statut"] == "DRAFT"
     assert body["reference"].startswith("LOT-")
     assert body["resume"] == {
-        "lignes": 3, "valides": 2, "invalides": 1, "avertissements": 0, "montant_total": 3500, "devise": "XOF"
+        "lignes": 3,
+        "valides": 2,
+        "invalides": 1,
+        "avertissements": 0,
+        "montant_total": 3500,
+        "devise": "XOF",
     }
     assert {e["ligne"] for e in body["erreurs"]} == {4}
     assert {e["champ"] for e in body["erreurs"]} == {"valeur_id", "montant"}
@@ -83,7 +90,10 @@ def test_bad_json_shapes_are_422_per_field_and_write_nothing(app, client, demo):
     assert body["erreur"] == "PARAMETRES_INVALIDES"
     fields = {e["champ"]: e["code"] for e in body["erreurs"]}
     assert fields == {"lignes.0.valeur_id": "CHAMP_MANQUANT", "lignes.0.montant": "TYPE_INVALIDE"}
-    assert client.post("/api/v1/batches", data="{", headers={**AUTH, "Content-Type": "application/json"}).status_code == 400
+    assert (
+        client.post("/api/v1/batches", data="{", headers={**AUTH, "Content-Type": "application/json"}).status_code
+        == 400
+    )
     assert client.post("/api/v1/batches", data="x", headers={**AUTH, "Content-Type": "text/plain"}).status_code == 415
     assert _count_batches(app) == 0
 
@@ -167,7 +177,9 @@ def test_scopes_are_enforced(app, client, demo):
 
 def test_another_organisation_gets_404(app, client, demo):
     batch_id = _upload(client).get_json()["id"]
-    other = {"Authorization": f"Bearer {new_key(app, demo, org='NEXT', scopes=['batches:read', 'batches:write', 'accounts:read'])}"}
+    other = {
+        "Authorization": f"Bearer {new_key(app, demo, org='NEXT', scopes=['batches:read', 'batches:write', 'accounts:read'])}"
+    }
     for path in ("", "/rows", "/status", "/events"):
         response = client.get(f"/api/v1/batches/{batch_id}{path}", headers=other)
         assert response.status_code == 404 and response.get_json()["erreur"] == "LOT_INTROUVABLE"
@@ -175,7 +187,9 @@ def test_another_organisation_gets_404(app, client, demo):
     assert client.get("/api/v1/batches", headers=other).get_json()["total"] == 0
     cnss_account = demo["accounts"]["ACC-CNSS-001"]
     assert client.get(f"/api/v1/accounts/{cnss_account}/ledger", headers=other).status_code == 404
-    assert [a["numero"] for a in client.get("/api/v1/accounts", headers=other).get_json()["comptes"]] == ["ACC-NEXT-001"]
+    assert [a["numero"] for a in client.get("/api/v1/accounts", headers=other).get_json()["comptes"]] == [
+        "ACC-NEXT-001"
+    ]
 
 
 def test_accounts_ledger_and_account_batches(app, client, demo):

@@ -39,6 +39,23 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# One Server-Sent Event of a batch's stream: `data` is the batch's status as JSON.
+SSE_EVENT = {
+    "type": "object",
+    "description": "Un événement : `progress` (avancement) ou `done` (lot terminé, le flux se ferme).",
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "done"]},
+        "id": {"type": "string", "description": "À renvoyer dans Last-Event-ID pour reprendre"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/BatchStatus"},
+        },
+        "retry": {"type": "integer"},
+    },
+}
+
+
 @dataclass
 class Operation:
     """What the document says about one view, and the schemas its loaders validate against."""
@@ -142,13 +159,14 @@ def _path(rule: str) -> tuple[str, list[dict]]:
     """A Flask rule as an OpenAPI path and its path parameters."""
     parameters = []
     for converter, name in _CONVERTER.findall(rule):
-        schema = {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1} if converter == "int" else {"type": "string"}
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
     return _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule), parameters
 
 
-def _schema_name(schema: type[Schema]) -> str:
-    name = schema.__name__
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.lstrip("_")
     return name[: -len("Schema")] if name.endswith("Schema") and name != "Schema" else name
 
 
@@ -235,7 +253,7 @@ def _operation(op: Operation, parameters: list[dict], endpoint: str) -> dict:
         if op.stream and status == 200:
             result["responses"][str(status)] = {
                 "description": description,
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"schema": SSE_EVENT}},
             }
         elif schema is None:
             result["responses"][str(status)] = {"description": description}
