@@ -156,7 +156,6 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
     # Every write answers 504 but is applied; reads work.
     momo.settings(fail_rate=1.0, late_share=0.0, lost_share=0.0)
     from backoffice.services.fines.saga import Saga
-
     payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
@@ -181,7 +180,6 @@ def test_504_applied_at_once_is_settled_through_the_status_endpoint(app, client,
 def test_lost_write_is_repeated_with_the_same_id_after_the_grace_period(app, client, demo, partners):
     momo = partners["momo"]
     from backoffice.services.fines.saga import Saga
-
     payment_id = submit_fine_payment(client, 1)
 
     with app.app_context():
