@@ -191,3 +191,25 @@ def test_signature_format_and_verification(app):
     assert webhooks.verify_signature("s3cret", b"{}", fresh)
     assert not webhooks.verify_signature("s3cret", b"{ }", fresh)
     assert not webhooks.verify_signature("s3cret", b"{}", "garbage")
+
+
+def test_a_fines_payment_reaching_a_final_status_is_one_event(app, client, demo, receiver):
+    from backoffice.models.fines import FinePayment
+    from backoffice.services.fines.states import add_event
+    from tests.factories import _fine_payment
+
+    client.post("/api/v1/webhooks", json={"url": receiver.url("/amendes")}, headers=AUTH)
+    _start_cursors(app)
+    with app.app_context():
+        payment = db.session.get(FinePayment, _fine_payment(demo))
+        db.session.commit()
+        payment.status = "PAYE"
+        add_event(payment, "PAYE", "Payé.")
+        add_event(payment, "RAPPEL", "Notification envoyée.")  # the timeline repeats the final status
+        db.session.commit()
+        payment_id = payment.id
+    _round(app)
+    assert len(receiver.received) == 1
+    event = json.loads(receiver.received[0]["body"])
+    assert event["type"] == "fine_payment.final" and event["donnees"]["paiement"]["id"] == payment_id
+    assert event["donnees"]["paiement"]["statut"] == "PAYE"

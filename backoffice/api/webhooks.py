@@ -14,13 +14,10 @@ from backoffice.api.openapi import documented, load_body, load_query
 from backoffice.extensions import db
 from backoffice.models.api import WebhookDelivery, WebhookEndpoint
 from backoffice.services import ServiceError, api_clients, webhooks
+from backoffice.services.api_batches import iso
 from backoffice.services.api_clients import ApiIdentity
 
 TAG = "Webhooks"
-
-
-def _iso(value) -> str | None:
-    return value.replace(microsecond=0).isoformat() + "Z" if value else None
 
 
 def endpoint_json(endpoint: WebhookEndpoint) -> dict:
@@ -28,7 +25,7 @@ def endpoint_json(endpoint: WebhookEndpoint) -> dict:
         "id": endpoint.id,
         "url": endpoint.url,
         "description": endpoint.description,
-        "cree_le": _iso(endpoint.created_at),
+        "cree_le": iso(endpoint.created_at),
     }
 
 
@@ -42,8 +39,8 @@ def delivery_json(d: WebhookDelivery) -> dict:
         "essais": d.attempts,
         "dernier_code": d.last_status_code,
         "derniere_erreur": d.last_error,
-        "prochain_essai": _iso(d.next_attempt_at),
-        "cree_le": _iso(d.created_at),
+        "prochain_essai": iso(d.next_attempt_at),
+        "cree_le": iso(d.created_at),
     }
 
 

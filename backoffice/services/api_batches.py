@@ -9,7 +9,7 @@ different client, whose technical user is neither the creator nor the submitter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import BinaryIO
 
 from sqlalchemy import Select, func, select
@@ -38,7 +38,7 @@ class BatchOptions:
     callback_url: str | None = None
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.replace(microsecond=0).isoformat() + "Z" if value else None
 
 
@@ -155,18 +155,17 @@ class BatchFilters:
 
 
 def batches_query(organisation_id: int, filters: BatchFilters, account_id: int | None = None) -> Select:
-    stmt = select(Batch).where(Batch.organisation_id == organisation_id)
-    if filters.statut:
-        stmt = stmt.where(Batch.status == filters.statut)
-    if filters.start_date:
-        stmt = stmt.where(Batch.created_at >= datetime.combine(filters.start_date, datetime.min.time()))
-    if filters.end_date:
-        stmt = stmt.where(
-            Batch.created_at < datetime.combine(filters.end_date + timedelta(days=1), datetime.min.time())
-        )
-    if account_id is not None:
-        stmt = stmt.where(Batch.account_id == account_id)
-    elif filters.compte_payeur:
+    """The history page's query (same filters, same order), plus the API's payer account number and period."""
+    stmt = history.history_query(
+        organisation_id,
+        history.HistoryFilters(
+            status=filters.statut or "",
+            date_from=filters.start_date,
+            date_to=filters.end_date,
+            account=account_id,
+        ),
+    )
+    if account_id is None and filters.compte_payeur:
         stmt = stmt.join(Account, Account.id == Batch.account_id).where(Account.account_id == filters.compte_payeur)
     if filters.periode:
         stmt = stmt.join(ApiBatch, ApiBatch.batch_id == Batch.id).where(ApiBatch.periode == filters.periode)
@@ -178,15 +177,7 @@ def list_batches(
 ) -> tuple[int, list[Batch]]:
     stmt = batches_query(organisation_id, filters, account_id)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    items = list(
-        db.session.scalars(
-            stmt.options(joinedload(Batch.account), joinedload(Batch.created_by))
-            .order_by(Batch.created_at.desc(), Batch.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
-    return int(total or 0), items
+    return int(total or 0), list(db.session.scalars(stmt.limit(limit).offset(offset)).unique())
 
 
 def api_records(batch_ids: list[int]) -> dict[int, ApiBatch]:
@@ -221,10 +212,10 @@ def batch_json(batch: Batch, api: ApiBatch | None) -> dict:
         "origine": "api" if api else "back-office",
         "client_api": api.api_client.name if api else None,
         "cree_par": batch.created_by.full_name if batch.created_by else None,
-        "cree_le": _iso(batch.created_at),
-        "soumis_le": _iso(batch.submitted_at),
-        "approuve_le": _iso(batch.approved_at),
-        "termine_le": _iso(batch.completed_at),
+        "cree_le": iso(batch.created_at),
+        "soumis_le": iso(batch.submitted_at),
+        "approuve_le": iso(batch.approved_at),
+        "termine_le": iso(batch.completed_at),
     }
 
 
@@ -273,7 +264,7 @@ def detail_json(batch: Batch, api: ApiBatch | None) -> dict:
         },
         "chronologie": [
             {
-                "date": _iso(event.created_at),
+                "date": iso(event.created_at),
                 "action": event.action,
                 "message": event.message,
                 "par": event.user.full_name if event.user else None,
@@ -316,7 +307,7 @@ def rows_page(batch: Batch, api: ApiBatch | None, status: str | None, limit: int
                     {"ligne": _line(r.line_number, api), "champ": w.get("field", ""), "motif": w.get("message", "")}
                     for w in r.warnings or ()
                 ],
-                "paye_le": _iso(r.completed_at),
+                "paye_le": iso(r.completed_at),
             }
             for r in rows
         ],
@@ -378,7 +369,7 @@ def ledger_page(account: Account, limit: int, offset: int) -> dict:
         "ecritures": [
             {
                 "id": e.id,
-                "date": _iso(e.created_at),
+                "date": iso(e.created_at),
                 "type": e.kind,
                 "type_libelle": ENTRY_LABELS.get(EntryKind(e.kind), e.kind),
                 "montant": e.amount,

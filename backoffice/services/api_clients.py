@@ -97,18 +97,7 @@ def create_client(
         raise ServiceError("Choisissez au moins un droit.", "scopes")
     key = key or "amd_" + secrets.token_urlsafe(32)
     secret = secret or secrets.token_urlsafe(32)
-    user = User(
-        email=f"api-{secrets.token_hex(8)}@{TECHNICAL_EMAIL_DOMAIN}",
-        first_name="Client API",
-        last_name=name[:100],
-        role=Role.GESTIONNAIRE.value,
-        organisation_id=organisation.id,
-        active=False,
-        password_hash=UNUSABLE_PASSWORD,
-        must_change_password=False,
-    )
-    db.session.add(user)
-    db.session.flush()
+    user = _new_technical_user(organisation.id, name)
     client = ApiClient(
         organisation_id=organisation.id,
         name=name,
@@ -144,19 +133,25 @@ def technical_user(client_id: int) -> User:
         raise ServiceError("Client API inconnu.")
     if client.user_id is not None:
         return db.session.get(User, client.user_id)
+    user = _new_technical_user(client.organisation_id, client.name)
+    client.user_id = user.id
+    return user
+
+
+def _new_technical_user(organisation_id: int, client_name: str) -> User:
+    """An inactive gestionnaire with no usable password: it acts for a client, never signs in."""
     user = User(
         email=f"api-{secrets.token_hex(8)}@{TECHNICAL_EMAIL_DOMAIN}",
         first_name="Client API",
-        last_name=client.name[:100],
+        last_name=client_name[:100],
         role=Role.GESTIONNAIRE.value,
-        organisation_id=client.organisation_id,
+        organisation_id=organisation_id,
         active=False,
         password_hash=UNUSABLE_PASSWORD,
         must_change_password=False,
     )
     db.session.add(user)
     db.session.flush()
-    client.user_id = user.id
     return user
 
 

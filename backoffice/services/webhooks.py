@@ -34,9 +34,10 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.api import ApiBatch, WebhookCursor, WebhookDelivery, WebhookEndpoint
 from backoffice.models.base import utcnow
-from backoffice.models.batches import Batch, BatchEvent, BatchRow, RowStatus
+from backoffice.models.batches import Batch, BatchEvent, RowStatus
 from backoffice.models.fines import FINAL_PAYMENT_STATUSES, ApiClient, FinePayment, FinePaymentEvent
 from backoffice.services import ServiceError, audit
+from backoffice.services.bulk import history
 
 log = logging.getLogger(__name__)
 
@@ -241,67 +242,57 @@ def batch_event_data(batch: Batch, event_type: str) -> dict:
 
     data = {"lot": batch_json(batch, api_records([batch.id]).get(batch.id))}
     if event_type == "batch.completed":
-        rows = db.session.execute(
-            select(
-                BatchRow.status,
-                func.count(),
-                func.coalesce(func.sum(BatchRow.amount), 0),
-                func.coalesce(func.sum(BatchRow.fee), 0),
-            )
-            .where(BatchRow.batch_id == batch.id)
-            .group_by(BatchRow.status)
-        ).all()
-        by_status = {s: (int(c), int(a), int(f)) for s, c, a, f in rows}
-
-        def figures(status: RowStatus) -> tuple[int, int, int]:
-            return by_status.get(status.value, (0, 0, 0))
-
+        stats = history.statistics(batch)
         data["compteurs"] = {
-            "payees": figures(RowStatus.COMPLETED)[0],
-            "echouees": figures(RowStatus.FAILED)[0],
-            "a_verifier": figures(RowStatus.NEEDS_REVIEW)[0],
-            "exclues": figures(RowStatus.SKIPPED)[0],
+            "payees": stats.completed,
+            "echouees": stats.failed,
+            "a_verifier": stats.needs_review,
+            "exclues": stats.count(RowStatus.SKIPPED),
         }
         data["montants"] = {
-            "paye": figures(RowStatus.COMPLETED)[1],
-            "frais": figures(RowStatus.COMPLETED)[2],
-            "echoue": figures(RowStatus.FAILED)[1],
-            "a_verifier": figures(RowStatus.NEEDS_REVIEW)[1],
+            "paye": stats.amount(RowStatus.COMPLETED),
+            "frais": stats.fees,
+            "echoue": stats.amount(RowStatus.FAILED),
+            "a_verifier": stats.amount(RowStatus.NEEDS_REVIEW),
             "devise": batch.currency,
         }
     return data
 
 
-def _targets(organisation_id: int) -> list[WebhookEndpoint]:
-    return endpoints_of(organisation_id)
-
-
-def emit_batch_events() -> int:
-    """Deliveries for the batch timeline events past the cursor; returns how many events were read."""
-    cursor = _cursor("batch_events", BatchEvent.id)
-    old = cursor.last_id
+def _emit(cursor_name: str, source, columns: tuple, write_deliveries) -> int:
+    """Read a timeline past its cursor, let `write_deliveries(rows)` add deliveries, and move the
+    cursor in the same transaction; returns how many events were read (0: none, or another
+    worker wrote them first)."""
+    old = _cursor(cursor_name, source.id).last_id
     events = list(
-        db.session.execute(
-            select(BatchEvent.id, BatchEvent.batch_id, BatchEvent.action)
-            .where(BatchEvent.id > old)
-            .order_by(BatchEvent.id)
-            .limit(ROUND_SIZE)
-        )
+        db.session.execute(select(source.id, *columns).where(source.id > old).order_by(source.id).limit(ROUND_SIZE))
     )
     if not events:
         db.session.rollback()
         return 0
+    write_deliveries(events)
+    if not _advance(cursor_name, old, events[-1][0]):
+        db.session.rollback()
+        return 0
+    db.session.commit()
+    return len(events)
+
+
+def emit_batch_events() -> int:
+    """Deliveries for the batch timeline events (submitted, approved, rejected, finished)."""
+    return _emit("batch_events", BatchEvent, (BatchEvent.batch_id, BatchEvent.action), _batch_deliveries)
+
+
+def _batch_deliveries(events) -> None:
     for event_id, batch_id, action in events:
         event_type = BATCH_EVENTS.get(action)
-        if event_type is None:
-            continue
-        batch = db.session.get(Batch, batch_id)
+        batch = db.session.get(Batch, batch_id) if event_type else None
         if batch is None:
             continue
         data = batch_event_data(batch, event_type)
         uid = _event_id("batch_event", str(event_id))
         urls: dict[str, tuple[int, int | None]] = {}
-        for endpoint in _targets(batch.organisation_id):
+        for endpoint in endpoints_of(batch.organisation_id):
             urls.setdefault(endpoint.url, (endpoint.api_client_id, endpoint.id))
         api = db.session.get(ApiBatch, batch.id)
         if api is not None and api.callback_url:
@@ -310,43 +301,31 @@ def emit_batch_events() -> int:
             db.session.add(
                 _delivery(batch.organisation_id, client_id, endpoint_id, uid, event_type, batch.id, url, data)
             )
-    if not _advance("batch_events", old, events[-1][0]):
-        db.session.rollback()
-        return 0
-    db.session.commit()
-    return len(events)
 
 
 def emit_fine_events() -> int:
-    """`fine_payment.final` for payments whose timeline reached a final status past the cursor."""
+    """`fine_payment.final` for payments whose timeline reached a final status."""
+    columns = (FinePaymentEvent.payment_id, FinePaymentEvent.status)
+    return _emit("fine_payment_events", FinePaymentEvent, columns, _fine_deliveries)
+
+
+def _fine_deliveries(events) -> None:
     from backoffice.services.fines.queries import as_json
 
-    cursor = _cursor("fine_payment_events", FinePaymentEvent.id)
-    old = cursor.last_id
-    events = list(
-        db.session.execute(
-            select(FinePaymentEvent.id, FinePaymentEvent.payment_id, FinePaymentEvent.status)
-            .where(FinePaymentEvent.id > old)
-            .order_by(FinePaymentEvent.id)
-            .limit(ROUND_SIZE)
-        )
-    )
-    if not events:
-        db.session.rollback()
-        return 0
     finals = {s.value for s in FINAL_PAYMENT_STATUSES}
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for _event_row_id, payment_id, status in events:
         if status not in finals or (payment_id, status) in seen:
             continue
         seen.add((payment_id, status))
-        uid = _event_id("fine_payment", f"{payment_id}:{status}")
         payment = db.session.get(FinePayment, payment_id)
         if payment is None:
             continue
+        # One event per payment and final status, even if its timeline repeats the status.
+        uid = _event_id("fine_payment", f"{payment_id}:{status}")
         already = set(db.session.scalars(select(WebhookDelivery.url).where(WebhookDelivery.event_id == uid)))
         data = {"paiement": as_json(payment, with_timeline=False)}
-        for endpoint in _targets(payment.organisation_id):
+        for endpoint in endpoints_of(payment.organisation_id):
             if endpoint.url in already:
                 continue
             already.add(endpoint.url)
@@ -360,13 +339,8 @@ def emit_fine_events() -> int:
                     None,
                     endpoint.url,
                     data,
-                )
+                )  # fmt: skip
             )
-    if not _advance("fine_payment_events", old, events[-1][0]):
-        db.session.rollback()
-        return 0
-    db.session.commit()
-    return len(events)
 
 
 # Delivering -------------------------------------------------------------------------------
