@@ -236,3 +236,15 @@ def test_writes_are_audited_under_the_client(app, client, demo):
         assert all(e.user.full_name == "Client API Paie CNSS (API)" for e in mine)
         batch = db.session.get(Batch, batch_id)
         assert batch.status == BatchStatus.PENDING_APPROVAL.value
+
+
+def test_too_many_json_lines_are_refused_as_a_whole(app, client, demo):
+    app.config["IMPORT_MAX_ROWS"] = 2
+    try:
+        lignes = [{"type_id": "MSISDN", "valeur_id": f"2299700000{i}", "montant": 100} for i in range(1, 4)]
+        response = client.post("/api/v1/batches", json={"lignes": lignes}, headers=AUTH)
+    finally:
+        app.config["IMPORT_MAX_ROWS"] = 200_000
+    assert response.status_code == 422
+    assert response.get_json()["erreur"] == "FICHIER_REFUSE" and response.get_json()["erreurs"][0]["champ"] == "lignes"
+    assert _count_batches(app) == 0

@@ -51,7 +51,8 @@ def test_seed_demo_is_idempotent(app):
     assert first.returncode == 0, first.stderr
     assert "organisation CNSS" in first.stdout and "Demo-2026!" in first.stdout
     after_first = _counts(app)
-    assert after_first["Organisation"] == 2 and after_first["User"] == 5 and after_first["Account"] == 2
+    # 5 people, and the technical users of the two demo API clients
+    assert after_first["Organisation"] == 2 and after_first["User"] == 5 + 2 and after_first["Account"] == 2
     assert after_first["balance"] == 500_000_000 + 50_000_000
 
     second = run_flask("seed-demo")
@@ -99,7 +100,7 @@ def test_worker_burst_runs_a_job_and_exits(app, demo):
     assert result.returncode == 0, result.stderr
     job.refresh()
     assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == 5
+    assert job.return_value() == 5 + 2  # the demo people and the demo API clients' technical users
     assert len(queue) == 0
 
 

@@ -114,7 +114,10 @@ def create_batch(client: ApiIdentity):
                 'Envoyez un fichier en multipart/form-data (champ « file ») ou du JSON {"lignes": [...]}.',
             )
     except ServiceError as exc:
-        raise from_service_error(exc) from None
+        error = from_service_error(exc)
+        if request.mimetype == "application/json" and error.code == "FICHIER_REFUSE":
+            error.extra["erreurs"][0]["champ"] = "lignes"  # the JSON lines, refused as a whole (too many)
+        raise error from None
     db.session.commit()
     return _created(batch)
 
