@@ -128,3 +128,19 @@ def test_fifty_concurrent_posts_with_one_key_make_one_batch(app, demo, live_serv
         f"{live_server}/api/v1/batches", json=LINES, headers={**AUTH, "Idempotency-Key": "course-50"}, timeout=30
     )
     assert replay.status_code == 201 and replay.json()["id"] == created[0]["id"]
+
+
+def test_a_multipart_part_without_a_usable_name_is_not_a_5xx(app, client, demo):
+    """Found by the fuzzer: werkzeug names a part without a name None, which broke the fingerprint's sort."""
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\n[]\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="None"\r\n\r\n[1]\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="libelle"\r\n\r\nz\r\n--{boundary}--\r\n'
+    ).encode()
+    response = client.post(
+        "/api/v1/batches",
+        data=body,
+        headers={**AUTH, "Idempotency-Key": "k", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 422

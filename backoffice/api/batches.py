@@ -82,7 +82,7 @@ def create_batch(client: ApiIdentity):
     try:
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
-            form = {k: request.form.get(k) for k in request.form if k != "file"}
+            form = {k: request.form.get(k) for k in request.form if isinstance(k, str) and k != "file"}
             if upload is None:
                 raise invalid(
                     [

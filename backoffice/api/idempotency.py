@@ -34,9 +34,10 @@ def fingerprint() -> str:
     """The request's identity: method, path and body, insensitive to multipart boundaries and JSON spacing."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     if request.mimetype == "multipart/form-data":
-        for name in sorted(request.form):
-            digest.update(json.dumps([name, request.form.getlist(name)], ensure_ascii=False).encode())
-        for name in sorted(request.files):
+        # A malformed part may have no name (None): sort and hash names as text.
+        for name in sorted(request.form, key=str):
+            digest.update(json.dumps([str(name), request.form.getlist(name)], ensure_ascii=False).encode())
+        for name in sorted(request.files, key=str):
             for upload in request.files.getlist(name):
                 file_digest = hashlib.sha256()
                 while chunk := upload.stream.read(1 << 16):
