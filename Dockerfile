@@ -8,7 +8,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund \
  && mkdir -p vendor \
  && cp node_modules/htmx.org/dist/htmx.min.js vendor/htmx.min.js \
- && if [ -d node_modules/chart.js ]; then cp node_modules/chart.js/dist/chart.umd.js vendor/chart.umd.js; fi
+ && if [ -d node_modules/chart.js ]; then cp node_modules/chart.js/dist/chart.umd.js vendor/chart.umd.js; fi \
+ && mkdir -p vendor/swagger-ui \
+ && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css vendor/swagger-ui/
 
 # --- Stage 2: the Python application
 FROM python:3.11-slim-bookworm

@@ -233,7 +233,11 @@ def register_error_pages(app: Flask) -> None:
     }
 
     def render(code: int, message: str):
-        if request.path.startswith(("/amendes/payments", "/api/")) or request.accept_mimetypes.best == "application/json":
+        if request.path.startswith("/api/"):
+            from backoffice.api.errors import http_error_response
+
+            return http_error_response(code, message)
+        if request.path.startswith("/amendes/payments") or request.accept_mimetypes.best == "application/json":
             return {"erreur": message, "code": code}, code
         return render_template("error.html", code=code, message=message), code
 

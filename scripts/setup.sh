@@ -35,6 +35,8 @@ if [ ! -f static/vendor/.installed ] || [ package.json -nt static/vendor/.instal
   if [ -d node_modules/chart.js ]; then
     cp node_modules/chart.js/dist/chart.umd.js static/vendor/chart.umd.js
   fi
+  mkdir -p static/vendor/swagger-ui
+  cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
   touch static/vendor/.installed
 fi
 

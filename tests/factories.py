@@ -378,6 +378,30 @@ def _invitation_token(demo: dict) -> str:
     return link.rsplit("/", 1)[1]
 
 
+def _webhook_endpoint(demo: dict) -> int:
+    """A webhook endpoint of CNSS, registered for the demo batches client."""
+    from backoffice.models.api import WebhookEndpoint
+    from backoffice.models.fines import ApiClient
+    from backoffice.services.api_clients import DEMO_BATCH_CLIENT_KEY, hash_key
+
+    client = db.session.scalar(select(ApiClient).where(ApiClient.key_hash == hash_key(DEMO_BATCH_CLIENT_KEY)))
+    endpoint = WebhookEndpoint(
+        organisation_id=client.organisation_id, api_client_id=client.id, url="http://127.0.0.1:9/h"
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    return endpoint.id
+
+
+def _webhook_delivery(demo: dict) -> int:
+    """A delivery of a test event to that endpoint."""
+    from backoffice.models.api import WebhookEndpoint
+    from backoffice.services import webhooks
+
+    endpoint = db.session.get(WebhookEndpoint, _webhook_endpoint(demo))
+    return webhooks.send_test(None, endpoint).id
+
+
 # Each builder gets the demo ids (see conftest.demo) inside an app context and returns an id.
 # A route with a new URL parameter needs a builder here, or the role matrix test fails.
 BUILDERS: dict[str, Callable[[dict], object]] = {
@@ -394,7 +418,18 @@ BUILDERS: dict[str, Callable[[dict], object]] = {
     "top_up_id": _top_up_request,
     "token": _invitation_token,
     "format_code": lambda demo: "payment_list",
+    "endpoint_id": _webhook_endpoint,
+    "delivery_id": _webhook_delivery,
 }
 
 # Parameters that name objects owned by an organisation (another organisation gets 404).
-ORG_SCOPED_PARAMS = {"account_id", "list_id", "entry_id", "batch_id", "row_id", "payment_id"}
+ORG_SCOPED_PARAMS = {
+    "account_id",
+    "list_id",
+    "entry_id",
+    "batch_id",
+    "row_id",
+    "payment_id",
+    "endpoint_id",
+    "delivery_id",
+}

@@ -207,7 +207,7 @@ def test_create_user_field_errors(app, admin, demo):
         from backoffice.models import User
         from backoffice.services.mail import outbox_messages
 
-        assert db.session.scalar(select(func.count()).select_from(User)) == 8
+        assert db.session.scalar(select(func.count()).select_from(User)) == 8 + 2  # + the demo API clients' technical users
         assert outbox_messages() == []
 
 

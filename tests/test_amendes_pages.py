@@ -137,7 +137,8 @@ def test_api_key_create_shown_once_then_revoke(app, client, login_as, demo):
     missing = admin.post("/amendes/clients-api/nouveau", data={"name": "", "organisation_id": demo["orgs"]["CNSS"]})
     assert "Ce champ est obligatoire." in missing.get_data(as_text=True)
     created = admin.post(
-        "/amendes/clients-api/nouveau", data={"name": "Portail Trésor", "organisation_id": demo["orgs"]["CNSS"]}
+        "/amendes/clients-api/nouveau",
+        data={"name": "Portail Trésor", "organisation_id": demo["orgs"]["CNSS"], "scopes": "fines:write"},
     )
     html = created.get_data(as_text=True)
     assert created.status_code == 200 and "n'est affichée qu'une seule fois" in html
@@ -176,7 +177,7 @@ def test_demo_seed_creates_the_citizen_app_once(app, demo):
     with app.app_context():
         assert seed_demo() == []  # second run: nothing new
         clients = db.session.scalars(select(ApiClient)).all()
-        assert [c.name for c in clients] == ["Appli Citoyen"]
+        assert [c.name for c in clients] == ["Appli Citoyen", "Paie CNSS (API)"]
     assert AUTH["Authorization"] == "Bearer demo-amendes-2026"
 
 

@@ -249,10 +249,14 @@ MUTATION_CASES: dict[str, tuple] = {
     # Fines area.
     "fines.api_client_new": (
         "admin@demo.bj",
-        lambda d: {"name": "Application citoyenne", "organisation_id": d["orgs"]["CNSS"]},
+        lambda d: {"name": "Application citoyenne", "organisation_id": d["orgs"]["CNSS"], "scopes": "fines:write"},
         "api_client.created",
     ),
     "fines.api_client_revoke": ("admin@demo.bj", {}, "api_client.revoked"),
+    "fines.api_approval": ("admin@demo.bj", {"allowed": "y"}, "api_settings.updated"),
+    "fines.webhook_test": ("admin@demo.bj", {}, "webhook.tested"),
+    "fines.webhook_delete": ("admin@demo.bj", {}, "webhook.deleted"),
+    "fines.webhook_redeliver": ("admin@demo.bj", {}, "webhook.redelivered"),
     "fines.review_rerun": ("admin@demo.bj", {}, "fines.payment_rerun", lambda d: _payment_to_review(d)),
     "fines.review_close": (
         "admin@demo.bj",

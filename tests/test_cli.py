@@ -51,8 +51,9 @@ def test_seed_demo_is_idempotent(app):
     assert first.returncode == 0, first.stderr
     assert "organisation CNSS" in first.stdout and "Demo-2026!" in first.stdout
     after_first = _counts(app)
-    # CNSS, Next.mr and the traffic authority (its fines collection account opens at 0).
-    assert after_first["Organisation"] == 3 and after_first["User"] == 8 and after_first["Account"] == 3
+    # CNSS, Next.mr and the traffic authority (its fines collection account opens at 0);
+    # 8 people and the technical users of the two demo API clients.
+    assert after_first["Organisation"] == 3 and after_first["User"] == 8 + 2 and after_first["Account"] == 3
     assert after_first["balance"] == 500_000_000 + 50_000_000
 
     second = run_flask("seed-demo")
@@ -100,7 +101,7 @@ def test_worker_burst_runs_a_job_and_exits(app, demo):
     assert result.returncode == 0, result.stderr
     job.refresh()
     assert job.get_status() == JobStatus.FINISHED
-    assert job.return_value() == 8  # the demo users
+    assert job.return_value() == 8 + 2  # the demo people and the demo API clients' technical users
     assert len(queue) == 0
 
 

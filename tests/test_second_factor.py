@@ -72,7 +72,8 @@ def test_demo_users_share_the_documented_secret(app, demo):
     from backoffice.models import User
 
     with app.app_context():
-        users = db.session.scalars(select(User)).all()
+        # People only: the API clients' technical users never sign in (inactive, no password).
+        users = db.session.scalars(select(User).where(User.active.is_(True))).all()
         assert users and all(u.totp_secret == DEMO_TOTP_SECRET and u.has_second_factor for u in users)
 
 
@@ -273,7 +274,7 @@ def test_api_keys_ask_for_a_fresh_code(app, client, demo):
     login(client, "admin@demo.bj")
     with client.session_transaction() as session:
         session["second_factor_at"] = time.time() - 301
-    data = {"name": "Portail citoyen", "organisation_id": demo["orgs"]["CNSS"]}
+    data = {"name": "Portail citoyen", "organisation_id": demo["orgs"]["CNSS"], "scopes": "fines:write"}
     refused = client.post("/amendes/clients-api/nouveau", data=data)
     assert "demande un code récent" in _html(refused)
     with app.app_context():

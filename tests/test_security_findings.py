@@ -130,7 +130,7 @@ def test_the_ledger_export_of_an_account_has_a_sound_header(client, demo):
 def test_the_page_showing_a_new_api_key_is_not_cached(client, demo):
     login(client, "admin@demo.bj")
     response = client.post(
-        "/amendes/clients-api/nouveau", data={"name": "Portail", "organisation_id": demo["orgs"]["CNSS"]}
+        "/amendes/clients-api/nouveau", data={"name": "Portail", "organisation_id": demo["orgs"]["CNSS"], "scopes": "fines:write"}
     )
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
 

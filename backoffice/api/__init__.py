@@ -14,4 +14,15 @@ bp = Blueprint("api", __name__)
 bp.register_error_handler(ApiError, api_error_response)
 csrf.exempt(bp)
 
-from backoffice.api import fines  # noqa: E402, F401 - registers the fines routes on bp
+# Ids are database integers: a larger number in a path names nothing (and would overflow the driver).
+MAX_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict | None) -> None:
+    for value in (values or {}).values():
+        if isinstance(value, int) and value > MAX_ID:
+            raise ApiError(404, "INTROUVABLE", "Objet introuvable.")
+
+
+from backoffice.api import accounts, batches, docs, fines, webhooks  # noqa: E402, F401 - register their routes on bp

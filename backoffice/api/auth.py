@@ -12,11 +12,12 @@ from flask import current_app, request
 from sqlalchemy import select
 
 from backoffice.api.errors import ApiError
+from backoffice.api.ratelimit import check_rate
 from backoffice.extensions import db
 from backoffice.models import Organisation
 from backoffice.models.fines import ApiClient
 from backoffice.security import api_route
-from backoffice.services.api_clients import CLIENT_SCOPES, ApiIdentity, hash_key
+from backoffice.services.api_clients import ApiIdentity, hash_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,12 +46,15 @@ def authenticate(authorization: str | None, cache_seconds: float = 0.0) -> ApiId
     # a session transaction while it inserts on another connection (models/writes.py).
     with db.engine.connect() as connection:
         row = connection.execute(
-            select(ApiClient.id, ApiClient.organisation_id, ApiClient.name)
+            select(ApiClient.id, ApiClient.organisation_id, ApiClient.name, ApiClient.scopes, ApiClient.user_id)
             .join(Organisation, Organisation.id == ApiClient.organisation_id)
             .where(ApiClient.key_hash == digest, ApiClient.active.is_(True), Organisation.active.is_(True))
         ).first()
-    # No scopes column yet: every client holds CLIENT_SCOPES.
-    identity = ApiIdentity(row.id, row.organisation_id, row.name, CLIENT_SCOPES) if row is not None else None
+    identity = (
+        ApiIdentity(row.id, row.organisation_id, row.name, frozenset(row.scopes or ()), row.user_id)
+        if row is not None
+        else None
+    )
     if cache_seconds > 0:
         with _cache_lock:
             if len(_cache) > 10_000:
@@ -68,7 +72,8 @@ def forget_cached_keys() -> None:
 def api_key_required(scope: str) -> Callable[[F], F]:
     """The view needs an active API key holding `scope`; it gets the client as first argument.
 
-    401 without a valid key, 403 when the key lacks the scope, both in the API's error shape.
+    401 without a valid key, 403 when the key lacks the scope, 429 past the client's rate,
+    all in the API's error shape.
     """
 
     def decorator(view: F) -> F:
@@ -84,8 +89,13 @@ def api_key_required(scope: str) -> Callable[[F], F]:
                     "Clé d'API manquante, invalide ou révoquée (Authorization: Bearer <clé>).",
                     headers={"WWW-Authenticate": 'Bearer realm="amendes"'},
                 )
+            check_rate(client.id)
             if scope not in client.scopes:
-                raise ApiError(403, "ACCES_REFUSE", "Cette clé d'API ne permet pas cette opération.")
+                raise ApiError(
+                    403,
+                    "ACCES_REFUSE",
+                    f"Cette clé d'API ne permet pas cette opération (droit « {scope} » nécessaire).",
+                )
             return view(client, *args, **kwargs)
 
         return api_route(wrapped)  # type: ignore[return-value]

@@ -12,29 +12,26 @@ from flask import current_app, request
 from backoffice.api import bp
 from backoffice.api.auth import api_key_required
 from backoffice.api.errors import ApiError
+from backoffice.api.openapi import documented
+from backoffice.api.schemas import FinesPaymentRequestSchema, FinesPaymentSchema, FinesReceiptSchema
 from backoffice.extensions import db
 from backoffice.models.fines import FinePayment
-from backoffice.services import throttle
 from backoffice.services.api_clients import ApiIdentity
 from backoffice.services.fines import payment_requests, queries
 
 
-def _too_many_requests(retry_after: int) -> ApiError:
-    return ApiError(
-        429,
-        "TROP_DE_REQUETES",
-        f"Trop de requêtes pour cette clé d'API : réessayez dans {retry_after} s.",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
-# Per API key, counted atomically in Redis (services/throttle.py): API_RATE_LIMIT_PER_MINUTE.
-per_key_limit = throttle.limit_per_caller("api", "API_RATE_LIMIT_PER_MINUTE", 60, _too_many_requests)
-
-
 @bp.route("/amendes/payments/", methods=["POST"])
+@documented(
+    summary="Payer des amendes par mobile money",
+    scope="fines:write",
+    tag="Amendes",
+    description="Répond 202 aussitôt ; la saga (vérification, débit, marquage) tourne dans un worker.",
+    body=FinesPaymentRequestSchema,
+    responses={202: (FinesReceiptSchema, "Paiement accepté"), 200: (FinesReceiptSchema, "Paiement déjà reçu")},
+    errors=(409,),
+    idempotent_post=True,
+)
 @api_key_required("fines:write")
-@per_key_limit
 def create_fines_payment(client: ApiIdentity):
     """Accept a fines payment: 202 at once, the saga runs in a worker."""
     config = current_app.config
@@ -61,7 +58,7 @@ def create_fines_payment(client: ApiIdentity):
 
 
 @bp.route("/amendes/payments/", methods=["GET"])
-@api_key_required("fines:read")
+@api_key_required("fines:write")
 def fines_payment_by_reference(client: ApiIdentity):
     """The payment the client sent with its own `reference` (for an application that lost the id)."""
     reference = request.args.get("reference", "").strip()
@@ -74,8 +71,13 @@ def fines_payment_by_reference(client: ApiIdentity):
 
 
 @bp.route("/amendes/payments/<payment_id>/", methods=["GET"])
-@api_key_required("fines:read")
-@per_key_limit
+@documented(
+    summary="Suivre un paiement d'amendes",
+    scope="fines:write",
+    tag="Amendes",
+    responses={200: (FinesPaymentSchema, "Statut, montants, amendes et étapes")},
+)
+@api_key_required("fines:write")
 def fines_payment(client: ApiIdentity, payment_id: str):
     """A payment of the client's organisation: status, amounts, fines and timeline."""
     payment = db.session.get(FinePayment, payment_id)

@@ -32,12 +32,13 @@ class Loop:
 
 def worker_loops() -> list[Loop]:
     """Every loop a worker starts, in one readable list."""
-    from backoffice.jobs import batches, fines
+    from backoffice.jobs import batches, fines, webhooks
 
     return [
         Loop("batch-sweeper", "BATCH_SWEEP_SECONDS", batches.sweep),
         Loop("fines-dispatcher", "FINES_DISPATCH_SECONDS", fines.dispatch, until_idle=True),
         Loop("fines-sweeper", "FINES_SWEEP_SECONDS", fines.sweep, lock=fines.SWEEP_LOCK),
+        Loop("webhooks", "WEBHOOK_DELIVERY_SECONDS", webhooks.deliver_round, until_idle=True),
     ]
 
 

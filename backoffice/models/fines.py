@@ -38,6 +38,10 @@ class ApiClient(db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(12), default="")
     signing_secret: Mapped[str] = mapped_column(String(128))
+    # What the key may do (services/api_clients.SCOPES), and the technical user its batch
+    # actions are recorded under (batches need a creator; the user can never sign in).
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     active: Mapped[bool] = mapped_column(default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -45,6 +49,7 @@ class ApiClient(db.Model):
     revoked_at: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship()
+    user = relationship("User", foreign_keys=[user_id])
 
     def __repr__(self) -> str:
         return f"<ApiClient {self.name}>"

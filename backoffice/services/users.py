@@ -287,8 +287,10 @@ def change_role(actor: User, user: User, role: str) -> None:
 
 
 def search_users(query: str | None, organisation_id: int | None):
-    """The statement behind the admin's user list."""
-    stmt = select(User).order_by(User.last_name, User.first_name)
+    """The statement behind the admin's user list (API clients' technical users are managed on *Clients API*)."""
+    from backoffice.services.api_clients import TECHNICAL_EMAIL_DOMAIN
+
+    stmt = select(User).where(~User.email.endswith(f"@{TECHNICAL_EMAIL_DOMAIN}")).order_by(User.last_name, User.first_name)
     if organisation_id:
         stmt = stmt.where(User.organisation_id == organisation_id)
     if query:

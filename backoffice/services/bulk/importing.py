@@ -272,6 +272,50 @@ def create_from_upload(
     return batch
 
 
+def create_from_records(actor: User, account_id: int, label: str, records: list[dict], source_name: str) -> Batch:
+    """A DRAFT batch from payment records (the API's JSON lines), through the upload path itself.
+
+    Each record has the payment-list format's fields (`type_id`, `valeur_id`, `montant` in
+    minor units, optional `devise` and `nom_complet`); they are written as that format's
+    file and read back by `create_from_upload`, so every check, warning and guard of an
+    upload applies unchanged. Record i (from 0) becomes line i + 2 (the header is line 1).
+    """
+    account = db.session.get(Account, account_id)
+    currency = account.currency if account is not None else ""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["type_id", "valeur_id", "devise", "montant", "nom_complet"])
+    for record in records:
+        devise = str(record.get("devise") or currency)
+        amount = record.get("montant")
+        exponent_currency = devise.upper() if devise.upper() in CURRENCIES else currency
+        if isinstance(amount, int) and not isinstance(amount, bool) and exponent_currency in CURRENCIES:
+            amount_text = _units_text(amount, exponent_currency)
+        else:
+            amount_text = "" if amount is None else str(amount)
+        writer.writerow(
+            [
+                record.get("type_id") or "",
+                record.get("valeur_id") or "",
+                devise,
+                amount_text,
+                record.get("nom_complet") or "",
+            ]
+        )
+    data = io.BytesIO(buffer.getvalue().encode("utf-8"))
+    return create_from_upload(actor, account_id, label, data, source_name)
+
+
+def _units_text(minor: int, currency: str) -> str:
+    """Minor units as the decimal text a file carries (`-5` stays negative, so the file's check refuses it)."""
+    exponent = CURRENCIES[currency]
+    sign, minor = ("-", -minor) if minor < 0 else ("", minor)
+    if exponent == 0:
+        return f"{sign}{minor}"
+    units, fraction = divmod(minor, 10**exponent)
+    return f"{sign}{units}.{fraction:0{exponent}d}"
+
+
 ROW_COLUMNS = (
     "batch_id",
     "line_number",
