@@ -69,12 +69,19 @@ def _one_round(app: Flask, loop: Loop, interval: float, locked: bool) -> None:
             report = loop.round()
             while loop.until_idle and report:
                 report = loop.round()
-            if report and not loop.until_idle:
+            if not loop.until_idle and _worth_logging(report):
                 log.info("%s: %s", loop.name, report)
         except Exception:  # noqa: BLE001 - keep looping; the next round retries
             log.exception("%s failed", loop.name)
         finally:
             db.session.remove()
+
+
+def _worth_logging(report: object) -> bool:
+    """A round that did something: a count above zero, or a report with one."""
+    if isinstance(report, dict):
+        return any(report.values())
+    return bool(report)
 
 
 def _take_lock(app: Flask, key: str, interval: float) -> bool:
