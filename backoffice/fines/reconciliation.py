@@ -11,16 +11,16 @@ from backoffice.clients.fines_registry import FinesRegistryClient
 from backoffice.clients.momo import MomoClient
 from backoffice.fines import bp
 from backoffice.fines.payments import date_arg
-from backoffice.models.base import utcnow
 from backoffice.pages import csv_response
 from backoffice.security import member_required
 from backoffice.services.fines import reconciliation
+from backoffice.services.locale import local_today
 
 
 def _day() -> date:
-    """The day asked for (`?jour=AAAA-MM-JJ`), today (UTC) when absent or unreadable."""
+    """The day asked for (`?jour=AAAA-MM-JJ`), today in the organisation's zone when absent or unreadable."""
     asked = date_arg("jour")
-    return asked.date() if asked else utcnow().date()
+    return asked.date() if asked else local_today(current_user.organisation.timezone)
 
 
 def _lines(day: date, live: bool) -> tuple[list, int]:

@@ -1,6 +1,6 @@
 """Reconciling a day of fines payments: our debits, refunds and marks, discrepancies first.
 
-For each payment received that day (UTC): the operator's debit and refund (ids, outcomes,
+For each payment received that day (the organisation's calendar day, in its time zone): the operator's debit and refund (ids, outcomes,
 amounts) and the registry's marks, as our records hold them. A payment is a discrepancy
 when those records do not add up:
 - a debit without a mark or a refund (money taken, nothing given, nothing returned);
@@ -15,7 +15,7 @@ what the operator and the registry say now, next to what we recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -23,8 +23,10 @@ from sqlalchemy.orm import selectinload
 from backoffice.clients.fines_registry import FineAnswer, FinesRegistryClient
 from backoffice.clients.momo import MomoClient, MomoOutcome
 from backoffice.extensions import db
+from backoffice.models import Organisation
 from backoffice.models.fines import MARK_OUTCOME_LABELS, FinePayment, PaymentStatus
 from backoffice.services.fines.states import ACTIVE_STATUSES
+from backoffice.services.locale import utc_bounds
 
 OUTCOME_LABELS = {"REUSSI": "Réussi", "ECHOUE": "Échoué"}
 
@@ -92,14 +94,15 @@ def problems_of(payment: FinePayment) -> list[str]:
 
 def day_report(organisation_id: int, day: date) -> list[ReportLine]:
     """The day's payments of an organisation, discrepancies first, then by time received."""
-    start = datetime.combine(day, time.min)
+    organisation = db.session.get(Organisation, organisation_id)
+    start, end = utc_bounds(day, day + timedelta(days=1), organisation.timezone if organisation else None)
     payments = db.session.scalars(
         select(FinePayment)
         .options(selectinload(FinePayment.items))
         .where(
             FinePayment.organisation_id == organisation_id,
             FinePayment.created_at >= start,
-            FinePayment.created_at < start + timedelta(days=1),
+            FinePayment.created_at < end,
         )
         .order_by(FinePayment.created_at, FinePayment.id)
     ).all()
