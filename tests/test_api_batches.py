@@ -247,3 +247,15 @@ def test_too_many_json_lines_are_refused_as_a_whole(app, client, demo):
     assert response.status_code == 422
     assert response.get_json()["erreur"] == "FICHIER_REFUSE" and response.get_json()["erreurs"][0]["champ"] == "lignes"
     assert _count_batches(app) == 0
+
+
+def test_the_period_given_to_the_api_is_the_batch_s_payment_period(app, client, demo):
+    """`periode` feeds the double-payment guard like the upload page's period (issue 11)."""
+    from_file = _upload(client, libelle="Pensions mars", periode="2026-03").get_json()
+    lignes = [{"type_id": "MSISDN", "valeur_id": "2290197000009", "montant": 1000}]
+    from_json = client.post(
+        "/api/v1/batches", json={"lignes": lignes, "compte_payeur": "ACC-CNSS-001", "periode": "2026-04"}, headers=AUTH
+    ).get_json()
+    with app.app_context():
+        assert db.session.get(Batch, from_file["id"]).payment_period == "2026-03"
+        assert db.session.get(Batch, from_json["id"]).payment_period == "2026-04"

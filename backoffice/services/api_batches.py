@@ -81,10 +81,14 @@ def create_batch(
     label = (options.libelle or "").strip() or f"Lot API {utcnow():%d/%m/%Y %H:%M}"
     if records is not None:
         source = "json"
-        batch = importing.create_from_records(actor, account.id, label, records, f"api-{client.id}-lignes.json")
+        batch = importing.create_from_records(
+            actor, account.id, label, records, f"api-{client.id}-lignes.json", payment_period=options.periode
+        )
     else:
         source = "file"
-        batch = importing.create_from_upload(actor, account.id, label, stream, file_name or "api.csv")
+        batch = importing.create_from_upload(
+            actor, account.id, label, stream, file_name or "api.csv", payment_period=options.periode
+        )
     db.session.add(
         ApiBatch(
             batch_id=batch.id,

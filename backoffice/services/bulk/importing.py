@@ -272,7 +272,14 @@ def create_from_upload(
     return batch
 
 
-def create_from_records(actor: User, account_id: int, label: str, records: list[dict], source_name: str) -> Batch:
+def create_from_records(
+    actor: User,
+    account_id: int,
+    label: str,
+    records: list[dict],
+    source_name: str,
+    payment_period: str | None = None,
+) -> Batch:
     """A DRAFT batch from payment records (the API's JSON lines), through the upload path itself.
 
     Each record has the payment-list format's fields (`type_id`, `valeur_id`, `montant` in
@@ -303,7 +310,7 @@ def create_from_records(actor: User, account_id: int, label: str, records: list[
             ]
         )
     data = io.BytesIO(buffer.getvalue().encode("utf-8"))
-    return create_from_upload(actor, account_id, label, data, source_name)
+    return create_from_upload(actor, account_id, label, data, source_name, payment_period=payment_period)
 
 
 def _units_text(minor: int, currency: str) -> str:
