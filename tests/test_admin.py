@@ -449,3 +449,20 @@ def test_every_admin_action_is_audited(app, admin, demo):
             events = db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
             assert [e.action for e in events] == [action], url
             assert events[0].user_id == admin_id and events[0].ip == "127.0.0.1"
+
+
+def test_an_organisation_s_country_reads_national_numbers(app, admin, demo):
+    """The country set by the admin is the default country of numbers written without their code."""
+    from backoffice.extensions import db
+    from backoffice.models import Organisation
+
+    org_id = demo["orgs"]["NEXT"]
+    assert "Mauritanie" in _html(admin.get(f"/admin/organisations/{org_id}"))
+    data = {"code": "NEXT", "name": "Next.mr", "timezone": "Africa/Nouakchott", "country": "SN"}
+    assert admin.post(f"/admin/organisations/{org_id}", data=data).status_code == 302
+    with app.app_context():
+        assert db.session.get(Organisation, org_id).country == "SN"
+    refused = admin.post(f"/admin/organisations/{org_id}", data={**data, "country": "XX"})
+    assert refused.status_code == 200 and "Not a valid choice" not in _html(refused)
+    with app.app_context():
+        assert db.session.get(Organisation, org_id).country == "SN"

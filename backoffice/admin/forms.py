@@ -8,12 +8,14 @@ from backoffice.forms import REQUIRED
 from backoffice.models.accounts import PARTY_ID_TYPES
 from backoffice.services.locale import DEFAULT_TIMEZONE, timezone_choices
 from backoffice.services.money import CURRENCIES
+from backoffice.services.parties import country_choices
 
 
 class OrganisationForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired(REQUIRED), Length(min=2, max=32)])
     name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
     timezone = SelectField("Fuseau horaire", choices=timezone_choices(), default=DEFAULT_TIMEZONE)
+    country = SelectField("Pays des numéros nationaux", choices=country_choices(), default="BJ")
     submit = SubmitField("Enregistrer")
 
 

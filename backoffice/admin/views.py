@@ -55,7 +55,9 @@ def organisation_new():
     form = OrganisationForm()
     if form.validate_on_submit():
         try:
-            org = org_service.create_organisation(current_actor(), form.code.data, form.name.data, form.timezone.data)
+            org = org_service.create_organisation(
+                current_actor(), form.code.data, form.name.data, form.timezone.data, form.country.data or ""
+            )
         except ServiceError as exc:
             attach_error(form, exc, "code")
         else:
@@ -73,7 +75,9 @@ def organisation_edit(org_id: int):
     form.code.render_kw = {"readonly": True}
     if form.validate_on_submit():
         try:
-            org_service.update_organisation(current_actor(), organisation, form.name.data, form.timezone.data)
+            org_service.update_organisation(
+                current_actor(), organisation, form.name.data, form.timezone.data, form.country.data or ""
+            )
         except ServiceError as exc:
             attach_error(form, exc, "name")
         else:

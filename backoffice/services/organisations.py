@@ -27,7 +27,16 @@ def _checked_timezone(timezone: str) -> str:
     return timezone
 
 
-def create_organisation(actor: User, code: str, name: str, timezone: str = DEFAULT_TIMEZONE) -> Organisation:
+def _checked_country(country: str) -> str:
+    country = (country or "").strip().upper()
+    if not parties.is_country(country):
+        raise ServiceError("Pays inconnu (code ISO à deux lettres, par exemple BJ).", field="country")
+    return country
+
+
+def create_organisation(
+    actor: User, code: str, name: str, timezone: str = DEFAULT_TIMEZONE, country: str = ""
+) -> Organisation:
     require_admin(actor)
     code = code.strip().upper()
     if not _CODE.match(code):
@@ -37,27 +46,34 @@ def create_organisation(actor: User, code: str, name: str, timezone: str = DEFAU
     if not name.strip():
         raise ServiceError("Le nom est obligatoire.", field="name")
     timezone = _checked_timezone(timezone)
-    organisation = Organisation(code=code, name=name.strip(), timezone=timezone)
+    country = _checked_country(country)
+    organisation = Organisation(code=code, name=name.strip(), timezone=timezone, country=country)
     db.session.add(organisation)
     db.session.flush()
-    audit.record(actor, "organisation.created", organisation, code=code, name=organisation.name, timezone=timezone)
+    audit.record(
+        actor, "organisation.created", organisation, code=code, name=organisation.name, timezone=timezone, country=country
+    )
     return organisation
 
 
-def update_organisation(actor: User, organisation: Organisation, name: str, timezone: str | None = None) -> None:
+def update_organisation(
+    actor: User, organisation: Organisation, name: str, timezone: str | None = None, country: str | None = None
+) -> None:
     require_admin(actor)
     if not name.strip():
         raise ServiceError("Le nom est obligatoire.", field="name")
     timezone = _checked_timezone(timezone) if timezone is not None else organisation.timezone
-    old, old_timezone = organisation.name, organisation.timezone
+    country = _checked_country(country) if country is not None else organisation.country
+    old, old_timezone, old_country = organisation.name, organisation.timezone, organisation.country
     organisation.name = name.strip()
     organisation.timezone = timezone
-    changes = {}
+    organisation.country = country
+    changes = {"old_country": old_country, "country": country} if country != old_country else {}
     if timezone != old_timezone:
         from backoffice.services.dashboard.rollups import drop_rollups
 
         drop_rollups(organisation.id)  # their days were the old zone's
-        changes = {"old_timezone": old_timezone, "timezone": timezone}
+        changes |= {"old_timezone": old_timezone, "timezone": timezone}
     audit.record(actor, "organisation.updated", organisation, old_name=old, name=organisation.name, **changes)
 
 

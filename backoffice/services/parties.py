@@ -210,3 +210,17 @@ def check_identifier(
     if not number.valid:
         return CheckedParty(number.value, PartyProblem.MSISDN_INVALID)
     return CheckedParty(number.value, None, number.warning, number.written if number.reformatted else None)
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """The countries libphonenumber knows, by French name, for an organisation's default country."""
+    from babel import Locale
+
+    names = Locale("fr").territories
+    regions = sorted(phonenumbers.SUPPORTED_REGIONS, key=lambda code: names.get(code, code))
+    return [("", "Aucun (numéros au format international)")] + [(code, names.get(code, code)) for code in regions]
+
+
+def is_country(code: str) -> bool:
+    """An ISO 3166 code libphonenumber can parse national numbers for (or empty: none)."""
+    return code == "" or code in phonenumbers.SUPPORTED_REGIONS
