@@ -82,10 +82,12 @@ def configured_app(app, settings: dict, sdk_url: str) -> Iterator:
     """An app context with these settings and the simulator as SDK adapter; restored afterwards."""
     saved = {k: app.config.get(k) for k in [*settings, "MOJALOOP_SDK_URL"]}
     app.config.update(settings, MOJALOOP_SDK_URL=sdk_url)
-    with app.app_context():
-        yield app
-        db.session.remove()
-    app.config.update(saved)
+    try:
+        with app.app_context():
+            yield app
+            db.session.remove()
+    finally:  # a failing test must not leave its settings to the next ones
+        app.config.update(saved)
 
 
 def run_jobs(app) -> None:

@@ -155,7 +155,7 @@ def test_a_beneficiary_paid_earlier_in_the_month_is_flagged_and_needs_an_acknowl
         assert guard.flag_message(flag).startswith(f"Déjà payé pour cette période : lot {paid_reference} du ")
         assert rows["2290197000002"].already_paid is None
 
-        with pytest.raises(ServiceError, match="1 ligne\\(s\\) déjà payée\\(s\\) pour cette période"):
+        with pytest.raises(ServiceError, match="1\u00a0ligne déjà payée pour cette période"):
             approval.approve_batch(user(G2), batch_id)
         assert fresh_batch(batch_id).status == "PENDING_APPROVAL"
         approval.approve_batch(user(G2), batch_id, acknowledgement="Rappel de pension validé par la direction.")
@@ -302,7 +302,7 @@ def test_verification_saves_names_flags_discordant_and_invalidates_not_found(app
         assert [r.line_number for r in verification.mismatched_rows(batch)] == [3]
 
         approval.submit_batch(user(G1), batch_id, exclude_invalid=True)
-        with pytest.raises(ServiceError, match="1 ligne\\(s\\) au nom discordant"):
+        with pytest.raises(ServiceError, match="1\u00a0ligne au nom discordant"):
             approval.approve_batch(user(G2), batch_id)
 
 

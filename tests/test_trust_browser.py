@@ -34,7 +34,7 @@ def test_approver_sees_both_names_and_must_acknowledge(app, demo, sim, live_serv
     assert mismatch.locator(".file-name").inner_text() == "Koffi Agossou"
     assert mismatch.locator(".returned-name").inner_text().startswith("Jean Houngbédji")
     assert "Discordant" in mismatch.inner_text()
-    assert "1 ligne(s) au nom discordant" in page.inner_text("#approve-form")
+    assert "1\u00a0ligne au nom discordant" in page.inner_text("#approve-form")
 
     page.click("#approve-form button[type=submit]")  # no reason given
     page.wait_for_load_state("networkidle")

@@ -27,6 +27,7 @@ from backoffice.services.bulk import chunks
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.finishing import finalise_if_done
 from backoffice.services.bulk.outcomes import ROWS, batch_context, settle_ledger
+from backoffice.services.locale import plural
 
 REASON_MAX = 500
 
@@ -51,7 +52,7 @@ def pause_batch(actor: User, batch_id: int) -> Batch:
         batch,
         actor,
         "paused",
-        f"Paiement mis en pause par {actor.full_name} : {counts} ligne(s) en attente ne seront pas envoyées "
+        f"Paiement mis en pause par {actor.full_name} : {plural(counts, 'ligne en attente ne sera pas envoyée', 'lignes en attente ne seront pas envoyées')} "
         "avant la reprise ; les envois en cours se terminent.",
         {"pending": counts},
     )
@@ -68,7 +69,7 @@ def resume_batch(actor: User, batch_id: int) -> Batch:
         batch,
         actor,
         "resumed",
-        f"Paiement repris par {actor.full_name} : {pending} ligne(s) à payer.",
+        f"Paiement repris par {actor.full_name} : {plural(pending, 'ligne à payer', 'lignes à payer')}.",
         {"pending": pending},
     )
     audit.record(actor, "batch.resumed", batch, reference=batch.reference, pending=pending)
@@ -123,7 +124,7 @@ def cancel_processing(actor: User, batch_id: int, reason: str) -> Batch:
         batch,
         actor,
         "processing_cancelled",
-        f"Paiement annulé par {actor.full_name} : {cancelled} ligne(s) non envoyée(s) annulée(s), leur montant "
+        f"Paiement annulé par {actor.full_name} : {plural(cancelled, 'ligne non envoyée annulée', 'lignes non envoyées annulées')}, leur montant "
         f"est libéré ; les envois en cours se terminent. Motif : {reason}",
         {"cancelled": cancelled, "released": released, "reason": reason},
     )

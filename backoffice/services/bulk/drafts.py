@@ -21,6 +21,7 @@ from backoffice.services import PermissionDenied, ServiceError, audit, parties
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.importing import duplicate_message
 from backoffice.services.bulk.verification import recount
+from backoffice.services.locale import plural
 from backoffice.services.money import AmountError, format_amount, parse_amount
 
 MAX_REASON = 200
@@ -228,7 +229,7 @@ def repay_failed_rows(actor: User, batch_id: int, label: str = "") -> Batch:
     db.session.execute(insert(BatchRow), rows)
     batch.row_count = len(rows)
     recount(batch)
-    message = f"Relance des {len(rows)} ligne(s) échouée(s) du lot {original.reference}."
+    message = f"Relance {'de la' if len(rows) == 1 else 'des'} {plural(len(rows), 'ligne échouée')} du lot {original.reference}."
     record_event(batch, actor, "repay_created", message, {"repay_of": original.reference, "rows": len(rows)})
     record_event(
         original,

@@ -27,6 +27,7 @@ from backoffice.extensions import db
 from backoffice.models.base import utcnow
 from backoffice.models.batches import ACTIVE_BATCH_STATUSES, Batch, BatchRow, BatchStatus, RowStatus
 from backoffice.services import ServiceError
+from backoffice.services.locale import plural
 from backoffice.services.money import format_amount
 
 MONTHS = (
@@ -226,11 +227,11 @@ class GuardReport:
     def reasons(self) -> list[str]:
         reasons = []
         if self.already_paid:
-            reasons.append(f"{self.already_paid} ligne(s) déjà payée(s) pour cette période")
+            reasons.append(plural(self.already_paid, "ligne déjà payée", "lignes déjà payées") + " pour cette période")
         if self.same_content:
-            reasons.append("contenu identique au(x) lot(s) " + ", ".join(b.reference for b in self.same_content[:3]))
+            reasons.append(("contenu identique au lot " if len(self.same_content) == 1 else "contenu identique aux lots ") + ", ".join(b.reference for b in self.same_content[:3]))
         if self.discordant:
-            reasons.append(f"{self.discordant} ligne(s) au nom discordant")
+            reasons.append(plural(self.discordant, "ligne au nom discordant", "lignes au nom discordant"))
         return reasons
 
 

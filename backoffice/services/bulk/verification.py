@@ -34,6 +34,7 @@ from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
 from backoffice.services import ServiceError, audit
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
+from backoffice.services.locale import plural
 
 log = logging.getLogger(__name__)
 
@@ -339,9 +340,10 @@ def _finish(batch_id: int, counts: dict) -> None:
         "discordant": matches.get(DISCORDANT, 0),
     }
     message = (
-        f"Vérification terminée : {details['found']} trouvé(s), {details['not_found']} introuvable(s), "
-        f"{details['unverified']} non vérifié(s) ; noms : {details['concordant']} concordant(s), "
-        f"{details['to_check']} à contrôler, {details['discordant']} discordant(s)."
+        f"Vérification terminée : {plural(details['found'], 'bénéficiaire trouvé')}, "
+        f"{plural(details['not_found'], 'introuvable')}, {plural(details['unverified'], 'non vérifié', 'non vérifiés')} ; "
+        f"noms : {plural(details['concordant'], 'concordant')}, {details['to_check']} à contrôler, "
+        f"{plural(details['discordant'], 'discordant')}."
     )
     record_event(batch, None, "verified", message, details)
     audit.record(None, "batch.verified", batch, reference=batch.reference, **details)
