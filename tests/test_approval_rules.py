@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import io
+import itertools
 import threading
 
 import pytest
@@ -54,6 +55,9 @@ def _set_rule(app, demo, dual_above=None, daily_limit=None) -> None:
         db.session.commit()
 
 
+_PEOPLE = itertools.count(1)
+
+
 def _pending_batch(app, demo, amount: int, label: str = "Pensions") -> int:
     from backoffice.extensions import db
     from backoffice.services.bulk import approval
@@ -61,7 +65,7 @@ def _pending_batch(app, demo, amount: int, label: str = "Pensions") -> int:
     from tests.factories import user
 
     # One beneficiary per batch: these tests are about approval rules, not the double-payment guard.
-    person = 1_000_000_000 + sum(map(ord, label)) * 1000 + amount % 1000
+    person = 1_000_000_000 + next(_PEOPLE)
     content = f"type_id,valeur_id,devise,montant,nom_complet\nPERSONAL_ID,{person},XOF,{amount},Awa\n".encode()
     with app.app_context():
         batch = create_from_upload(

@@ -33,7 +33,8 @@ def _batches(app, demo) -> dict:
         for name in ("paying", "finished"):
             batch_id = import_bytes(demo, PAYMENT_LIST, label=f"Pensions {name}")
             approval.submit_batch(user(G1), batch_id)
-            approval.approve_batch(user(G2), batch_id)
+            # The same file twice: the double-payment guard asks the approver to confirm.
+            approval.approve_batch(user(G2), batch_id, "Deux lots de démonstration faits du même fichier.")
             rows = list(
                 db.session.scalars(
                     db.select(BatchRow).where(BatchRow.batch_id == batch_id).order_by(BatchRow.line_number)
