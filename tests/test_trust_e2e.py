@@ -149,7 +149,7 @@ def test_verify_acknowledge_pay_repay_and_guard(app, demo, e2e):
         assert flagged["2290197000500"]["reference"] == fresh_batch(repay.id).reference
         assert flagged["2290197000001"]["reference"] == fresh_batch(batch_id).reference
         with pytest.raises(
-            ServiceError, match="3 ligne\\(s\\) déjà payée\\(s\\) pour cette période ; contenu identique"
+            ServiceError, match="3\u00a0lignes déjà payées pour cette période ; contenu identique"
         ):
             approval.approve_batch(user(G2), again)
         assert fresh_batch(again).status == "PENDING_APPROVAL"
