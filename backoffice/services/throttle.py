@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -75,23 +74,3 @@ def reset(*keys: str) -> None:
     """Forget the attempts counted under these keys (after a success, or an admin's reset)."""
     if keys:
         _redis().delete(*(PREFIX + k for k in keys))
-
-
-def limit_per_caller(
-    bucket: str, limit_setting: str, window_seconds: int, refusal: Callable[[int], Exception]
-) -> Callable[[F], F]:
-    """Decorate a view whose first argument is the caller (an API client with an `id`):
-    at most `config[limit_setting]` calls per caller per window; beyond, raise `refusal(retry_after)`.
-    """
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapped(caller: Any, *args: Any, **kwargs: Any) -> Any:
-            outcome = hit(f"{bucket}:{caller.id}", current_app.config[limit_setting], window_seconds)
-            if not outcome.allowed:
-                raise refusal(outcome.retry_after)
-            return view(caller, *args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
