@@ -123,9 +123,10 @@ def _pg_bin(name: str) -> str:
     raise RuntimeError(f"PostgreSQL's {name} not found")
 
 
-def start_postgres(port: int | None = None, durable: bool = False) -> Service:
+def start_postgres(port: int | None = None, durable: bool = False, settings: dict | None = None) -> Service:
     """A throw-away PostgreSQL cluster (fsync off, unless `durable`: production's fsync,
-    synchronous commits and full page writes); runs as `postgres` when we are root."""
+    synchronous commits and full page writes); runs as `postgres` when we are root.
+    `settings` adds server settings (e.g. shared_preload_libraries for a benchmark)."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="pg-"))
     as_root = os.geteuid() == 0
@@ -159,6 +160,7 @@ def start_postgres(port: int | None = None, durable: bool = False) -> Service:
             f"full_page_writes={'on' if durable else 'off'}",
             "-c",
             "max_connections=200",
+            *(part for key, value in (settings or {}).items() for part in ("-c", f"{key}={value}")),
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "log", "wb"),

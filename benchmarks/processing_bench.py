@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from backoffice import devservers  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -167,6 +169,21 @@ def run_once(app, sim, procs: dict, args, scenario: str, seed: int) -> dict:
     }
 
 
+def print_statements(db, transfers: int) -> None:
+    """PostgreSQL's statements by total execution time over all the runs, per transfer."""
+    top = db.session.execute(
+        text(
+            "SELECT calls, total_exec_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q "
+            "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"
+        )
+    ).all()
+    print("\nPostgreSQL statements (pg_stat_statements), by total execution time:")
+    print("| µs per transfer | calls | rows | statement |")
+    print("|---:|---:|---:|---|")
+    for calls, total_ms, rows, query in top:
+        print(f"| {1000 * total_ms / transfers:.1f} | {calls} | {rows} | `{query}` |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10000)
@@ -180,9 +197,11 @@ def main() -> int:
     parser.add_argument("--refuse-rate", type=float, default=0.05)
     parser.add_argument("--close-rate", type=float, default=0.02)
     parser.add_argument("--not-durable", action="store_true", help="PostgreSQL with fsync off (as the tests)")
+    parser.add_argument("--statements", action="store_true", help="print PostgreSQL's top statements (pg_stat_statements)")
     args = parser.parse_args()
 
-    pg = devservers.start_postgres(durable=not args.not_durable)
+    pg_settings = {"shared_preload_libraries": "pg_stat_statements"} if args.statements else None
+    pg = devservers.start_postgres(durable=not args.not_durable, settings=pg_settings)
     redis = devservers.start_redis()
     instance = Path(tempfile.mkdtemp(prefix="bench-processing-"))
     env = {
@@ -214,6 +233,10 @@ def main() -> int:
             upgrade()
             seed_demo()
             db.session.commit()
+            if args.statements:
+                db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+                db.session.execute(text("SELECT pg_stat_statements_reset()"))
+                db.session.commit()
             config = {k: app.config[k] for k in ("BATCH_CONCURRENCY", "BATCH_CHUNK_SIZE", "MOJALOOP_TIMEOUT_SECONDS")}
         sim = Sim(simulator.url)
         workers = [
@@ -251,6 +274,9 @@ def main() -> int:
                     f"rss={ {k: round(v) for k, v in result['rss'].items()} }",
                     flush=True,
                 )
+        if args.statements:
+            with app.app_context():
+                print_statements(db, args.rows * len(results))
     finally:
         for proc in workers:
             proc.terminate()

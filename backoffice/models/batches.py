@@ -217,6 +217,16 @@ class BatchRow(db.Model):
         # index alone once the batch is settled and vacuumed.
         Index("ix_batch_rows_batch_status", "batch_id", "status", postgresql_include=["amount", "fee"]),
         Index("ix_batch_rows_status_sending", "status", "sending_since"),
+        # The pipeline claims a batch's next PENDING rows by id: a partial index holds only
+        # rows waiting to be sent, so a claim reads its block and nothing else (through the
+        # (batch_id, status) index it read every row already claimed, dead versions included).
+        Index(
+            "ix_batch_rows_pending",
+            "batch_id",
+            "id",
+            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=text("status = 'PENDING'"),
+        ),
         # History filters "batches with a row failing with code X / paid through provider Y".
         Index("ix_batch_rows_error_code", "error_code", "batch_id"),
         Index("ix_batch_rows_payee_fsp", "payee_fsp_id", "batch_id"),

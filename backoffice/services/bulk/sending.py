@@ -150,12 +150,14 @@ def claim_pending(batch_id: int, first_id: int, last_id: int, owner: str, limit:
     UPDATE, committed now; only while the batch is PROCESSING (a paused or cancelled batch
     gives nothing). Lowest ids first; on PostgreSQL rows another job is claiming are skipped."""
     now = utcnow()
+    processing = select(Batch.id).where(Batch.id == batch_id, Batch.status == BatchStatus.PROCESSING.value)
     chosen = (
         select(ROWS.c.id)
         .where(
             ROWS.c.batch_id == batch_id,
             ROWS.c.id.between(first_id, last_id),
             ROWS.c.status == RowStatus.PENDING.value,
+            ROWS.c.batch_id.in_(processing.scalar_subquery()),
         )
         .order_by(ROWS.c.id)
         .limit(limit if limit is not None else last_id - first_id + 1)
@@ -165,14 +167,12 @@ def claim_pending(batch_id: int, first_id: int, last_id: int, owner: str, limit:
         .cte("chosen")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    processing = select(Batch.id).where(Batch.id == batch_id, Batch.status == BatchStatus.PROCESSING.value)
+    # Joined on the primary key alone (UPDATE … FROM chosen): the chosen rows are locked, still
+    # PENDING, and repeating any condition here let the planner scan the batch's PENDING rows
+    # once per chosen row.
     claimed = db.session.execute(
         update(ROWS)
-        .where(
-            ROWS.c.id.in_(select(chosen.c.id)),
-            ROWS.c.status == RowStatus.PENDING.value,
-            ROWS.c.batch_id.in_(processing.scalar_subquery()),
-        )
+        .where(ROWS.c.id == chosen.c.id)
         .values(
             status=RowStatus.SENDING.value,
             sending_since=now,
