@@ -164,7 +164,7 @@ def load_settings(instance_path: str) -> dict:
         "FINES_API_KEY_CACHE_SECONDS": _float("FINES_API_KEY_CACHE_SECONDS", 5.0),
         "FINES_CURRENCIES": [c.strip() for c in os.environ.get("FINES_CURRENCIES", "XOF").split(",") if c.strip()],
         # Bulk processing
-        "BATCH_CHUNK_SIZE": _int("BATCH_CHUNK_SIZE", 200),
+        "BATCH_CHUNK_SIZE": _int("BATCH_CHUNK_SIZE", 1000),
         # Transfers in flight per worker: at the adapter's ~50 ms, 48 slots carry ~900/s per worker.
         "BATCH_CONCURRENCY": _int("BATCH_CONCURRENCY", 48),
         # A live job refreshes its lease; a dead one's rows are taken over after this long.

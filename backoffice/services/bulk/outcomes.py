@@ -108,25 +108,38 @@ def failed_params(row_id: int, code: str | None, description: str | None, name: 
     }
 
 
-def write_held(params: list[dict], owner: str, from_status: RowStatus, **values) -> None:
+# What settling a final row needs of it (see settle_ledger / settle_rows).
+SETTLE_COLUMNS = (ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee)
+
+
+def write_held(params: list[dict], owner: str, from_status: RowStatus, settle: bool = False, **values) -> list | None:
     """UPDATE the rows `b_id` of `params` (each value may name a `bindparam("b_…")` of its row),
     applied only while this job still holds each in `from_status`: a row taken over by the
     sweep (lease lost) or already settled is left alone.
 
     On PostgreSQL one statement for the whole group, its rows passed as one array per column
-    (UPDATE … FROM unnest(…)): one round trip, and a statement SQLAlchemy compiles once;
-    elsewhere an executemany."""
+    (UPDATE … FROM unnest(…)): one round trip, and a statement SQLAlchemy compiles once. With
+    `settle` (rows made final), the same statement marks them settled and returns their
+    SETTLE_COLUMNS, whose ledger share the caller writes with `settle_rows` in this
+    transaction. Elsewhere an executemany, which returns None (and leaves `settled` alone)."""
     if not params:
-        return
+        return []
     if db.session.get_bind().dialect.name == "postgresql":
+        changed: list = []
         for start in range(0, len(params), 1000):
-            statement, arrays = _update_from_arrays(params[start : start + 1000], owner, from_status, values)
-            db.session.execute(statement, arrays)
-        return
+            statement, arrays = _update_from_arrays(
+                params[start : start + 1000], owner, from_status, values | ({"settled": True} if settle else {})
+            )
+            if settle:
+                changed += db.session.execute(statement.returning(*SETTLE_COLUMNS), arrays).all()
+            else:
+                db.session.execute(statement, arrays)
+        return changed
     held = update(ROWS).where(
         ROWS.c.id == bindparam("b_id"), ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value
     )
     db.session.execute(held.values(**values), params)
+    return None
 
 
 # The SQL type of each per-row parameter of write_held (its PostgreSQL array's element type).
@@ -164,11 +177,16 @@ def _update_from_arrays(params: list[dict], owner: str, from_status: RowStatus, 
     return statement, {f"arr_{key}": [p[key] for p in params] for key in keys}
 
 
-def write_completed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:
-    write_held(
+def write_completed(
+    params: list[dict], owner: str, from_status: RowStatus, now: datetime, settle: bool = False
+) -> list | None:
+    """The rows paid. With `settle`, see write_held: their SETTLE_COLUMNS, or None (SQLite) and
+    the caller settles them with settle_ledger."""
+    return write_held(
         params,
         owner,
         from_status,
+        settle=settle,
         status=RowStatus.COMPLETED.value,
         payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
         payee_fsp_id=func.coalesce(bindparam("b_fsp"), ROWS.c.payee_fsp_id),
@@ -182,11 +200,15 @@ def write_completed(params: list[dict], owner: str, from_status: RowStatus, now:
     )
 
 
-def write_failed(params: list[dict], owner: str, from_status: RowStatus, now: datetime) -> None:
-    write_held(
+def write_failed(
+    params: list[dict], owner: str, from_status: RowStatus, now: datetime, settle: bool = False
+) -> list | None:
+    """The rows not paid; `settle` as for write_completed."""
+    return write_held(
         params,
         owner,
         from_status,
+        settle=settle,
         status=RowStatus.FAILED.value,
         error_code=bindparam("b_code"),
         error_description=bindparam("b_description"),
@@ -208,6 +230,22 @@ def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[
     """
     ledger.lock_account(ctx.account_id)
     rows = _unsettled(ctx.batch_id, row_ids)
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), 500):
+        db.session.execute(update(ROWS).where(ROWS.c.id.in_(ids[start : start + 500])).values(settled=True))
+    return _post(ctx, rows)
+
+
+def settle_rows(ctx: BatchContext, rows: list) -> tuple[int, int]:
+    """The ledger share of `rows` (SETTLE_COLUMNS), which the caller's UPDATE has just made
+    final and marked settled in this transaction (write_completed / write_failed with
+    `settle`): the same entries as settle_ledger, without reading or updating the rows again."""
+    ledger.lock_account(ctx.account_id)
+    return _post(ctx, rows)
+
+
+def _post(ctx: BatchContext, rows: list) -> tuple[int, int]:
+    """DEBIT and RELEASE for `rows`, under the account lock taken by the caller."""
     if not rows:
         return 0, 0
     debit_total = sum(int(r.amount) + int(r.fee or 0) for r in rows if r.status == RowStatus.COMPLETED.value)
@@ -221,9 +259,6 @@ def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[
         ledger.release(ctx.account_id, release_total, ctx.reference, note=note)
     if debit_total > 0:
         ledger.debit(ctx.account_id, debit_total, ctx.reference, note=note)
-    ids = [r.id for r in rows]
-    for start in range(0, len(ids), 500):
-        db.session.execute(update(ROWS).where(ROWS.c.id.in_(ids[start : start + 500])).values(settled=True))
     if release_total > 0:
         db.session.execute(
             update(Batch)
@@ -237,7 +272,7 @@ def settle_ledger(ctx: BatchContext, row_ids: list[int] | None = None) -> tuple[
 def _unsettled(batch_id: int, row_ids: list[int] | None) -> list:
     """The batch's final rows whose ledger share is not written yet (of `row_ids`, if given)."""
     where = [ROWS.c.batch_id == batch_id, ROWS.c.settled.is_(False), ROWS.c.status.in_(SETTLED)]
-    columns = (ROWS.c.id, ROWS.c.status, ROWS.c.amount, ROWS.c.fee)
+    columns = SETTLE_COLUMNS
     if row_ids is None:  # the whole batch (its end): a scan, once
         return list(db.session.execute(select(*columns).where(*where)).all())
     rows: list = []

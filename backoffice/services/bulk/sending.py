@@ -37,6 +37,7 @@ from backoffice.services.bulk.outcomes import (
     failed_params,
     row_work,
     settle_ledger,
+    settle_rows,
     write_completed,
     write_failed,
 )
@@ -405,8 +406,8 @@ def record_outcomes(
             .values(refusals=ROWS.c.refusals + bindparam("b_more"), sending_since=bindparam("b_since")),
             refused,
         )
-    write_completed(completed, owner, RowStatus.SENDING, now)
-    write_failed(failed, owner, RowStatus.SENDING, now)
+    paid = write_completed(completed, owner, RowStatus.SENDING, now, settle=True)
+    not_paid = write_failed(failed, owner, RowStatus.SENDING, now, settle=True)
     if unknown:
         db.session.execute(
             update(ROWS)
@@ -422,7 +423,10 @@ def record_outcomes(
             ),
             unknown,
         )
-    settle_ledger(ctx, [row.id for row, _ in results])
+    if paid is None or not_paid is None:  # no RETURNING (SQLite): read the final rows back
+        settle_ledger(ctx, [row.id for row, _ in results])
+    else:
+        settle_rows(ctx, paid + not_paid)
     db.session.commit()
     if unsent:
         for row, _ in results:

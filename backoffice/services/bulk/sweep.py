@@ -19,8 +19,8 @@ from backoffice.jobs import queue
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, leases
-from backoffice.services.bulk.finishing import ENDING_STATUSES, final_status, finalise_if_done
-from backoffice.services.bulk.outcomes import ROWS, status_counts
+from backoffice.services.bulk.finishing import ENDING_STATUSES, finalise_if_done
+from backoffice.services.bulk.outcomes import ROWS
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +50,24 @@ def sweep() -> dict[str, int]:
         live = db.session.execute(select(Batch.id, Batch.status).where(Batch.status.in_(ENDING_STATUSES))).all()
         db.session.commit()
         for batch_id, status in live:
-            counts = status_counts(batch_id)
+            # Index probes, not a count of the batch's rows: this runs every few seconds.
+            pending, unknown = _has_rows(batch_id, RowStatus.PENDING), _has_rows(batch_id, RowStatus.UNKNOWN)
             db.session.commit()
-            if counts.get(RowStatus.PENDING.value) and status == BatchStatus.PROCESSING.value:
+            if pending and status == BatchStatus.PROCESSING.value:
                 report["chunks_requeued"] += _requeue_lost_chunks(batch_id)
-            if counts.get(RowStatus.UNKNOWN.value) and _settle_needed(batch_id):
+            if unknown and _settle_needed(batch_id):
                 report["settle_jobs"] += _queue_settle(batch_id)
-            if final_status(counts) is not None and finalise_if_done(batch_id):
+            if not pending and not unknown and finalise_if_done(batch_id):
                 report["finalised"] += 1
     finally:
         db.session.rollback()
         redis.delete(SWEEP_LOCK)
     return report
+
+
+def _has_rows(batch_id: int, status: RowStatus) -> bool:
+    found = select(ROWS.c.id).where(ROWS.c.batch_id == batch_id, ROWS.c.status == status.value).limit(1)
+    return db.session.scalar(found) is not None
 
 
 def take_over_dead_rows() -> int:
