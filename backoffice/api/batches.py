@@ -78,7 +78,6 @@ def _created(batch: Batch) -> Response:
 @idempotent
 def create_batch(client: ApiIdentity):
     """A DRAFT batch from a file or from JSON lines."""
-    allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"]
     try:
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
@@ -99,14 +98,11 @@ def create_batch(client: ApiIdentity):
                 service.BatchOptions(**options),
                 stream=upload.stream,
                 file_name=upload.filename or "",
-                allow_private_urls=allow_private,
             )
         elif request.mimetype == "application/json":
             data = load_body(s.CreateBatchJsonSchema, _json_body())
             lines = data.pop("lignes")
-            batch = service.create_batch(
-                client, service.BatchOptions(**data), records=lines, allow_private_urls=allow_private
-            )
+            batch = service.create_batch(client, service.BatchOptions(**data), records=lines)
         else:
             raise ApiError(
                 415,

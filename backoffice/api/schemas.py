@@ -8,6 +8,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
 from backoffice.models.batches import LOOKUP_LABELS, NAME_MATCH_LABELS, BatchStatus, RowStatus
+from backoffice.services.webhooks import SUBSCRIBABLE_EVENTS
 
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 MAX_LIMIT = 200
@@ -463,12 +464,18 @@ class WebhookCreateSchema(Schema):
 
     url = fields.String(required=True, validate=validate.Length(min=1, max=500, error="De 1 à 500 caractères."))
     description = fields.String(validate=validate.Length(max=200, error="Au plus 200 caractères."))
+    evenements = fields.List(
+        fields.String(validate=validate.OneOf(SUBSCRIBABLE_EVENTS, error="Événement inconnu.")),
+        validate=validate.Length(min=1, error="Au moins un événement."),
+        metadata={"description": "Les événements reçus (par défaut : tous)"},
+    )
 
 
 class WebhookSchema(Schema):
     id = fields.Integer(required=True)
     url = fields.String(required=True)
     description = fields.String(required=True)
+    evenements = fields.List(fields.String(metadata={"enum": list(SUBSCRIBABLE_EVENTS)}), required=True)
     cree_le = fields.String(required=True, metadata={"format": "date-time"})
 
 

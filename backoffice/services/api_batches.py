@@ -76,7 +76,6 @@ def create_batch(
     stream: BinaryIO | None = None,
     file_name: str = "",
     records: list[dict] | None = None,
-    allow_private_urls: bool = False,
 ) -> Batch:
     """A DRAFT batch from a file or JSON records, checked as an upload (the caller commits).
 
@@ -85,7 +84,7 @@ def create_batch(
     account = payer_account(client, options.compte_payeur)
     callback_url = None
     if options.callback_url:
-        callback_url = webhooks.check_url(options.callback_url, allow_private_urls, field="callback_url")
+        callback_url = webhooks.check_url(options.callback_url, field="callback_url")
     actor = api_clients.technical_user(client.id)
     label = (options.libelle or "").strip() or f"Lot API {utcnow():%d/%m/%Y %H:%M}"
     if records is not None:
