@@ -13,17 +13,12 @@ from backoffice.extensions import db
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.api_clients import DEMO_BATCH_CLIENT_KEY
 from backoffice.services.bulk import approval, guard, verification
-from tests.factories import fresh_batch, import_bytes, make_approved_batch, user
+from tests.factories import fresh_batch, import_bytes, user
 from tests.support import configured_app, run_jobs
+from tests.test_trust import FAST_VERIFY, _paid_batch
 
 AUTH = {"Authorization": f"Bearer {DEMO_BATCH_CLIENT_KEY}"}
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
-FAST_VERIFY = {
-    "VERIFY_CONCURRENCY": 4,
-    "VERIFY_BACKOFF_SECONDS": 0.05,
-    "VERIFY_RETRY_BUDGET_SECONDS": 1.0,
-    "VERIFY_TIMEOUT_SECONDS": 5,
-}
 CSV = (
     "type_id,valeur_id,devise,montant,nom_complet\n"
     "MSISDN,2290197000001,XOF,5000,AWA DOSSOU\n"
@@ -41,22 +36,13 @@ def _fresh_limits():
     ratelimit.reset()
 
 
-def _paid_batch(identifiers: list[str], period: str, amount: int = 5000) -> int:
-    """A batch of the period whose rows are all COMPLETED."""
-    batch_id = make_approved_batch(identifiers, amount=amount)
-    db.session.execute(update(Batch).where(Batch.id == batch_id).values(status="COMPLETED", payment_period=period))
-    db.session.execute(update(BatchRow).where(BatchRow.batch_id == batch_id).values(status="COMPLETED", settled=True))
-    db.session.commit()
-    return batch_id
-
-
 def test_rows_and_detail_carry_the_verification_and_the_guard_flags(app, client, demo, sim):
     period = "2026-05"
     sim.configure(
         party_names={"2290197000001": "Awa Dossou", "2290197000002": "Jean Houngbédji", "2290197000003": "Afi Mensah"}
     )
     with app.app_context():
-        paid = _paid_batch(["2290197000003"], period, amount=7000)
+        paid = _paid_batch(demo, ["2290197000003"], period, amount=7000)
         paid_reference = fresh_batch(paid).reference
     created = client.post(
         "/api/v1/batches",
@@ -144,7 +130,7 @@ def test_an_excluded_flagged_row_says_so(app, client, demo):
 
     with app.app_context():
         period = guard.current_period()
-        _paid_batch(["2290197000001"], period)
+        _paid_batch(demo, ["2290197000001"], period)
     lignes = [
         {"type_id": "MSISDN", "valeur_id": "2290197000001", "montant": 5000},
         {"type_id": "MSISDN", "valeur_id": "2290197000002", "montant": 6000},

@@ -95,15 +95,6 @@ def test_endpoints_are_managed_through_the_api(app, client, demo, receiver):
     assert client.delete(f"/api/v1/webhooks/{endpoint_id}", headers=AUTH).status_code == 404
 
 
-@pytest.fixture
-def no_local_networks(app):
-    """As in production: OUTGOING_ALLOWED_NETWORKS empty, so loopback receivers are internal addresses."""
-    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""
-    yield
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
-
-
 def test_internal_addresses_are_refused_on_creation(app, client, demo, no_local_networks):
     """The one outgoing-URL rule (services/outgoing), as for the fines callbacks."""
     for url in (
@@ -132,12 +123,9 @@ def test_an_address_that_turned_internal_is_refused_at_delivery(app, client, dem
     created = client.post("/api/v1/webhooks", json={"url": receiver.url()}, headers=AUTH)
     assert created.status_code == 201
     client.post(f"/api/v1/webhooks/{created.get_json()['id']}/test", headers=AUTH)
-    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(app.config, "OUTGOING_ALLOWED_NETWORKS", "")
         _round(app)
-    finally:
-        app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
     assert receiver.received == []
     with app.app_context():
         delivery = db.session.scalar(select(WebhookDelivery))

@@ -39,14 +39,6 @@ def receiver():
     server.shutdown()
 
 
-@pytest.fixture
-def no_local_networks(app):
-    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""
-    yield
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
-
-
 def _deliver(app, url: str) -> bool:
     from backoffice.services import outgoing
 
