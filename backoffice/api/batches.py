@@ -229,7 +229,10 @@ def list_batches(client: ApiIdentity):
     summary="Détail d'un lot",
     scope="batches:read",
     tag=TAG,
-    description="Statistiques par statut, compte payeur, organisation et chronologie.",
+    description=(
+        "Statistiques par statut, compte payeur, organisation, chronologie, résumé de la vérification des "
+        "bénéficiaires (`verification`) et alertes du contrôle de double paiement (`alertes`)."
+    ),
     responses={200: (s.BatchDetailSchema, "Le lot")},
 )
 @api_key_required("batches:read")
@@ -243,7 +246,10 @@ def batch_detail(client: ApiIdentity, batch_id: int):
     summary="Lignes d'un lot",
     scope="batches:read",
     tag=TAG,
-    description="Dans l'ordre du fichier, paginées, filtrables par statut.",
+    description=(
+        "Dans l'ordre du fichier, paginées, filtrables par statut. Chaque ligne porte la vérification du "
+        "bénéficiaire (`verification`) et l'alerte de double paiement (`double_paiement`, null sans alerte)."
+    ),
     query=s.RowsQuery,
     responses={200: (s.RowsPageSchema, "Une page de lignes")},
 )
