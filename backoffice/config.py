@@ -215,7 +215,6 @@ def load_settings(instance_path: str) -> dict:
         "API_IDEMPOTENCY_HOURS": _float("API_IDEMPOTENCY_HOURS", 24.0),
         "API_SSE_MAX_HELD": _int("API_SSE_MAX_HELD", 2),  # long-held event streams per web process
         "API_SSE_HOLD_SECONDS": _float("API_SSE_HOLD_SECONDS", 300.0),
-        "WEBHOOK_ALLOW_PRIVATE_URLS": _bool("WEBHOOK_ALLOW_PRIVATE_URLS", env in ("development", "testing")),
         "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
         "WEBHOOK_RETRY_HOURS": _float("WEBHOOK_RETRY_HOURS", 24.0),
         "WEBHOOK_BACKOFF_BASE_SECONDS": _float("WEBHOOK_BACKOFF_BASE_SECONDS", 5.0),

@@ -207,6 +207,15 @@ def finish_sign_in(client, response, email: str):
 
 
 @pytest.fixture
+def no_local_networks(app):
+    """As in production: OUTGOING_ALLOWED_NETWORKS empty, so loopback receivers are internal addresses."""
+    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
+    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""
+    yield
+    app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
+
+
+@pytest.fixture
 def login_as(client, demo):
     """login_as('gestionnaire1@cnss.bj') signs the test client in."""
 

@@ -112,14 +112,15 @@ def test_a_file_refused_as_a_whole_is_422_and_writes_nothing(app, client, demo):
 def test_unknown_payer_account_and_private_callback_are_refused(app, client, demo):
     response = _upload(client, compte_payeur="ACC-NEXT-001")
     assert response.status_code == 422 and response.get_json()["erreurs"][0]["champ"] == "compte_payeur"
-    app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = False
+    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
+    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""  # as in production (services/outgoing)
     try:
         for url in ("http://127.0.0.1:8080/x", "https://10.0.0.1/hook", "https://[::1]/h", "ftp://example.org/"):
             response = _upload(client, callback_url=url)
             assert response.status_code == 422, url
             assert response.get_json()["erreurs"][0]["champ"] == "callback_url"
     finally:
-        app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = True
+        app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
     assert _count_batches(app) == 0
 
 

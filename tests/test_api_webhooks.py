@@ -9,11 +9,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from backoffice import devservers
 from backoffice.extensions import db
-from backoffice.models.api import WebhookDelivery
+from backoffice.models.api import WebhookDelivery, WebhookEndpoint
 from backoffice.services import webhooks
 from backoffice.services.api_clients import DEMO_BATCH_CLIENT_KEY, DEMO_BATCH_CLIENT_SECRET
 
@@ -95,24 +95,58 @@ def test_endpoints_are_managed_through_the_api(app, client, demo, receiver):
     assert client.delete(f"/api/v1/webhooks/{endpoint_id}", headers=AUTH).status_code == 404
 
 
-def test_internal_addresses_are_refused_in_production_mode(app, client, demo):
-    app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = False
-    try:
-        for url in (
-            "http://example.org/hook",  # not https
-            "https://127.0.0.1/hook",
-            "https://localhost/hook",
-            "https://192.168.1.10/hook",
-            "https://169.254.169.254/latest/meta-data",
-            "https://[fd00::1]/hook",
-            "https://user:pw@8.8.8.8/hook",
-        ):
-            response = client.post("/api/v1/webhooks", json={"url": url}, headers=AUTH)
-            assert response.status_code == 422, url
-            assert response.get_json()["erreurs"][0]["champ"] == "url"
-        assert webhooks.check_url("https://8.8.8.8/hook", allow_private=False) == "https://8.8.8.8/hook"
-    finally:
-        app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = True
+def test_internal_addresses_are_refused_on_creation(app, client, demo, no_local_networks):
+    """The one outgoing-URL rule (services/outgoing), as for the fines callbacks."""
+    for url in (
+        "http://example.org/hook",  # not https
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://192.168.1.10/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00::1]/hook",
+        "https://user:pw@8.8.8.8/hook",
+        "pas une adresse",
+    ):
+        response = client.post("/api/v1/webhooks", json={"url": url}, headers=AUTH)
+        assert response.status_code == 422, url
+        error = response.get_json()["erreurs"][0]
+        assert error["champ"] == "url" and error["message"].startswith("« url » "), error
+    refused = client.post("/api/v1/webhooks", json={"url": "https://127.0.0.1/hook"}, headers=AUTH).get_json()
+    assert "adresse interne" in refused["erreurs"][0]["message"]
+    with app.app_context():
+        assert webhooks.check_url(" https://8.8.8.8/hook ") == "https://8.8.8.8/hook"
+        assert db.session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
+
+
+def test_an_address_that_turned_internal_is_refused_at_delivery(app, client, demo, receiver):
+    """Accepted at registration, refused at connect time (as DNS rebinding would make it)."""
+    created = client.post("/api/v1/webhooks", json={"url": receiver.url()}, headers=AUTH)
+    assert created.status_code == 201
+    client.post(f"/api/v1/webhooks/{created.get_json()['id']}/test", headers=AUTH)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(app.config, "OUTGOING_ALLOWED_NETWORKS", "")
+        _round(app)
+    assert receiver.received == []
+    with app.app_context():
+        delivery = db.session.scalar(select(WebhookDelivery))
+        assert delivery.status == "EN_ATTENTE" and delivery.attempts == 1 and delivery.last_status_code is None
+        assert delivery.last_error.startswith("adresse refusée")
+
+
+def test_an_endpoint_receives_only_the_events_it_chose(app, client, demo, receiver):
+    chosen = client.post(
+        "/api/v1/webhooks", json={"url": receiver.url("/fin"), "evenements": ["batch.completed"]}, headers=AUTH
+    )
+    assert chosen.status_code == 201 and chosen.get_json()["evenements"] == ["batch.completed"]
+    every = client.post("/api/v1/webhooks", json={"url": receiver.url("/tout")}, headers=AUTH).get_json()
+    assert every["evenements"] == list(webhooks.SUBSCRIBABLE_EVENTS)
+    unknown = client.post("/api/v1/webhooks", json={"url": receiver.url(), "evenements": ["batch.paid"]}, headers=AUTH)
+    assert unknown.status_code == 422 and unknown.get_json()["erreurs"][0]["champ"] == "evenements.0"
+    _start_cursors(app)
+    batch_id = _upload(client).get_json()["id"]
+    client.post(f"/api/v1/batches/{batch_id}/submit", json={}, headers=AUTH)
+    _round(app)
+    assert [r["path"] for r in receiver.received] == ["/tout"]
 
 
 def test_batch_events_reach_the_endpoint_and_the_callback_signed(app, client, demo, receiver):

@@ -254,6 +254,12 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "fines.api_client_revoke": ("admin@demo.bj", {}, "api_client.revoked"),
     "fines.api_approval": ("admin@demo.bj", {"allowed": "y"}, "api_settings.updated"),
+    "fines.webhook_endpoints": (
+        "admin@demo.bj",
+        lambda d: {"url": "https://8.8.8.8/h", "api_client_id": d["webhook_client"], "events": "batch.completed"},
+        "webhook.created",
+        lambda d: d.update(webhook_client=_demo_batch_client()) or {},
+    ),
     "fines.webhook_test": ("admin@demo.bj", {}, "webhook.tested"),
     "fines.webhook_delete": ("admin@demo.bj", {}, "webhook.deleted"),
     "fines.webhook_redeliver": ("admin@demo.bj", {}, "webhook.redelivered"),
@@ -321,6 +327,16 @@ MUTATION_CASES: dict[str, tuple] = {
     ),
     "batches.repay": ("gestionnaire1@cnss.bj", {}, "batch.repay_created", lambda d: _failed_batch(d)),
 }
+
+
+def _demo_batch_client() -> int:
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models.fines import ApiClient
+    from backoffice.services.api_clients import DEMO_BATCH_CLIENT_KEY, hash_key
+
+    return db.session.scalar(select(ApiClient.id).where(ApiClient.key_hash == hash_key(DEMO_BATCH_CLIENT_KEY)))
 
 
 def _draft_row(demo: dict, content: bytes = BATCH_FILE, line: int = 2) -> dict:

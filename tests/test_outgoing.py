@@ -39,14 +39,6 @@ def receiver():
     server.shutdown()
 
 
-@pytest.fixture
-def no_local_networks(app):
-    saved = app.config["OUTGOING_ALLOWED_NETWORKS"]
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = ""
-    yield
-    app.config["OUTGOING_ALLOWED_NETWORKS"] = saved
-
-
 def _deliver(app, url: str) -> bool:
     from backoffice.services import outgoing
 
@@ -130,3 +122,35 @@ def test_the_client_reads_back_delivered_or_not_and_nothing_of_the_reply(app, cl
     text = seen.get_data(as_text=True)
     assert "secret internal reply" not in text and '"http"' not in text
     assert '"livre":false' in text.replace(" ", "")
+
+
+def test_post_gives_the_status_code_or_why_nothing_was_answered(app, receiver, no_local_networks):
+    """What webhooks record (last code or reason), under the same connect-time rule."""
+    from backoffice.services import outgoing
+
+    url = f"http://127.0.0.1:{receiver}/hook"
+    with app.app_context():
+        assert outgoing.post(url, b"{}", {}, 2.0) == (None, outgoing.REFUSED)
+        app.config["OUTGOING_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+        _Receiver.status = 503
+        assert outgoing.post(url, b"{}", {}, 2.0) == (503, None)
+    assert _Receiver.hits == ["/hook"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://127.0.0.1/x", "mène à une adresse interne"),
+        ("https://localhost/x", "mène à une adresse interne"),
+        ("https://[::ffff:10.0.0.1]/x", "mène à une adresse interne"),
+        ("http://8.8.8.8/x", "doit être une adresse https"),
+        ("https://user@8.8.8.8/x", "ne doit pas contenir d'identifiants"),
+        ("https://8.8.8.8/x", None),
+    ],
+)
+def test_destination_problem_applies_the_address_rule_at_registration(app, no_local_networks, url, problem):
+    from backoffice.services import outgoing
+
+    with app.app_context():
+        found = outgoing.destination_problem(url, production=False)
+    assert (found or "").startswith(problem or "") and (found is None) == (problem is None)

@@ -78,7 +78,6 @@ def _created(batch: Batch) -> Response:
 @idempotent
 def create_batch(client: ApiIdentity):
     """A DRAFT batch from a file or from JSON lines."""
-    allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"]
     try:
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
@@ -99,14 +98,11 @@ def create_batch(client: ApiIdentity):
                 service.BatchOptions(**options),
                 stream=upload.stream,
                 file_name=upload.filename or "",
-                allow_private_urls=allow_private,
             )
         elif request.mimetype == "application/json":
             data = load_body(s.CreateBatchJsonSchema, _json_body())
             lines = data.pop("lignes")
-            batch = service.create_batch(
-                client, service.BatchOptions(**data), records=lines, allow_private_urls=allow_private
-            )
+            batch = service.create_batch(client, service.BatchOptions(**data), records=lines)
         else:
             raise ApiError(
                 415,
@@ -233,7 +229,10 @@ def list_batches(client: ApiIdentity):
     summary="Détail d'un lot",
     scope="batches:read",
     tag=TAG,
-    description="Statistiques par statut, compte payeur, organisation et chronologie.",
+    description=(
+        "Statistiques par statut, compte payeur, organisation, chronologie, résumé de la vérification des "
+        "bénéficiaires (`verification`) et alertes du contrôle de double paiement (`alertes`)."
+    ),
     responses={200: (s.BatchDetailSchema, "Le lot")},
 )
 @api_key_required("batches:read")
@@ -247,7 +246,10 @@ def batch_detail(client: ApiIdentity, batch_id: int):
     summary="Lignes d'un lot",
     scope="batches:read",
     tag=TAG,
-    description="Dans l'ordre du fichier, paginées, filtrables par statut.",
+    description=(
+        "Dans l'ordre du fichier, paginées, filtrables par statut. Chaque ligne porte la vérification du "
+        "bénéficiaire (`verification`) et l'alerte de double paiement (`double_paiement`, null sans alerte)."
+    ),
     query=s.RowsQuery,
     responses={200: (s.RowsPageSchema, "Une page de lignes")},
 )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
-from backoffice.models.batches import BatchStatus, RowStatus
+from backoffice.models.batches import LOOKUP_LABELS, NAME_MATCH_LABELS, BatchStatus, RowStatus
+from backoffice.services.webhooks import SUBSCRIBABLE_EVENTS
 
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 MAX_LIMIT = 200
@@ -235,9 +236,64 @@ class TimelineEntrySchema(Schema):
     par = fields.String(allow_none=True, required=True)
 
 
+_LOOKUP_CODES = list(LOOKUP_LABELS)
+_MATCH_CODES = list(NAME_MATCH_LABELS)
+
+
+class VerificationSummarySchema(Schema):
+    """The payee verification (GET /parties before approval) of the batch."""
+
+    etat = fields.String(required=True, metadata={"enum": ["NOT_STARTED", "RUNNING", "DONE"]})
+    etat_libelle = fields.String(required=True)
+    verifie_le = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    verifiees = fields.Integer(required=True, metadata={"description": "Lignes dont la recherche a abouti"})
+    a_verifier = fields.Integer(required=True, metadata={"description": "Lignes à rechercher en tout"})
+    par_resultat = fields.Dict(
+        keys=fields.String(metadata={"enum": _LOOKUP_CODES}),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "FOUND (trouvé), NOT_FOUND (introuvable), UNVERIFIED (non vérifié : pas de réponse)"},
+    )
+    par_correspondance = fields.Dict(
+        keys=fields.String(metadata={"enum": _MATCH_CODES}),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Noms du fichier et de Mojaloop : CONCORDANT, A_CONTROLER, DISCORDANT"},
+    )
+
+
+class AcknowledgementSchema(Schema):
+    motif = fields.String(required=True)
+    par = fields.String(allow_none=True, required=True)
+    le = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class GuardSummarySchema(Schema):
+    """What an approver must exclude or acknowledge, over the rows still to be paid."""
+
+    deja_payees = fields.Integer(required=True, metadata={"description": "Lignes déjà payées pour cette période"})
+    contenu_identique = fields.List(
+        fields.String(), required=True, metadata={"description": "Références des lots antérieurs au contenu identique"}
+    )
+    noms_discordants = fields.Integer(required=True)
+    non_verifiees = fields.Integer(required=True)
+    confirmation_requise = fields.Boolean(
+        required=True, metadata={"description": "L'approbation demande une justification (ou l'exclusion des lignes)"}
+    )
+    motifs = fields.List(fields.String(), required=True, metadata={"description": "Les alertes, en français"})
+    confirmation = fields.Nested(
+        AcknowledgementSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "La justification de l'approbateur, une fois donnée"},
+    )
+
+
 class BatchDetailSchema(BatchSchema):
     organisation = fields.Nested(OrganisationRefSchema, required=True)
     statistiques = fields.Nested(StatisticsSchema, required=True)
+    verification = fields.Nested(VerificationSummarySchema, required=True)
+    alertes = fields.Nested(GuardSummarySchema, required=True, metadata={"description": "Contrôle du double paiement"})
     chronologie = fields.List(fields.Nested(TimelineEntrySchema), required=True)
 
 
@@ -272,6 +328,48 @@ class RowsQuery(Lenient):
     offset = _offset()
 
 
+class RowVerificationSchema(Schema):
+    """The payee lookup of one row (all null until the verification reached it)."""
+
+    statut = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "enum": [*_LOOKUP_CODES, None],
+            "description": "FOUND, NOT_FOUND, UNVERIFIED ; null : pas encore vérifié",
+        },
+    )
+    statut_libelle = fields.String(required=True)
+    correspondance = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"enum": [*_MATCH_CODES, None], "description": "Nom du fichier face au nom renvoyé par Mojaloop"},
+    )
+    correspondance_libelle = fields.String(allow_none=True, required=True)
+    score = fields.Integer(allow_none=True, required=True, metadata={"description": "Ressemblance des noms, 0 à 100"})
+    nom_mojaloop = fields.String(
+        allow_none=True, required=True, metadata={"description": "Nom renvoyé par la recherche"}
+    )
+    fsp = fields.String(allow_none=True, required=True, metadata={"description": "FSP du bénéficiaire"})
+
+
+class RowGuardSchema(Schema):
+    """*Déjà payé pour cette période*: the other payment of the same beneficiary."""
+
+    code = fields.String(required=True, metadata={"enum": ["ALREADY_PAID_FOR_PERIOD"]})
+    message = fields.String(required=True)
+    lot_id = fields.Integer(allow_none=True, required=True)
+    lot_reference = fields.String(allow_none=True, required=True)
+    date = fields.String(allow_none=True, required=True, metadata={"description": "JJ/MM/AAAA"})
+    montant = fields.Integer(allow_none=True, required=True)
+    devise = fields.String(required=True)
+    statut_autre_ligne = fields.String(
+        allow_none=True, required=True, metadata={"description": "COMPLETED : déjà payé ; sinon : paiement en cours"}
+    )
+    exclue = fields.Boolean(required=True, metadata={"description": "La ligne a été exclue du lot"})
+    confirmee = fields.Boolean(required=True, metadata={"description": "L'approbateur a confirmé le paiement"})
+
+
 class RowSchema(Schema):
     ligne = fields.Integer(required=True)
     statut = fields.String(required=True, metadata={"enum": [s.value for s in RowStatus]})
@@ -290,6 +388,10 @@ class RowSchema(Schema):
     erreurs = fields.List(fields.Nested(LineProblemSchema), required=True)
     avertissements = fields.List(fields.Nested(LineProblemSchema), required=True)
     paye_le = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    verification = fields.Nested(RowVerificationSchema, required=True)
+    double_paiement = fields.Nested(
+        RowGuardSchema, allow_none=True, required=True, metadata={"description": "null : pas d'alerte"}
+    )
 
 
 class RowsPageSchema(Schema):
@@ -362,12 +464,18 @@ class WebhookCreateSchema(Schema):
 
     url = fields.String(required=True, validate=validate.Length(min=1, max=500, error="De 1 à 500 caractères."))
     description = fields.String(validate=validate.Length(max=200, error="Au plus 200 caractères."))
+    evenements = fields.List(
+        fields.String(validate=validate.OneOf(SUBSCRIBABLE_EVENTS, error="Événement inconnu.")),
+        validate=validate.Length(min=1, error="Au moins un événement."),
+        metadata={"description": "Les événements reçus (par défaut : tous)"},
+    )
 
 
 class WebhookSchema(Schema):
     id = fields.Integer(required=True)
     url = fields.String(required=True)
     description = fields.String(required=True)
+    evenements = fields.List(fields.String(metadata={"enum": list(SUBSCRIBABLE_EVENTS)}), required=True)
     cree_le = fields.String(required=True, metadata={"format": "date-time"})
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from backoffice.api import bp
 from backoffice.api import schemas as s
 from backoffice.api.auth import api_key_required
@@ -25,6 +23,7 @@ def endpoint_json(endpoint: WebhookEndpoint) -> dict:
         "id": endpoint.id,
         "url": endpoint.url,
         "description": endpoint.description,
+        "evenements": list(endpoint.events or webhooks.SUBSCRIBABLE_EVENTS),
         "cree_le": iso(endpoint.created_at),
     }
 
@@ -57,9 +56,10 @@ def _endpoint(client: ApiIdentity, endpoint_id: int) -> WebhookEndpoint:
     scope="batches:read",
     tag=TAG,
     description=(
-        "L'adresse reçoit tous les événements de l'organisation (batch.submitted, batch.approved, batch.rejected, "
-        "batch.completed, fine_payment.final), signés avec le secret de ce client. Les adresses internes "
-        "(boucle locale, réseaux privés) sont refusées."
+        "L'adresse reçoit les événements de l'organisation choisis dans `evenements` (par défaut tous : "
+        "batch.submitted, batch.approved, batch.rejected, batch.completed, fine_payment.final), signés avec le "
+        "secret de ce client. Les adresses internes (boucle locale, réseaux privés) sont refusées, à "
+        "l'enregistrement et à chaque connexion."
     ),
     body=s.WebhookCreateSchema,
     responses={201: (s.WebhookSchema, "Webhook enregistré"), 200: (s.WebhookSchema, "Réponse rejouée")},
@@ -75,7 +75,7 @@ def create_webhook(client: ApiIdentity):
             api_clients.technical_user(client.id),
             data["url"],
             data.get("description", ""),
-            current_app.config["WEBHOOK_ALLOW_PRIVATE_URLS"],
+            data.get("evenements"),
         )
     except ServiceError as exc:
         raise from_service_error(exc) from None

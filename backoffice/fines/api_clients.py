@@ -8,7 +8,7 @@ from sqlalchemy import select
 from backoffice.api.auth import forget_cached_keys
 from backoffice.extensions import db
 from backoffice.fines import bp
-from backoffice.fines.forms import ApiApprovalForm, ApiClientForm
+from backoffice.fines.forms import ApiApprovalForm, ApiClientForm, WebhookEndpointForm
 from backoffice.forms import EmptyForm
 from backoffice.models import Organisation
 from backoffice.models.api import WebhookDelivery, WebhookEndpoint
@@ -91,21 +91,56 @@ def api_approval(org_id: int):
 @bp.route("/clients-api/webhooks")
 @admin_required
 def webhook_deliveries():
-    """Webhook endpoints and the delivery log (status, tries, last answer), newest first."""
+    """The delivery log (status, tries, last answer), newest first."""
     page = max(1, request.args.get("page", 1, type=int) or 1)
     per_page = current_app.config["PAGE_SIZE"]
-    endpoints = db.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id)
-    ).all()
     deliveries = db.session.scalars(webhooks.deliveries_query().limit(per_page + 1).offset((page - 1) * per_page)).all()
     return render_template(
         "fines/webhooks.html",
-        endpoints=endpoints,
         deliveries=deliveries[:per_page],
         has_next=len(deliveries) > per_page,
         page=page,
         labels=webhooks.DELIVERY_LABELS,
         form=EmptyForm(),
+    )
+
+
+@bp.route("/clients-api/webhooks/adresses", methods=["GET", "POST"])
+@admin_required
+def webhook_endpoints():
+    """Webhook endpoints of every organisation: register one for an API client, test or delete them."""
+    form = WebhookEndpointForm()
+    clients = db.session.scalars(
+        select(ApiClient).where(ApiClient.active.is_(True)).order_by(ApiClient.organisation_id, ApiClient.name)
+    ).all()
+    form.api_client_id.choices = [(c.id, f"{c.organisation.code} — {c.name}") for c in clients]
+    if form.validate_on_submit():
+        try:
+            endpoint = webhooks.create_endpoint(
+                form.api_client_id.data,
+                current_actor(),
+                form.url.data,
+                form.description.data or "",
+                form.events.data,
+                url_label="Cette URL",
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            attach_error(form, exc, "url")
+        else:
+            db.session.commit()
+            flash(f"Webhook {endpoint.url} enregistré.", "success")
+            return redirect(url_for("fines.webhook_endpoints"))
+    endpoints = db.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id)
+    ).all()
+    return render_template(
+        "fines/webhook_endpoints.html",
+        form=form,
+        endpoints=endpoints,
+        event_labels=webhooks.EVENT_LABELS,
+        all_events=webhooks.SUBSCRIBABLE_EVENTS,
+        action_form=EmptyForm(),
     )
 
 
@@ -117,8 +152,8 @@ def webhook_test(endpoint_id: int):
         abort(400)
     webhooks.send_test(current_actor(), endpoint)
     db.session.commit()
-    flash(f"Événement de test programmé pour {endpoint.url}.", "success")
-    return redirect(url_for("fines.webhook_deliveries"))
+    flash(f"Événement de test programmé pour {endpoint.url} : suivez-le dans le journal des livraisons.", "success")
+    return redirect(url_for("fines.webhook_endpoints"))
 
 
 @bp.route("/clients-api/webhooks/<int:endpoint_id>/supprimer", methods=["POST"])
@@ -130,7 +165,7 @@ def webhook_delete(endpoint_id: int):
     webhooks.delete_endpoint(current_actor(), endpoint)
     db.session.commit()
     flash(f"Webhook {endpoint.url} supprimé.", "success")
-    return redirect(url_for("fines.webhook_deliveries"))
+    return redirect(url_for("fines.webhook_endpoints"))
 
 
 @bp.route("/clients-api/livraisons/<int:delivery_id>/renvoyer", methods=["POST"])

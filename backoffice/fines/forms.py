@@ -6,6 +6,7 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from backoffice.services.api_clients import SCOPES
+from backoffice.services.webhooks import EVENT_LABELS
 
 REQUIRED = "Ce champ est obligatoire."
 
@@ -22,6 +23,28 @@ class ApiClientForm(FlaskForm):
         validators=[DataRequired("Choisissez au moins un droit.")],
     )
     submit = SubmitField("Créer la clé")
+
+
+class WebhookEndpointForm(FlaskForm):
+    """A webhook endpoint: its URL, the events it receives and the API client whose secret signs them."""
+
+    url = StringField(
+        "Adresse (URL https)",
+        validators=[DataRequired(REQUIRED), Length(max=500, message="500 caractères au plus.")],
+    )
+    description = StringField("Description", validators=[Length(max=200, message="200 caractères au plus.")])
+    api_client_id = SelectField(
+        "Client API (son secret signe les événements)", coerce=int, validators=[DataRequired(REQUIRED)]
+    )
+    events = SelectMultipleField(
+        "Événements reçus",
+        choices=list(EVENT_LABELS.items()),
+        default=list(EVENT_LABELS),
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validators=[DataRequired("Choisissez au moins un événement.")],
+    )
+    submit = SubmitField("Enregistrer le webhook")
 
 
 class ApiApprovalForm(FlaskForm):

@@ -34,9 +34,7 @@ class ApiBatch(db.Model):
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
     api_client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
     source: Mapped[str] = mapped_column(String(8))  # "file" or "json" (line numbers differ)
-    # Payment period (YYYY-MM) as the client gave it; the batches' own period column
-    # (another issue) supersedes it once it exists.
-    periode: Mapped[str | None] = mapped_column(String(7), index=True)
+    # The period the client gave is the batch's own `payment_period` (migration 0011).
     callback_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -75,6 +73,8 @@ class WebhookEndpoint(db.Model):
     api_client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
     url: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(String(200), default="")
+    # The event types it receives (services/webhooks.EVENT_TYPES); None: every one.
+    events: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]

@@ -20,10 +20,19 @@ from backoffice.models import Account, LedgerEntry, Organisation, User
 from backoffice.models.accounts import ENTRY_LABELS, EntryKind
 from backoffice.models.api import ApiBatch
 from backoffice.models.base import utcnow
-from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus, RowStatus
+from backoffice.models.batches import (
+    BATCH_STATUS_LABELS,
+    LOOKUP_LABELS,
+    NAME_MATCH_LABELS,
+    ROW_STATUS_LABELS,
+    Batch,
+    BatchRow,
+    BatchStatus,
+    RowStatus,
+)
 from backoffice.services import PermissionDenied, ServiceError, api_clients, audit, webhooks
 from backoffice.services.api_clients import ApiIdentity
-from backoffice.services.bulk import approval, history, importing, progress
+from backoffice.services.bulk import approval, guard, history, importing, progress, verification
 
 MAX_LISTED_PROBLEMS = 1000
 
@@ -67,7 +76,6 @@ def create_batch(
     stream: BinaryIO | None = None,
     file_name: str = "",
     records: list[dict] | None = None,
-    allow_private_urls: bool = False,
 ) -> Batch:
     """A DRAFT batch from a file or JSON records, checked as an upload (the caller commits).
 
@@ -76,7 +84,7 @@ def create_batch(
     account = payer_account(client, options.compte_payeur)
     callback_url = None
     if options.callback_url:
-        callback_url = webhooks.check_url(options.callback_url, allow_private_urls, field="callback_url")
+        callback_url = webhooks.check_url(options.callback_url, field="callback_url")
     actor = api_clients.technical_user(client.id)
     label = (options.libelle or "").strip() or f"Lot API {utcnow():%d/%m/%Y %H:%M}"
     if records is not None:
@@ -94,7 +102,6 @@ def create_batch(
             batch_id=batch.id,
             api_client_id=client.id,
             source=source,
-            periode=options.periode,
             callback_url=callback_url,
         )
     )
@@ -159,7 +166,8 @@ class BatchFilters:
 
 
 def batches_query(organisation_id: int, filters: BatchFilters, account_id: int | None = None) -> Select:
-    """The history page's query (same filters, same order), plus the API's payer account number and period."""
+    """The history page's query (same filters, same order), plus the API's payer account number and the
+    batch's payment period (whether it came through the API or the upload page)."""
     stmt = history.history_query(
         organisation_id,
         history.HistoryFilters(
@@ -172,7 +180,7 @@ def batches_query(organisation_id: int, filters: BatchFilters, account_id: int |
     if account_id is None and filters.compte_payeur:
         stmt = stmt.join(Account, Account.id == Batch.account_id).where(Account.account_id == filters.compte_payeur)
     if filters.periode:
-        stmt = stmt.join(ApiBatch, ApiBatch.batch_id == Batch.id).where(ApiBatch.periode == filters.periode)
+        stmt = stmt.where(Batch.payment_period == filters.periode)
     return stmt
 
 
@@ -203,7 +211,7 @@ def batch_json(batch: Batch, api: ApiBatch | None) -> dict:
         "statut_libelle": BATCH_STATUS_LABELS.get(BatchStatus(batch.status), batch.status),
         "devise": batch.currency,
         "compte_payeur": {"id": batch.account_id, "numero": batch.account.account_id},
-        "periode": api.periode if api else None,
+        "periode": batch.payment_period or None,
         "resume": {
             "lignes": batch.row_count,
             "valides": batch.valid_count,
@@ -266,6 +274,8 @@ def detail_json(batch: Batch, api: ApiBatch | None) -> dict:
             "frais": stats.fees,
             "taux_reussite": stats.success_rate,
         },
+        "verification": verification_summary_json(batch),
+        "alertes": guard_summary_json(batch),
         "chronologie": [
             {
                 "date": iso(event.created_at),
@@ -312,9 +322,95 @@ def rows_page(batch: Batch, api: ApiBatch | None, status: str | None, limit: int
                     for w in r.warnings or ()
                 ],
                 "paye_le": iso(r.completed_at),
+                "verification": row_verification_json(r),
+                "double_paiement": row_guard_json(r, batch),
             }
             for r in rows
         ],
+    }
+
+
+# Trust controls (services/bulk/verification.py and guard.py decide; this only shows) -------
+
+NOT_LOOKED_UP_LABEL = "Pas encore vérifié"
+VERIFICATION_STATES = {"": "NOT_STARTED", verification.RUNNING: "RUNNING", verification.DONE: "DONE"}
+VERIFICATION_STATE_LABELS = {"NOT_STARTED": "Non lancée", "RUNNING": "En cours", "DONE": "Terminée"}
+ALREADY_PAID = "ALREADY_PAID_FOR_PERIOD"
+
+
+def row_verification_json(row: BatchRow) -> dict:
+    """The payee lookup's outcome of one row and how the returned name matches the file's."""
+    return {
+        "statut": row.lookup_status,
+        "statut_libelle": LOOKUP_LABELS.get(row.lookup_status or "", NOT_LOOKED_UP_LABEL),
+        "correspondance": row.name_match,
+        "correspondance_libelle": NAME_MATCH_LABELS.get(row.name_match) if row.name_match else None,
+        "score": row.name_score,
+        "nom_mojaloop": row.lookup_name,
+        "fsp": row.lookup_fsp_id,
+    }
+
+
+def row_guard_json(row: BatchRow, batch: Batch) -> dict | None:
+    """The double-payment guard's flag on one row (None when not flagged)."""
+    flag = row.already_paid
+    if not flag:
+        return None
+    excluded = row.status == RowStatus.SKIPPED.value
+    return {
+        "code": ALREADY_PAID,
+        "message": guard.flag_message(flag),
+        "lot_id": flag.get("batch_id"),
+        "lot_reference": flag.get("reference"),
+        "date": flag.get("date") or None,
+        "montant": flag.get("amount"),
+        "devise": flag.get("currency") or batch.currency,
+        "statut_autre_ligne": flag.get("row_status"),
+        "exclue": excluded,
+        "confirmee": batch.acknowledged_at is not None and not excluded,
+    }
+
+
+def verification_summary_json(batch: Batch) -> dict:
+    """The payee verification's state and its counts by outcome (as the batch page shows them)."""
+    figures = verification.progress(batch)
+    state = VERIFICATION_STATES.get(batch.verification_status, batch.verification_status)
+    return {
+        "etat": state,
+        "etat_libelle": VERIFICATION_STATE_LABELS.get(state, state),
+        "verifie_le": iso(batch.verified_at),
+        "verifiees": figures["done"],
+        "a_verifier": figures["total"],
+        "par_resultat": {
+            verification.FOUND: figures["found"],
+            verification.NOT_FOUND: figures["not_found"],
+            verification.UNVERIFIED: figures["unverified"],
+        },
+        "par_correspondance": {
+            verification.CONCORDANT: figures["concordant"],
+            verification.TO_CHECK: figures["to_check"],
+            verification.DISCORDANT: figures["discordant"],
+        },
+    }
+
+
+def guard_summary_json(batch: Batch) -> dict:
+    """What the approver must exclude or acknowledge (rows still to be paid), and the acknowledgement."""
+    found = guard.report(batch)
+    return {
+        "deja_payees": found.already_paid,
+        "contenu_identique": [b.reference for b in found.same_content],
+        "noms_discordants": found.discordant,
+        "non_verifiees": found.unverified,
+        "confirmation_requise": found.needs_acknowledgement,
+        "motifs": found.reasons(),
+        "confirmation": {
+            "motif": batch.acknowledgement,
+            "par": batch.acknowledged_by.full_name if batch.acknowledged_by else None,
+            "le": iso(batch.acknowledged_at),
+        }
+        if batch.acknowledged_at
+        else None,
     }
 
 

@@ -147,6 +147,8 @@ DETAIL_LABELS: dict[str, str] = {
     "country": "pays",
     "old_country": "ancien pays",
     "url": "adresse",
+    "events": "événements",
+    "delivery_id": "livraison n°",
 }
 
 MONEY_KEYS = {"amount", "reserved", "still_reserved", "total", "total_amount", "paid", "released"}

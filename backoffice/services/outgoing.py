@@ -1,8 +1,9 @@
-"""Outgoing requests to URLs that clients give us (fines callbacks, webhooks): no SSRF.
+"""Outgoing requests to URLs that clients give us (fines callbacks, webhooks, batch callbacks): no SSRF.
 
 A client-given URL must never make the worker a port scanner of our own network:
 - at submission (`url_problem`): http(s) only, no credentials in the URL, a sane host
-  and port; https in production;
+  and port; https in production; `destination_problem` adds the address rule below
+  for the host as it resolves now (webhook endpoints and batch callbacks);
 - at delivery (`deliver`): the host is resolved and the address *actually connected to*
   is checked (so DNS rebinding between a check and the connection cannot slip through),
   and refused when loopback, private, link-local, multicast, reserved or unspecified,
@@ -51,6 +52,27 @@ def url_problem(url: object, production: bool) -> str | None:
         return "porte un numéro de port invalide"
     if production and parts.scheme != "https" and not allowed_networks():
         return "doit être une adresse https en production"
+    return None
+
+
+def destination_problem(url: object, production: bool) -> str | None:
+    """`url_problem`, then the connect-time address rule applied to the host as it resolves now
+    (a registration is refused at once; `deliver` checks again at every connection)."""
+    problem = url_problem(url, production)
+    if problem is not None:
+        return problem
+    parts = urlsplit(url)  # type: ignore[arg-type]
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return "désigne un nom de domaine introuvable"
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if address_allowed(ip, parts.scheme):
+            continue
+        if parts.scheme == "http" and address_allowed(ip, "https"):
+            return "doit être une adresse https"
+        return "mène à une adresse interne (boucle locale, réseau privé ou réservé) : refusée"
     return None
 
 
@@ -113,9 +135,30 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 def deliver(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bool:
     """POST `body` to `url` under the rules above; True only for a 2xx answer. Never raises for the network."""
+    status, _reason = post(url, body, headers, timeout)
+    return status is not None and 200 <= status < 300
+
+
+REFUSED = "adresse refusée (réseau interne ou non autorisé)"
+
+
+def _refused(exc: BaseException | None) -> bool:
+    """Whether urllib3's error wraps our AddressRefused (it wraps connection errors in its own)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, AddressRefused) or any(isinstance(a, AddressRefused) for a in getattr(exc, "args", ())):
+            return True
+        exc = exc.__cause__ or exc.__context__ or next((a for a in exc.args if isinstance(a, BaseException)), None)
+        seen += 1
+    return False
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
+    """POST `body` to `url` under the rules above: (the answer's status code, None), or (None, why
+    in a few words) when nothing was answered. Nothing else of the reply is read. Never raises."""
     parts = urlsplit(url)
     if url_problem(url, production=False) is not None:
-        return False
+        return None, REFUSED
     pool_class = _HTTPSPool if parts.scheme == "https" else _HTTPPool
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
@@ -126,10 +169,10 @@ def deliver(url: str, body: bytes, headers: dict[str, str], timeout: float) -> b
         response = pool.urlopen(
             "POST", path, body=body, headers=headers, redirect=False, retries=False, preload_content=False
         )
-        delivered = 200 <= response.status < 300
+        status = response.status
         response.release_conn()
-        return delivered
-    except (HTTPError, OSError, ValueError):
-        return False
+        return status, None
+    except (HTTPError, OSError, ValueError) as exc:
+        return None, REFUSED if _refused(exc) else exc.__class__.__name__
     finally:
         pool.close()

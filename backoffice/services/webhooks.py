@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
 import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import requests
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -36,7 +32,7 @@ from backoffice.models.api import ApiBatch, WebhookCursor, WebhookDelivery, Webh
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchEvent, RowStatus
 from backoffice.models.fines import FINAL_PAYMENT_STATUSES, ApiClient, FinePayment, FinePaymentEvent
-from backoffice.services import ServiceError, audit
+from backoffice.services import ServiceError, audit, outgoing
 from backoffice.services.bulk import history
 
 log = logging.getLogger(__name__)
@@ -51,7 +47,15 @@ BATCH_EVENTS = {
     "rejected": "batch.rejected",
     "processing_finished": "batch.completed",
 }
-EVENT_TYPES = (*BATCH_EVENTS.values(), "fine_payment.final", "webhook.test")
+SUBSCRIBABLE_EVENTS = (*BATCH_EVENTS.values(), "fine_payment.final")
+EVENT_TYPES = (*SUBSCRIBABLE_EVENTS, "webhook.test")
+EVENT_LABELS = {
+    "batch.submitted": "Lot soumis pour approbation",
+    "batch.approved": "Lot approuvé",
+    "batch.rejected": "Lot rejeté",
+    "batch.completed": "Lot terminé (compteurs et montants)",
+    "fine_payment.final": "Paiement d'amendes arrivé à son état final",
+}
 _NAMESPACE = uuid.UUID("6f1d3c1e-2b7a-4d55-9a1e-3c0f5b7a9e21")
 ROUND_SIZE = 200
 
@@ -59,39 +63,15 @@ ROUND_SIZE = 200
 # Outgoing URLs -----------------------------------------------------------------------------
 
 
-def check_url(url: str, allow_private: bool, field: str = "url") -> str:
-    """An http(s) URL that leads outside: loopback, private, link-local and reserved addresses
-    are refused unless `allow_private` (development, tests). Returns the URL trimmed."""
+def check_url(url: str, field: str = "url", label: str | None = None) -> str:
+    """The URL trimmed, if services/outgoing accepts it now (http(s), no credentials, an address
+    outside our networks unless OUTGOING_ALLOWED_NETWORKS has it; https in production);
+    else a field error. `deliver` checks the address again at connect time."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
-        raise ServiceError("Adresse http(s) complète attendue (500 caractères au plus).", field)
-    if parts.username or parts.password:
-        raise ServiceError("L'adresse ne doit pas contenir d'identifiants.", field)
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ServiceError("Port invalide dans l'adresse.", field) from None
-    if allow_private:
-        return url
-    if parts.scheme != "https":
-        raise ServiceError("L'adresse doit être en https.", field)
-    for address in _addresses(parts.hostname, field):
-        if not address.is_global or address.is_multicast:
-            raise ServiceError("Cette adresse mène à un réseau interne : elle est refusée.", field)
+    problem = outgoing.destination_problem(url, current_app.config["APP_ENV"] == "production")
+    if problem:
+        raise ServiceError(f"{label or f'« {field} »'} {problem}.", field)
     return url
-
-
-def _addresses(hostname: str, field: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(hostname)]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(hostname, None)
-    except (socket.gaierror, UnicodeError):
-        raise ServiceError("Nom de domaine introuvable.", field) from None
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
 # Signature ---------------------------------------------------------------------------------
@@ -120,19 +100,47 @@ def verify_signature(secret: str, body: bytes, header: str, tolerance_seconds: i
 # Endpoints ---------------------------------------------------------------------------------
 
 
-def create_endpoint(client_id: int, actor: User, url: str, description: str, allow_private: bool) -> WebhookEndpoint:
+def create_endpoint(
+    client_id: int,
+    actor: User | None,
+    url: str,
+    description: str = "",
+    events: list[str] | None = None,
+    *,
+    organisation_id: int | None = None,
+    url_label: str | None = None,
+) -> WebhookEndpoint:
+    """A URL that receives the organisation's events (`events`, or all of them), signed under the
+    client's secret. `organisation_id`, when given, is the organisation the client must belong to."""
     client = db.session.get(ApiClient, client_id)
-    url = check_url(url, allow_private)
+    if (
+        client is None
+        or not client.active
+        or (organisation_id is not None and client.organisation_id != organisation_id)
+    ):
+        raise ServiceError("Client API inconnu ou révoqué.", "api_client_id")
+    url = check_url(url, label=url_label)
+    chosen = None
+    if events:
+        unknown = sorted(set(events) - set(SUBSCRIBABLE_EVENTS))
+        if unknown:
+            raise ServiceError(f"Événement inconnu : {', '.join(unknown)}.", "events")
+        chosen = [e for e in SUBSCRIBABLE_EVENTS if e in events]
     endpoint = WebhookEndpoint(
         organisation_id=client.organisation_id,
         api_client_id=client.id,
         url=url,
         description=(description or "").strip()[:200],
+        events=chosen,
     )
     db.session.add(endpoint)
     db.session.flush()
-    audit.record(actor, "webhook.created", endpoint, url=url, api_client_id=client.id)
+    audit.record(actor, "webhook.created", endpoint, url=url, api_client_id=client.id, events=chosen)
     return endpoint
+
+
+def receives(endpoint: WebhookEndpoint, event_type: str) -> bool:
+    return endpoint.events is None or event_type in endpoint.events
 
 
 def endpoints_of(organisation_id: int) -> list[WebhookEndpoint]:
@@ -293,7 +301,8 @@ def _batch_deliveries(events) -> None:
         uid = _event_id("batch_event", str(event_id))
         urls: dict[str, tuple[int, int | None]] = {}
         for endpoint in endpoints_of(batch.organisation_id):
-            urls.setdefault(endpoint.url, (endpoint.api_client_id, endpoint.id))
+            if receives(endpoint, event_type):
+                urls.setdefault(endpoint.url, (endpoint.api_client_id, endpoint.id))
         api = db.session.get(ApiBatch, batch.id)
         if api is not None and api.callback_url:
             urls.setdefault(api.callback_url, (api.api_client_id, None))
@@ -326,7 +335,7 @@ def _fine_deliveries(events) -> None:
         already = set(db.session.scalars(select(WebhookDelivery.url).where(WebhookDelivery.event_id == uid)))
         data = {"paiement": as_json(payment, with_timeline=False)}
         for endpoint in endpoints_of(payment.organisation_id):
-            if endpoint.url in already:
+            if endpoint.url in already or not receives(endpoint, "fine_payment.final"):
                 continue
             already.add(endpoint.url)
             db.session.add(
@@ -391,27 +400,20 @@ def deliver(delivery_id: int) -> bool:
         return False
     client = db.session.get(ApiClient, delivery.api_client_id)
     body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    status, error = None, None
-    try:
-        check_url(delivery.url, config["WEBHOOK_ALLOW_PRIVATE_URLS"])  # again: DNS may have changed
-        response = requests.post(
-            delivery.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "backoffice-webhooks/1",
-                "X-Signature": signature_header(client.signing_secret, body),
-                "X-Event-Id": delivery.event_id,
-                "X-Event-Type": delivery.event_type,
-            },
-            timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
-            allow_redirects=False,
-        )
-        status = response.status_code
-    except ServiceError as exc:
-        error = str(exc)
-    except requests.RequestException as exc:
-        error = exc.__class__.__name__
+    # services/outgoing: the address actually connected to is checked (DNS may have changed
+    # since the registration), no redirect is followed, nothing of the reply but its code is read.
+    status, error = outgoing.post(
+        delivery.url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": "backoffice-webhooks/1",
+            "X-Signature": signature_header(client.signing_secret, body),
+            "X-Event-Id": delivery.event_id,
+            "X-Event-Type": delivery.event_type,
+        },
+        config["WEBHOOK_TIMEOUT_SECONDS"],
+    )
     now = utcnow()
     delivery.attempts += 1
     delivery.last_attempt_at = now
