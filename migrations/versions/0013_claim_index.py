@@ -1,14 +1,14 @@
 """pipeline: a partial index of the rows waiting to be sent, for the claim
 
 Revision ID: 0013_claim_index
-Revises: 0006_api
+Revises: 0011_api_period
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_claim_index"
-down_revision = "0006_api"
+down_revision = "0011_api_period"
 branch_labels = None
 depends_on = None
 
