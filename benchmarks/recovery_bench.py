@@ -1,0 +1,260 @@
+"""Recovery time: a batch paid through crashes, against the same batch paid clean.
+
+    .venv/bin/python benchmarks/recovery_bench.py --rows 10000 --runs 1
+
+Real `flask worker` processes, the Mojaloop simulator at 50 ms, PostgreSQL with durable
+settings. Each run pays one clean batch, then one batch through these faults, in this order,
+`--gap` seconds apart once the payment has started:
+1. worker 1 killed with SIGKILL (its RQ child too), started again;
+2. Redis killed with SIGKILL and started again empty on the same port (queues, leases and the
+   chunk map lost);
+3. PostgreSQL killed with SIGKILL (postmaster and backends) and started again on the same data
+   directory (crash recovery);
+4. an adapter outage of `--outage` seconds: requests are read and dropped (no answer), so the
+   calls in flight time out as UNKNOWN;
+5. worker 2 killed with SIGKILL, started again.
+
+Prints, per run: approval → final batch for both, the ratio (target ≤ 2), the rows' final
+states, and the money checks: every transfer committed at most once at the switch, as many
+commits as COMPLETED rows, the ledger consistent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backoffice import devservers  # noqa: E402
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and its children: a lost machine, no cleanup."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    for target in [pid, *map(int, children)]:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class Cluster:
+    """The workers, Redis and PostgreSQL of one benchmark, each of which can be crashed."""
+
+    def __init__(self, pg, redis, worker_env: dict, workers: int) -> None:
+        self.pg, self.redis, self.worker_env = pg, redis, worker_env
+        self.workers = [self._worker() for _ in range(workers)]
+
+    def _worker(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi.py", "worker"],
+            cwd=ROOT,
+            env=self.worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def crash_worker(self, index: int) -> None:
+        kill_tree(self.workers[index].pid)
+        self.workers[index].wait()
+        self.workers[index] = self._worker()
+
+    def crash_redis(self) -> None:
+        kill_tree(self.redis.process.pid)
+        self.redis.process.wait()
+        fresh = devservers.start_redis(port=self.redis.port)
+        self.redis.process = fresh.process
+
+    def crash_postgres(self) -> None:
+        postmaster = self.pg.process
+        # The backends are the postmaster's children (as root, runuser's grandchildren).
+        members = subprocess.run(["pgrep", "-P", str(postmaster.pid)], capture_output=True, text=True).stdout.split()
+        for pid in [postmaster.pid, *map(int, members)]:
+            kill_tree(pid)
+        postmaster.wait()
+        time.sleep(0.5)
+        # The killed postmaster may linger as an unreaped zombie here (no init reaps it), which
+        # PostgreSQL would take for a live one: its lock files go, as after a machine's crash.
+        (self.pg.workdir / "data" / "postmaster.pid").unlink(missing_ok=True)
+        (self.pg.workdir / f".s.PGSQL.{self.pg.port}.lock").unlink(missing_ok=True)
+        self.pg.process = subprocess.Popen(
+            postmaster.args, stdout=subprocess.DEVNULL, stderr=open(self.pg.workdir / "log", "ab")
+        )
+        devservers.wait_for_port(self.pg.port)
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            proc.terminate()
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def pay(app, args, seed: int, faults=None) -> dict:
+    """Approve a batch, start it, run `faults` (in a thread) and wait for its end."""
+    from sqlalchemy.exc import OperationalError
+
+    from backoffice.extensions import db
+    from backoffice.models.batches import Batch
+    from backoffice.services.bulk import chunks, outcomes
+    from tests.factories import ledger_consistent, make_approved_batch, msisdns
+
+    with app.app_context():
+        batch_id = make_approved_batch(msisdns(args.rows, start=seed * args.rows, prefix="229"), amount=1000)
+        db.session.commit()
+        started = time.monotonic()
+        chunks.start_processing(batch_id)
+        log: list[str] = []
+        thread = None
+        if faults:
+            thread = threading.Thread(target=faults, args=(log, started), daemon=True)
+            thread.start()
+        while True:
+            try:
+                db.session.expire_all()
+                batch = db.session.get(Batch, batch_id)
+                final = batch.is_final
+                db.session.commit()
+            except OperationalError:  # PostgreSQL is being crashed
+                db.session.rollback()
+                final = False
+            if final:
+                break
+            if time.monotonic() - started > args.give_up:
+                break
+            time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        if thread:
+            thread.join()
+        ok, _figures = ledger_consistent()
+        counts = outcomes.status_counts(batch_id)
+        status = batch.status
+        db.session.commit()
+    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds between two faults")
+    parser.add_argument("--outage", type=float, default=5.0, help="adapter outage, seconds")
+    parser.add_argument("--give-up", type=float, default=900.0, help="stop waiting after this many seconds")
+    args = parser.parse_args()
+
+    pg = devservers.start_postgres(durable=True)
+    redis = devservers.start_redis()
+    env = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": pg.url,
+        "REDIS_URL": redis.url,
+        "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-recovery-"),
+        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+        "RQ_QUEUE": "bench",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    }
+    os.environ.update(env)
+    simulator = devservers.start_simulator("mojaloop", options=["--latency-ms", str(args.latency_ms)])
+    cluster = None
+    results = []
+    try:
+        from flask_migrate import upgrade
+
+        from backoffice import create_app
+        from backoffice.extensions import db
+        from backoffice.services.demo import seed_demo
+        from tests.support import Sim
+
+        app = create_app()
+        with app.app_context():
+            upgrade()
+            seed_demo()
+            db.session.commit()
+            waits = {
+                k: app.config[k]
+                for k in (
+                    "BATCH_LEASE_SECONDS",
+                    "BATCH_SWEEP_SECONDS",
+                    "BATCH_RESEND_GRACE_SECONDS",
+                    "BATCH_STATUS_BACKOFF_SECONDS",
+                    "MOJALOOP_TIMEOUT_SECONDS",
+                )
+            }
+        sim = Sim(simulator.url)
+        cluster = Cluster(pg, redis, {**os.environ, "MOJALOOP_SDK_URL": simulator.url}, args.workers)
+        time.sleep(3)
+        print(f"rows={args.rows} workers={args.workers} latency={args.latency_ms:g} ms gap={args.gap:g} s "
+              f"outage={args.outage:g} s settings={waits}", flush=True)
+
+        def faults(log: list[str], started: float) -> None:
+            steps = [
+                ("worker 1 killed (SIGKILL) and restarted", lambda: cluster.crash_worker(0)),
+                ("Redis killed (SIGKILL) and restarted empty", cluster.crash_redis),
+                ("PostgreSQL killed (SIGKILL) and restarted", cluster.crash_postgres),
+                (
+                    f"adapter outage {args.outage:g} s (requests dropped)",
+                    lambda: sim.outage(int(args.outage * 1000), "drop"),
+                ),
+                ("worker 2 killed (SIGKILL) and restarted", lambda: cluster.crash_worker(1 % len(cluster.workers))),
+            ]
+            for index, (label, action) in enumerate(steps, start=1):
+                time.sleep(max(started + index * args.gap - time.monotonic(), 0))
+                action()
+                log.append(f"{time.monotonic() - started:5.1f} s  {label}")
+
+        no_faults = {
+            f"{kind}_suffixes": [] for kind in ("not_found", "reject", "timeout", "drop", "hang")
+        }
+        seed = 1
+        for run in range(args.runs):
+            sim.reset(latency_ms=args.latency_ms, seed=seed, **no_faults)
+            clean = pay(app, args, seed)
+            seed += 1
+            sim.reset(latency_ms=args.latency_ms, seed=seed, **no_faults)
+            chaos = pay(app, args, seed, faults)
+            seed += 1
+            stats = sim.stats()
+            once = set(stats["commits"].values()) <= {1}
+            commits_match = stats["totals"]["commits"] == chaos["counts"].get("COMPLETED", 0)
+            results.append((clean, chaos, once and commits_match))
+            print(f"\nrun {run + 1}")
+            for line in chaos["log"]:
+                print("   ", line)
+            print(
+                f"  clean: {clean['elapsed']:.1f} s {clean['status']} | faults: {chaos['elapsed']:.1f} s "
+                f"{chaos['status']} {chaos['counts']} | ratio {chaos['elapsed'] / clean['elapsed']:.2f} | "
+                f"once={once} commits==COMPLETED={commits_match} ledger_ok={chaos['ledger_ok'] and clean['ledger_ok']}",
+                flush=True,
+            )
+    finally:
+        if cluster:
+            cluster.stop()
+        simulator.stop()
+        redis.stop()
+        pg.stop()
+    print("\n| run | clean | through the faults | ratio | money checks |")
+    print("|---:|---:|---:|---:|---|")
+    for index, (clean, chaos, once) in enumerate(results, start=1):
+        money = once and clean["ledger_ok"] and chaos["ledger_ok"]
+        print(
+            f"| {index} | {clean['elapsed']:.1f} s | {chaos['elapsed']:.1f} s ({chaos['status']}) "
+            f"| {chaos['elapsed'] / clean['elapsed']:.2f} | {'ok' if money else 'FAILED'} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
