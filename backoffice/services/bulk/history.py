@@ -12,6 +12,7 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import search
+from backoffice.services.spreadsheets import Amount
 
 
 @dataclass
@@ -337,3 +338,51 @@ def flagged_rows_query(batch: Batch) -> Select:
         )
         .order_by(BatchRow.line_number)
     )
+
+
+HISTORY_EXPORT_CHUNK = 500
+
+
+def history_header(timezone_label: str) -> list[str]:
+    """The history export's French headers (the zone of the dates named)."""
+    return [
+        "Référence",
+        "Libellé",
+        "État",
+        "Compte payeur",
+        "Déposé par",
+        f"Déposé le, {timezone_label}",
+        "Période payée",
+        "Lignes",
+        "Lignes payées",
+        "Lignes échouées",
+        "Montant total",
+        "Devise",
+    ]
+
+
+def history_lines(organisation_id: int, filters: HistoryFilters):
+    """The history as typed lines (services/spreadsheets.py), every filtered batch, in chunks."""
+    stmt = history_query(organisation_id, filters)
+    offset = 0
+    while True:
+        batches = list(db.session.scalars(stmt.limit(HISTORY_EXPORT_CHUNK).offset(offset)).unique())
+        if not batches:
+            return
+        counts = outcome_counts(batches)
+        for b in batches:
+            yield [
+                b.reference,
+                b.label,
+                b.status_label,
+                b.account.account_id if b.account else "",
+                b.created_by.full_name if b.created_by else "",
+                b.created_at,
+                b.payment_period,
+                b.row_count,
+                counts[b.id]["completed"],
+                counts[b.id]["failed"],
+                Amount(b.total_amount, b.currency),
+                b.currency,
+            ]
+        offset += HISTORY_EXPORT_CHUNK
