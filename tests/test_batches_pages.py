@@ -13,6 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.bulk import approval, history
+from backoffice.services.search import search_suffix
 from tests.factories import PAYMENT_LIST, fresh_batch, import_bytes, rows_of, user
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
@@ -122,7 +123,16 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
         batch_id = import_bytes(demo, content)
         approval.submit_batch(user(G1), batch_id)
         approval.approve_batch(user(G2), batch_id)
-        _set_rows(batch_id, 2, status="COMPLETED", fee=10, payee_name="PERSONNE ZERO", completed_at=datetime.now())
+        # Playing the processing helper's part, search text included (issue 15: rows are searched by it).
+        _set_rows(
+            batch_id,
+            2,
+            status="COMPLETED",
+            fee=10,
+            payee_name="PERSONNE ZERO",
+            search_text=BatchRow.search_text + search_suffix("PERSONNE ZERO"),
+            completed_at=datetime.now(),
+        )
         _set_rows(batch_id, 3, status="FAILED", error_code="3204", error_description="Party not found")
         db.session.execute(update(Batch).where(Batch.id == batch_id).values(status="PROCESSING"))
         db.session.commit()

@@ -109,3 +109,38 @@ def test_error_report_xlsx(app, client, login_as, demo):
     )
     assert rows[0] == ("Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (XOF)", "Statut")
     assert rows[1][0] == 2 and rows[1][1] == "erreur" and rows[1][5] is None
+
+
+def test_row_search_reads_the_folded_column(app, client, login_as, demo):
+    content = "type_id,valeur_id,devise,montant,nom_complet\nMSISDN,22997000001,XOF,100,Rémi Gbèdji\nMSISDN,22997000002,XOF,200,Awa DOSSOU\n".encode()
+    with app.app_context():
+        batch_id = import_bytes(demo, content)
+        rows = db.session.scalars(
+            db.select(BatchRow).where(BatchRow.batch_id == batch_id).order_by(BatchRow.line_number)
+        ).all()
+        assert rows[0].search_text == rows[0].party_id_value + "\x1fremi gbedji"
+        # The switch's name, learnt when the row is paid, is searchable too.
+        from backoffice.models.batches import RowStatus
+        from backoffice.services.bulk.outcomes import completed_params, write_completed
+
+        db.session.execute(update(BatchRow).where(BatchRow.id == rows[1].id).values(status="SENDING", lease_owner="t"))
+        write_completed(
+            [completed_params(rows[1].id, "Awa Dossou-Hèdé", None, 0, datetime(2026, 12, 1))],
+            "t",
+            RowStatus.SENDING,
+            datetime(2026, 12, 1),
+        )
+        db.session.commit()
+        from backoffice.services.bulk import history
+
+        batch = fresh_batch(batch_id)
+
+        def found(q: str) -> list[int]:
+            return [r.line_number for r in db.session.scalars(history.rows_query(batch, q=q))]
+
+        assert found("gbedji") == [2] and found("GBÈDJI") == [2] and found("remi g") == [2]
+        assert found("hede") == [3] and found("dossou") == [3] and found(rows[1].party_id_value[-7:]) == [3]
+        assert found("1 remi") == []  # never across two parts
+    login_as("gestionnaire1@cnss.bj")
+    page = client.get(f"/batches/{batch_id}?q=gbedji").get_data(as_text=True)
+    assert "Gbèdji" in page and "DOSSOU" not in page

@@ -243,14 +243,9 @@ def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = ""
         stmt = stmt.where(BatchRow.error_code == error_code)
     q = q.strip()[:100]
     if q:
-        # Within one batch (its batch_id index bounds the scan), accents and case ignored.
-        stmt = stmt.where(
-            or_(
-                func.lower(BatchRow.party_id_value).like(search.pattern(q), escape="\\"),  # ids: no accents
-                search.matches(BatchRow.name, q),
-                search.matches(func.coalesce(BatchRow.payee_name, ""), q),
-            )
-        )
+        # Within one batch, accents and case ignored: the identifier and both names were
+        # folded once into search_text (at import and when the switch names the payee).
+        stmt = stmt.where(BatchRow.search_text.like(search.pattern(q), escape="\\"))
     return stmt
 
 
