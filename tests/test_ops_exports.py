@@ -68,7 +68,7 @@ def test_xlsx_export_reads_back_with_numbers_and_local_dates(app, client, login_
     assert rows[1][0] == 2 and rows[1][5] == 1500.5 and rows[1][6] == 0.25
     assert sheet.cell(row=2, column=6).number_format == "#,##0.00"
     assert rows[1][-1] == datetime(2026, 11, 25, 8, 30, 5)
-    assert rows[2][2] == "+22233345"  # text in xlsx, never a formula
+    assert rows[2][2] == "+22233345" and rows[2][5] == 20  # text in xlsx, never a formula; each row its own amount
     assert len(rows) == 3
 
 

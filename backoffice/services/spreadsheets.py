@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from openpyxl import Workbook
@@ -21,7 +21,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
-from backoffice.services.locale import format_iso_local, to_local
+from backoffice.services.locale import format_iso_local, zone
 from backoffice.services.money import CURRENCIES, plain_decimal
 
 # A cell starting with one of these is a formula in Excel, fullwidth ＝＋－＠ included.
@@ -95,42 +95,48 @@ def write_xlsx(target, title: str, header: list[str], lines: Iterable[list], tim
 
     sheet.append([header_cell(h) for h in header])
     scales = {c: Decimal(1).scaleb(-exp) for c, exp in CURRENCIES.items()}
+    zone_of = zone(timezone)
+    # One styled cell per column and format, reused row after row: a write-only sheet
+    # serialises a row as soon as it is appended, and styling a new cell costs more than
+    # writing it.
+    styled: dict[tuple[int, str], WriteOnlyCell] = {}
 
-    def cell(value):
-        if value is None:
+    def styled_cell(column: int, number_format: str, value, data_type: str | None = None) -> WriteOnlyCell:
+        c = styled.get((column, number_format))
+        if c is None:
+            c = styled[(column, number_format)] = WriteOnlyCell(sheet)
+            if number_format:
+                c.number_format = number_format
+        c.value = value
+        if data_type:
+            c.data_type = data_type
+        return c
+
+    def cell(column: int, value):
+        if value is None or value == "":
             return None
         if isinstance(value, Amount):
             if value.minor is None:
                 return None
             # Decimal, not float: 1500,50 MRU stays exactly 1500.50.
-            number = (
-                value.minor
-                if not CURRENCIES.get(value.currency, 2)
-                else value.minor * scales.get(value.currency, Decimal("0.01"))
-            )
-            c = WriteOnlyCell(sheet, value=number)
-            c.number_format = amount_format(value.currency)
-            return c
+            exp = CURRENCIES.get(value.currency, 2)
+            number = value.minor if not exp else value.minor * scales.get(value.currency, Decimal("0.01"))
+            return styled_cell(column, amount_format(value.currency), number)
         if isinstance(value, datetime):
-            c = WriteOnlyCell(sheet, value=to_local(value, timezone).replace(tzinfo=None))
-            c.number_format = XLSX_DATETIME_FORMAT
-            return c
+            local = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+            return styled_cell(column, XLSX_DATETIME_FORMAT, local.astimezone(zone_of).replace(tzinfo=None))
         if isinstance(value, date):
-            c = WriteOnlyCell(sheet, value=value)
-            c.number_format = XLSX_DATE_FORMAT
-            return c
+            return styled_cell(column, XLSX_DATE_FORMAT, value)
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return value
         text = ILLEGAL_CHARACTERS_RE.sub("", str(value))
         if text.startswith("="):
-            c = WriteOnlyCell(sheet, value=text)
-            c.data_type = "s"  # openpyxl would store it as a formula
-            return c
+            return styled_cell(column, "", text, "s")  # openpyxl would store it as a formula
         return text
 
     count = 0
     for line in lines:
-        sheet.append([cell(v) for v in line])
+        sheet.append([cell(i, v) for i, v in enumerate(line)])
         count += 1
     workbook.save(target)
     return count
