@@ -12,6 +12,7 @@ by their view functions inside a request context (no HTTP, no sign-in).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import statistics
@@ -114,7 +115,7 @@ def xlsx_export(app, batch_id: int, rows: int) -> None:
 
 
 def row_search(app, batch_id: int, queries: int) -> None:
-    from sqlalchemy import func, or_
+    from sqlalchemy import func, or_, text
 
     from backoffice.extensions import db
     from backoffice.models.batches import Batch, BatchRow
@@ -126,7 +127,9 @@ def row_search(app, batch_id: int, queries: int) -> None:
         rng.choice(["gbedji", "houngbedji", "agossou", "aicha dossou", "irene"]) + f" {rng.randrange(1000, 99999)}"
         for _ in range(queries // 2)
     ]
-    terms += [f"{rng.randrange(10**7):07d}" for _ in range(queries - len(terms))]
+    terms += [f"{rng.randrange(10**7):07d}" for _ in range(queries // 3)]
+    # A name in no row (the whole batch is read) and a common one (the first page fills at once).
+    terms += [rng.choice(["absent", "zinzindohoue"]) if i % 2 else "koffi" for i in range(queries - len(terms))]
 
     def folded_per_query(batch: Batch, q: str):
         stmt = history.rows_query(batch)
@@ -143,7 +146,11 @@ def row_search(app, batch_id: int, queries: int) -> None:
         for label, build in (
             ("before: name folded per query", folded_per_query),
             ("now: stored search_text", lambda b, q: history.rows_query(b, q=q)),
+            ("stored, no trigram index", lambda b, q: history.rows_query(b, q=q)),
         ):
+            if label.startswith("stored, no"):
+                db.session.execute(text("DROP INDEX ix_batch_rows_search_text"))
+                db.session.commit()
             samples = []
             for q in terms:
                 started = time.perf_counter()
@@ -151,9 +158,13 @@ def row_search(app, batch_id: int, queries: int) -> None:
                 samples.append((time.perf_counter() - started) * 1000)
                 db.session.commit()
             print(
-                f"row search in one batch, {label:32}: p50 {statistics.median(samples):6.1f} ms,"
+                f"row search in a batch of {batch.row_count:,} rows, {label:30}: p50 {statistics.median(samples):6.1f} ms,"
                 f" p95 {_p(samples, 95):6.1f} ms ({len(samples)} searches)"
             )
+        db.session.execute(
+            text("CREATE INDEX ix_batch_rows_search_text ON batch_rows USING gin (search_text gin_trgm_ops)")
+        )
+        db.session.commit()
 
 
 def list_page(app, entries: int) -> None:
@@ -222,11 +233,48 @@ def list_page(app, entries: int) -> None:
     )
 
 
+def import_cost(app, rows: int) -> None:
+    """The trigram index's price at import: the same file imported with it, then without it."""
+    from sqlalchemy import text
+
+    from backoffice.extensions import db
+    from backoffice.models import Account, User
+    from backoffice.services.bulk.importing import create_from_upload
+
+    content = "type_id,valeur_id,devise,montant,nom_complet\r\n" + "".join(
+        f"PERSONAL_ID,{10**9 + i},XOF,{100 + i % 500},{NAMES[i % len(NAMES)]} {i}\r\n" for i in range(rows)
+    )
+
+    def once(label: str, run: int) -> None:
+        with app.app_context():
+            g1 = db.session.scalar(db.select(User).where(User.email == "gestionnaire1@cnss.bj"))
+            account = db.session.scalar(db.select(Account.id).where(Account.account_id == "ACC-CNSS-001"))
+            data = content.replace("PERSONAL_ID,1", f"PERSONAL_ID,{run}", 1).encode()
+            started = time.perf_counter()
+            create_from_upload(g1, account, f"Import {run}", io.BytesIO(data), f"import-{run}.csv")
+            db.session.commit()
+            print(f"import of {rows:,} rows, {label:32}: {time.perf_counter() - started:5.1f} s", flush=True)
+
+    once("with the trigram index", 1)
+    with app.app_context():
+        db.session.execute(text("DROP INDEX ix_batch_rows_search_text"))
+        db.session.commit()
+    once("without it", 2)
+    with app.app_context():
+        db.session.execute(
+            text("CREATE INDEX ix_batch_rows_search_text ON batch_rows USING gin (search_text gin_trgm_ops)")
+        )
+        db.session.commit()
+    once("with the trigram index again", 3)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--entries", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--import-rows", type=int, default=0, help="also time imports with/without the trigram index")
+    parser.add_argument("--only-import", action="store_true")
     args = parser.parse_args()
     pg = devservers.start_postgres()
     instance = Path(tempfile.mkdtemp(prefix="bench-ops-"))
@@ -256,6 +304,10 @@ def main() -> int:
             with db.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE batch_rows"))
             print(f"generated a batch of {args.rows:,} rows in {time.monotonic() - started:.0f} s", flush=True)
+        if args.import_rows:
+            import_cost(app, args.import_rows)
+        if args.only_import:
+            return 0
         xlsx_export(app, batch_id, args.rows)
         row_search(app, batch_id, args.queries)
         list_page(app, args.entries)
