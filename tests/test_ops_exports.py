@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from openpyxl import load_workbook
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from backoffice.extensions import db
 from backoffice.models.batches import BatchRow
@@ -144,3 +144,35 @@ def test_row_search_reads_the_folded_column(app, client, login_as, demo):
     login_as("gestionnaire1@cnss.bj")
     page = client.get(f"/batches/{batch_id}?q=gbedji").get_data(as_text=True)
     assert "Gbèdji" in page and "DOSSOU" not in page
+
+
+def test_rows_inserted_without_search_text_get_it_from_their_values(app, demo):
+    """Re-payments and tests insert rows through the ORM: the column default folds them too."""
+    from sqlalchemy import insert
+
+    from tests.factories import add_batch
+
+    with app.app_context():
+        batch = add_batch(demo)
+        base = {"batch_id": batch.id, "status": "PENDING", "party_id_type": "MSISDN", "currency": "XOF", "amount": 1}
+        db.session.execute(
+            insert(BatchRow),
+            [
+                {
+                    **base,
+                    "line_number": 2,
+                    "party_id_value": "22997000001",
+                    "name": "Irène Zinsou",
+                    "transfer_id": "t-1",
+                },
+                {**base, "line_number": 3, "party_id_value": "22997000002", "name": "Œuvre Sèna", "transfer_id": "t-2"},
+            ],
+        )
+        db.session.add(
+            BatchRow(**{**base, "line_number": 4, "party_id_value": "X", "name": "Éric", "transfer_id": "t-3"})
+        )
+        db.session.commit()
+        texts = db.session.scalars(
+            select(BatchRow.search_text).where(BatchRow.batch_id == batch.id).order_by(BatchRow.line_number)
+        ).all()
+        assert texts == ["22997000001\x1firene zinsou", "22997000002\x1foeuvre sena", "x\x1feric"]

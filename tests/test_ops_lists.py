@@ -124,6 +124,8 @@ def test_a_csv_of_changes_is_applied_whole_or_not_at_all(app, client, login_as, 
     assert '<td class="num">5</td><td>identifiant</td>' in table and "Déjà modifié ligne 2." in table
     assert _drafts(app) == {}  # nothing half-written
 
+    no_file = client.post(url, data={"label": "L"}, content_type="multipart/form-data")
+    assert no_file.status_code == 400 and "Choisissez un fichier CSV." in _text(no_file)
     missing_header = _text(upload(b"nom;prix\nx;1\n"))
     assert "« identifiant » et « montant »" in missing_header
 
