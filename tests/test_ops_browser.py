@@ -70,6 +70,13 @@ def test_xlsx_download_and_paginated_list_page(app, live_server, page, demo, tmp
     assert "231\u202f500\u202fF CFA" in page.inner_text("[data-testid=total]")  # nothing half-written
     _shot(page, tmp_path, "list-changes-refused")
 
+    # A phone: the page does not scroll sideways at 390 px.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/tableau-de-bord/listes/{list_id}/nouveau-lot")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    _shot(page, tmp_path, "list-page-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     page.click("#create-batch")
     page.wait_for_load_state("networkidle")
     assert "créé depuis la liste" in page.inner_text(".flashes")
