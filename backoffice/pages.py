@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -12,7 +13,7 @@ from flask_login import current_user
 
 from backoffice.models import User
 from backoffice.services import providers as provider_service
-from backoffice.services.spreadsheets import csv_bytes
+from backoffice.services.spreadsheets import XLSX_MIMETYPE, csv_bytes, write_xlsx
 
 # htmx stops polling an element when its response carries this status.
 STOP_POLLING = 286
@@ -47,6 +48,26 @@ def csv_response(rows: Iterable[Iterable], filename: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": attachment(filename)},
     )
+
+
+def xlsx_download(title: str, header: list[str], lines: Iterable[list], timezone: str, filename: str) -> Response:
+    """An .xlsx download: the workbook is written (write-only) to a temporary file, then sent
+    in blocks; the file is gone once sent."""
+    spool = tempfile.TemporaryFile()
+    write_xlsx(spool, title, header, lines, timezone)
+    size = spool.tell()
+    spool.seek(0)
+
+    def blocks():
+        with spool:
+            while block := spool.read(256 * 1024):
+                yield block
+
+    response = Response(blocks(), mimetype=XLSX_MIMETYPE)
+    response.headers["Content-Disposition"] = attachment(filename)
+    response.headers["Content-Length"] = str(size)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def payee_provider_name(fsp_id: str | None) -> str:

@@ -243,6 +243,12 @@ MUTATION_CASES: dict[str, tuple] = {
         "beneficiary_list.batch_created",
         lambda d: {"list_id": _list_with_an_entry(d)},
     ),
+    "lists.new_batch_changes": (
+        "gestionnaire1@cnss.bj",
+        lambda d: {"file": (io.BytesIO(b"identifiant;montant\n22997000001;2000\n"), "modifs.csv")},
+        "beneficiary_list.amounts_uploaded",
+        lambda d: {"list_id": _list_with_an_entry(d)},
+    ),
     "providers.new": ("admin@demo.bj", {"fsp_id": "orange-ci", "name": "Orange CI"}, "provider.created"),
     "providers.edit": ("admin@demo.bj", {"name": "Autre nom"}, "provider.updated"),
     "providers.toggle": ("admin@demo.bj", {}, "provider.deactivated"),

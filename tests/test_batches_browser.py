@@ -54,7 +54,7 @@ def test_upload_submit_approve_and_export_in_the_browser(live_server, page, demo
     content = path.read_bytes()
     assert content.startswith("\ufeff".encode())
     lines = content.decode("utf-8-sig").splitlines()
-    assert len(lines) == 20 and lines[1].startswith("2,PERSONAL_ID,8884191054,Abdou Kpangon,,20000,0,XOF,")
+    assert len(lines) == 20 and lines[1].startswith("2;PERSONAL_ID;8884191054;Abdou Kpangon;;20000;0;XOF;")
 
 
 def test_history_filters_in_the_browser(live_server, page, demo):

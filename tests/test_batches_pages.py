@@ -13,6 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import Account
 from backoffice.models.batches import Batch, BatchRow
 from backoffice.services.bulk import approval, history
+from backoffice.services.search import search_suffix
 from tests.factories import PAYMENT_LIST, fresh_batch, import_bytes, rows_of, user
 
 G1, G2 = "gestionnaire1@cnss.bj", "gestionnaire2@cnss.bj"
@@ -122,7 +123,16 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
         batch_id = import_bytes(demo, content)
         approval.submit_batch(user(G1), batch_id)
         approval.approve_batch(user(G2), batch_id)
-        _set_rows(batch_id, 2, status="COMPLETED", fee=10, payee_name="PERSONNE ZERO", completed_at=datetime.now())
+        # Playing the processing helper's part, search text included (issue 15: rows are searched by it).
+        _set_rows(
+            batch_id,
+            2,
+            status="COMPLETED",
+            fee=10,
+            payee_name="PERSONNE ZERO",
+            search_text=BatchRow.search_text + search_suffix("PERSONNE ZERO"),
+            completed_at=datetime.now(),
+        )
         _set_rows(batch_id, 3, status="FAILED", error_code="3204", error_description="Party not found")
         db.session.execute(update(Batch).where(Batch.id == batch_id).values(status="PROCESSING"))
         db.session.commit()
@@ -132,12 +142,19 @@ def test_details_statistics_rows_filter_search_pagination_timeline(app, client, 
     assert '<span>Taux de réussite</span><strong data-testid="success-rate">50,0\u00a0%</strong>' in stats
     assert "<span>Montant payé (1\u00a0ligne)</span><strong" in stats and ">100\u202fF CFA</strong>" in stats
     assert "<span>Montant échoué (1\u00a0ligne)</span><strong" in stats and ">200\u202fF CFA</strong>" in stats
-    assert "<span>Reste à payer (58\u00a0lignes)</span><strong" in stats and ">182\u202f700\u202fF CFA</strong>" in stats
+    assert (
+        "<span>Reste à payer (58\u00a0lignes)</span><strong" in stats and ">182\u202f700\u202fF CFA</strong>" in stats
+    )
     assert '<span>Frais</span><strong class="amount">10\u202fF CFA</strong>' in stats
     assert "Page 1 sur 3" in page
     assert "Lot approuvé" in page and "Lot soumis pour approbation." in page and "importé : 60 lignes" in page
     failed = _text(client.get(f"/batches/{batch_id}?status=FAILED"))
-    assert "3204 Bénéficiaire introuvable" in failed and 'title="Party not found"' in failed and "Personne 1<" in failed and "Personne 2<" not in failed
+    assert (
+        "3204 Bénéficiaire introuvable" in failed
+        and 'title="Party not found"' in failed
+        and "Personne 1<" in failed
+        and "Personne 2<" not in failed
+    )
     found = _text(client.get(f"/batches/{batch_id}?q=personne 5"))
     assert "Personne 5<" in found and "Personne 50<" in found and "Personne 4<" not in found
     assert "Mojaloop : PERSONNE ZERO" in _text(client.get(f"/batches/{batch_id}?q=zero"))
@@ -167,16 +184,19 @@ def test_reconciliation_export(app, client, login_as, demo):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="{reference}-rapprochement.csv"' in response.headers["Content-Disposition"]
-    lines = _csv(response)
-    assert lines[0][5:7] == ["montant (MRU, en unités, point décimal)", "frais (MRU, en unités, point décimal)"]
+    # The default opens in French Excel: `;`, decimal comma, French headers (issue 15).
+    lines = _csv(response, ";")
+    assert lines[0][:3] == ["Ligne", "Type d'identifiant", "Identifiant"]
+    assert lines[0][5:7] == ["Montant (MRU)", "Frais (MRU)"]
+    assert lines[0][8:10] == ["Code du statut", "Libellé du statut"]
     assert lines[1] == [
         "2",
         "MSISDN",
         "22222233344",  # a national number stored with its country code (issue 11)
         "",
         "Ahmed O.",
-        "1500.50",
-        "0.25",
+        "1500,50",
+        "0,25",
         "MRU",
         "COMPLETED",
         "Payé",
@@ -187,17 +207,24 @@ def test_reconciliation_export(app, client, login_as, demo):
         "",
         "2026-11-25 08:30:05",  # Next.mr reads Nouakchott time (UTC+0)
     ]
-    assert lines[0][-1] == "termine_le, heure de Nouakchott (UTC+00:00)"
+    assert lines[0][-1] == "Terminé le, heure de Nouakchott (UTC+00:00)"
     assert lines[2][2] == "'+22233345"  # a leading + would be a formula in Excel
-    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:15] == ["3204", "Bénéficiaire introuvable", "Party not found"]
+    assert lines[2][8:10] == ["FAILED", "Échoué"] and lines[2][12:15] == [
+        "3204",
+        "Bénéficiaire introuvable",
+        "Party not found",
+    ]
     assert lines[3][8:10] == ["INVALID", "Invalide"] and "Numéro de téléphone « abc » invalide" in lines[3][13]
     assert lines[3][13] == lines[3][14]
     assert len(lines) == 4
 
+    # The comma file, offered second: `,` and a decimal point; `?sep=semicolon` still means `;`.
+    comma = _csv(client.get(f"/batches/{batch_id}/export.csv?sep=,"))
+    assert comma[1][5:7] == ["1500.50", "0.25"] and len(comma[1]) == 16
     semicolon = _csv(client.get(f"/batches/{batch_id}/export.csv?sep=semicolon"), ";")
-    assert semicolon[1][5] == "1500.50" and len(semicolon[1]) == 16
+    assert semicolon[1][5] == "1500,50"
 
-    evil_lines = _csv(client.get(f"/batches/{evil}/export.csv"))
+    evil_lines = _csv(client.get(f"/batches/{evil}/export.csv"), ";")
     assert evil_lines[1][3] == '\'=HYPERLINK("http://x")' and evil_lines[1][2] == "'@SUM(A1)"
     assert evil_lines[2][3] == "'-2+3" and evil_lines[2][2] == "X"  # cells are trimmed at import
 
@@ -207,7 +234,7 @@ def test_export_streams_every_row_of_a_large_batch(app, client, login_as, demo):
     with app.app_context():
         batch_id = import_bytes(demo, content)
     login_as(G1)
-    lines = _csv(client.get(f"/batches/{batch_id}/export.csv"))
+    lines = _csv(client.get(f"/batches/{batch_id}/export.csv"), ";")
     assert len(lines) == 4501
     assert [int(line[0]) for line in lines[1:]] == list(range(2, 4502))
     assert lines[-1][5] == "4500"
@@ -223,8 +250,8 @@ def test_error_report(app, client, login_as, demo):
     with app.app_context():
         batch_id = import_bytes(demo, content)
     login_as("superviseur@cnss.bj")
-    lines = _csv(client.get(f"/batches/{batch_id}/errors.csv"))
-    assert lines[0] == ["ligne", "gravite", "champ", "motif", "identifiant", "montant_lu (XOF)", "statut"]
+    lines = _csv(client.get(f"/batches/{batch_id}/errors.csv"), ";")
+    assert lines[0] == ["Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (XOF)", "Statut"]
     assert [line[:3] for line in lines[1:]] == [
         ["3", "erreur", "partyIdType"],
         ["3", "erreur", "amount"],

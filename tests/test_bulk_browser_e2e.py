@@ -76,11 +76,12 @@ def test_upload_approve_progress_to_the_end_and_export(live_server, page, demo, 
             page.click("#export-link")
         path = tmp_path / "export.csv"
         download_info.value.save_as(path)
-        rows = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
+        # The default export is for French Excel: `;` and French headers (issue 15).
+        rows = list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig")), delimiter=";"))
         assert len(rows) == 5
-        statuses = sorted(r["statut"] for r in rows)
+        statuses = sorted(r["Code du statut"] for r in rows)
         assert statuses == ["COMPLETED"] * 4 + ["FAILED"], statuses
-        failed = [r for r in rows if r["code_erreur"] == "3204"]  # not a substring: a transfer_id may hold "3204"
+        failed = [r for r in rows if r["Code d'erreur"] == "3204"]  # not a substring: a transfer_id may hold "3204"
         assert len(failed) == 1 and "22997100404" in ",".join(failed[0].values())
     finally:
         simulator.stop()

@@ -27,12 +27,13 @@ from backoffice.batches.forms import (
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.models.batches import BATCH_STATUS_LABELS, ROW_STATUS_LABELS, Batch, BatchRow, BatchStatus
-from backoffice.pages import attachment, current_actor
+from backoffice.pages import attachment, csv_options, current_actor, xlsx_download
 from backoffice.security import gestionnaire_required, get_for_org, member_required, step_up_refusal
 from backoffice.services import ServiceError, approval_rules, attach_error
 from backoffice.services.bulk import approval, control, drafts, guard, history, importing, reports, verification
 from backoffice.services.bulk import review as review_service
 from backoffice.services.bulk.formats import FORMATS, format_name
+from backoffice.services.locale import zone_label
 from backoffice.services.money import CURRENCIES
 
 # Statuses whose page shows the live progress fragment (the batch is, or was, being paid).
@@ -323,7 +324,7 @@ def resolve_row(batch_id: int, row_id: int):
 
 
 def _csv_response(report: str, batch_id: int, filename: str) -> Response:
-    """Stream a report page by page.
+    """Stream a report page by page, for French Excel unless `?sep=,` (see pages.csv_options).
 
     Each page is read inside a short app context of its own: no database session or
     request context stays open between two pages of a slow download.
@@ -350,7 +351,17 @@ def _csv_response(report: str, batch_id: int, filename: str) -> Response:
 
 
 def _delimiter() -> str:
-    return ";" if request.args.get("sep", "").lower() in ("semicolon", ";", "pointvirgule") else ","
+    """`;` (French Excel) by default; `?sep=,` for a comma file. `?sep=semicolon` still reads `;`."""
+    separator, _ = csv_options()
+    return separator
+
+
+def _xlsx_response(batch: Batch, report: str, filename: str) -> Response:
+    """The report as .xlsx, each page read in a short app context of its own (write-only workbook)."""
+    app = current_app._get_current_object()
+    lines = reports.report_lines(report, batch.id, app.app_context)
+    title = "Rapprochement" if report == "export" else "Erreurs"
+    return xlsx_download(title, reports.header(report, batch), lines, batch.organisation.timezone, filename)
 
 
 @bp.route("/<int:batch_id>/errors.csv")
@@ -367,3 +378,31 @@ def export_csv(batch_id: int):
     """Reconciliation export: one line per row, streamed."""
     batch = get_for_org(Batch, batch_id)
     return _csv_response("export", batch.id, f"{batch.reference}-rapprochement.csv")
+
+
+@bp.route("/<int:batch_id>/export.xlsx")
+@member_required
+def export_xlsx(batch_id: int):
+    """Reconciliation export as an Excel workbook: amounts as numbers, dates as dates."""
+    batch = get_for_org(Batch, batch_id)
+    return _xlsx_response(batch, "export", f"{batch.reference}-rapprochement.xlsx")
+
+
+@bp.route("/<int:batch_id>/errors.xlsx")
+@member_required
+def errors_xlsx(batch_id: int):
+    """The error report as an Excel workbook."""
+    batch = get_for_org(Batch, batch_id)
+    return _xlsx_response(batch, "errors", f"{batch.reference}-erreurs.xlsx")
+
+
+@bp.route("/export.xlsx")
+@member_required
+def history_xlsx():
+    """The history, with the page's filters, as an Excel workbook."""
+    filters = history.HistoryFilters.from_args(request.args)
+    timezone = current_user.organisation.timezone
+    lines = history.history_lines(current_user.organisation_id, filters)
+    return xlsx_download(
+        "Historique", history.history_header(zone_label(timezone)), lines, timezone, "historique-lots.xlsx"
+    )

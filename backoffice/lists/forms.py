@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, FileField
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -33,3 +33,14 @@ class EntryForm(FlaskForm):
     note = StringField("Note", validators=[Optional(), Length(max=200)])
     active = BooleanField("Active", default=True)
     submit = SubmitField("Enregistrer")
+
+
+class AmountChangesForm(FlaskForm):
+    file = FileField(
+        "Fichier des modifications (CSV : identifiant;montant)",
+        validators=[
+            FileRequired("Choisissez un fichier CSV."),
+            FileAllowed(["csv", "txt"], "Un fichier CSV est attendu."),
+        ],
+    )
+    submit = SubmitField("Appliquer les modifications")

@@ -8,14 +8,16 @@ from flask_login import current_user
 from backoffice.extensions import db
 from backoffice.forms import EmptyForm
 from backoffice.lists import bp
-from backoffice.lists.forms import EntryForm, ListForm
+from backoffice.lists.forms import AmountChangesForm, EntryForm, ListForm
 from backoffice.models.lists import BeneficiaryEntry, BeneficiaryList
 from backoffice.pages import current_actor
 from backoffice.security import gestionnaire_required, get_for_org, local_path, member_required
 from backoffice.services import ServiceError, attach_error
 from backoffice.services import beneficiaries as list_service
+from backoffice.services.bulk import list_drafts
 from backoffice.services.bulk import lists as bulk_lists
 from backoffice.services.bulk.formats import FORMATS
+from backoffice.services.locale import plural
 from backoffice.services.money import format_amount
 
 
@@ -169,44 +171,87 @@ def entry_toggle(list_id: int, entry_id: int):
 @bp.route("/listes/<int:list_id>/nouveau-lot", methods=["GET", "POST"])
 @gestionnaire_required
 def new_batch(list_id: int):
-    """The list's active entries with editable amounts; the POST creates a draft batch."""
+    """A batch from the list, page by page: the amounts typed on a page are saved in a draft
+    (any button saves them), the last button creates a draft batch from the whole list."""
     lst = get_for_org(BeneficiaryList, list_id)
-    entries = list_service.active_entries(lst.id)
-    accounts = bulk_lists.payer_accounts(lst.organisation_id, lst.currency)
+    page = request.args.get("page", 1, type=int)
+    label = request.values.get("label", lst.name)
+    account_id = request.values.get("account_id", type=int)
+    if request.method == "GET":
+        return _new_batch_page(lst, page, label, account_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
     values = {k: v for k, v in request.form.items() if k.startswith("amount-")}
-    amount_errors: dict[int, str] = {}
-    error = None
-    if request.method == "POST":
-        if not EmptyForm().validate_on_submit():
+    try:
+        list_drafts.save_page(current_actor(), lst, values)
+    except list_drafts.AmountChangesRejected as exc:
+        db.session.rollback()
+        return _new_batch_page(lst, page, label, account_id, values=values, error=str(exc), problems=exc.problems)
+    db.session.commit()
+    action = request.form.get("action", "create")  # the create button, or a page button
+    if action != "create":
+        target = int(action[5:]) if action.startswith("page:") and action[5:].isdigit() else page
+        flash("Montants de la page enregistrés.", "success")
+        return redirect(url_for("lists.new_batch", list_id=lst.id, page=target, label=label, account_id=account_id))
+    try:
+        batch = bulk_lists.create_batch_from_list(
+            current_actor(), lst, account_id or 0, label, list_drafts.draft_amounts(lst.id, current_user.id)
+        )
+        list_drafts.discard(lst.id, current_user.id)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _new_batch_page(lst, page, label, account_id, error=str(exc))
+    db.session.commit()
+    flash(f"Lot {batch.reference} créé depuis la liste : vérifiez-le puis soumettez-le.", "success")
+    return redirect(url_for("batches.detail", batch_id=batch.id))
+
+
+@bp.route("/listes/<int:list_id>/nouveau-lot/modifications", methods=["POST"])
+@gestionnaire_required
+def new_batch_changes(list_id: int):
+    """A CSV of changes (identifiant;montant) into the draft: every line or none."""
+    lst = get_for_org(BeneficiaryList, list_id)
+    form = AmountChangesForm()
+    label = request.form.get("label", lst.name)
+    account_id = request.form.get("account_id", type=int)
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
             abort(400)
-        overrides, amount_errors = bulk_lists.parse_amount_overrides(values, lst.currency)
-        if amount_errors:
-            error = "Certains montants sont illisibles : corrigez-les avant de créer le lot."
-        else:
-            try:
-                batch = bulk_lists.create_batch_from_list(
-                    current_actor(),
-                    lst,
-                    request.form.get("account_id", type=int) or 0,
-                    request.form.get("label", ""),
-                    overrides,
-                )
-            except ServiceError as exc:
-                db.session.rollback()
-                error = str(exc)
-            else:
-                db.session.commit()
-                flash(f"Lot {batch.reference} créé depuis la liste : vérifiez-le puis soumettez-le.", "success")
-                return redirect(url_for("batches.detail", batch_id=batch.id))
+        message = " ".join(e for errors in form.errors.values() for e in errors) or "Choisissez un fichier CSV."
+        return _new_batch_page(lst, 1, label, account_id, error=message, changes_form=form), 400
+    upload = form.file.data
+    try:
+        count = list_drafts.upload_changes(
+            current_actor(),
+            lst,
+            upload.read(list_drafts.MAX_CHANGE_BYTES + 1),
+            upload.filename or "",
+            lst.organisation.country,
+        )
+    except list_drafts.AmountChangesRejected as exc:
+        db.session.rollback()
+        return _new_batch_page(lst, 1, label, account_id, error=str(exc), problems=exc.problems, changes_form=form), 400
+    db.session.commit()
+    flash(f"{plural(count, 'montant modifié', 'montants modifiés')} depuis le fichier.", "success")
+    return redirect(url_for("lists.new_batch", list_id=lst.id, label=label, account_id=account_id))
+
+
+def _new_batch_page(lst, page, label, account_id, values=None, error=None, problems=(), changes_form=None):
+    entries = list_drafts.entries_page(lst.id, page)
+    drafts = list_drafts.draft_amounts(lst.id, current_user.id, [e.id for e in entries.items])
     return render_template(
         "lists/new_batch.html",
         lst=lst,
-        entries=entries,
-        accounts=accounts,
-        values=values,
-        amount_errors=amount_errors,
+        page=entries,
+        drafts=drafts,
+        summary=list_drafts.summary(lst.id, current_user.id),
+        accounts=bulk_lists.payer_accounts(lst.organisation_id, lst.currency),
+        values=values or {},
+        amount_errors={p.entry_id: p.reason for p in problems if p.entry_id},
+        problems=[p for p in problems if not p.entry_id],
         error=error,
         form=EmptyForm(),
-        label=request.form.get("label", f"{lst.name}"),
-        account_id=request.form.get("account_id", type=int),
+        changes_form=changes_form or AmountChangesForm(),
+        label=label,
+        account_id=account_id,
     )

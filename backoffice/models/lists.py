@@ -66,3 +66,18 @@ class BeneficiaryListEvent(TimelineLine, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("beneficiary_lists.id", ondelete="CASCADE"))
     entry_id: Mapped[int | None]
+
+
+class BeneficiaryAmountDraft(db.Model):
+    """An amount typed for one entry while preparing a batch from a list, kept between pages
+    until the batch is created (one draft per list and person)."""
+
+    __tablename__ = "beneficiary_amount_drafts"
+    __table_args__ = (UniqueConstraint("list_id", "user_id", "entry_id", name="uq_beneficiary_amount_drafts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("beneficiary_lists.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("beneficiary_entries.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

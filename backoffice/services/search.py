@@ -23,6 +23,20 @@ def fold_text(text: str | None) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+# Between the parts of a row's search text, so that a search never matches across two parts.
+SEARCH_SEPARATOR = "\x1f"
+
+
+def row_search_text(*parts: str | None) -> str:
+    """A batch row's stored search text: its identifier and names, folded, joined."""
+    return SEARCH_SEPARATOR.join(fold_text(p) for p in parts if p)
+
+
+def search_suffix(name: str | None) -> str | None:
+    """What a name learnt later (the switch's) appends to a row's search text; None: nothing."""
+    return SEARCH_SEPARATOR + fold_text(name) if name else None
+
+
 class folded(FunctionElement):  # noqa: N801 - a SQL function, named like one
     """`folded(expr)`: the SQL side of fold_text."""
 

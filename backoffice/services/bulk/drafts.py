@@ -17,7 +17,7 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchRow, BatchStatus, RowStatus
-from backoffice.services import PermissionDenied, ServiceError, audit, parties
+from backoffice.services import PermissionDenied, ServiceError, audit, parties, search
 from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.importing import duplicate_message
 from backoffice.services.bulk.verification import recount
@@ -143,6 +143,7 @@ def edit_row(actor: User, row_id: int, id_value: str | None, amount_text: str | 
             {"field": "partyIdentifier", "message": duplicate_message(twin, row.party_id_type, checked.value)}
         )
     row.party_id_value = checked.value
+    row.search_text = search.row_search_text(row.party_id_value, row.name, row.payee_name)
     row.party_id_written = checked.written
     row.amount = amount
     row.errors = errors or None

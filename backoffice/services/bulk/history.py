@@ -12,6 +12,7 @@ from backoffice.extensions import db
 from backoffice.models import User
 from backoffice.models.batches import Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import search
+from backoffice.services.spreadsheets import Amount
 
 
 @dataclass
@@ -242,14 +243,9 @@ def rows_query(batch: Batch, status: str = "", q: str = "", error_code: str = ""
         stmt = stmt.where(BatchRow.error_code == error_code)
     q = q.strip()[:100]
     if q:
-        # Within one batch (its batch_id index bounds the scan), accents and case ignored.
-        stmt = stmt.where(
-            or_(
-                func.lower(BatchRow.party_id_value).like(search.pattern(q), escape="\\"),  # ids: no accents
-                search.matches(BatchRow.name, q),
-                search.matches(func.coalesce(BatchRow.payee_name, ""), q),
-            )
-        )
+        # Within one batch, accents and case ignored: the identifier and both names were
+        # folded once into search_text (at import and when the switch names the payee).
+        stmt = stmt.where(BatchRow.search_text.like(search.pattern(q), escape="\\"))
     return stmt
 
 
@@ -337,3 +333,51 @@ def flagged_rows_query(batch: Batch) -> Select:
         )
         .order_by(BatchRow.line_number)
     )
+
+
+HISTORY_EXPORT_CHUNK = 500
+
+
+def history_header(timezone_label: str) -> list[str]:
+    """The history export's French headers (the zone of the dates named)."""
+    return [
+        "Référence",
+        "Libellé",
+        "État",
+        "Compte payeur",
+        "Déposé par",
+        f"Déposé le, {timezone_label}",
+        "Période payée",
+        "Lignes",
+        "Lignes payées",
+        "Lignes échouées",
+        "Montant total",
+        "Devise",
+    ]
+
+
+def history_lines(organisation_id: int, filters: HistoryFilters):
+    """The history as typed lines (services/spreadsheets.py), every filtered batch, in chunks."""
+    stmt = history_query(organisation_id, filters)
+    offset = 0
+    while True:
+        batches = list(db.session.scalars(stmt.limit(HISTORY_EXPORT_CHUNK).offset(offset)).unique())
+        if not batches:
+            return
+        counts = outcome_counts(batches)
+        for b in batches:
+            yield [
+                b.reference,
+                b.label,
+                b.status_label,
+                b.account.account_id if b.account else "",
+                b.created_by.full_name if b.created_by else "",
+                b.created_at,
+                b.payment_period,
+                b.row_count,
+                counts[b.id]["completed"],
+                counts[b.id]["failed"],
+                Amount(b.total_amount, b.currency),
+                b.currency,
+            ]
+        offset += HISTORY_EXPORT_CHUNK

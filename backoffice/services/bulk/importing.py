@@ -28,6 +28,7 @@ from backoffice.services.bulk.approval import check_gestionnaire, record_event
 from backoffice.services.bulk.reading import FileRejected, Layout, Records, lines, measure, open_records
 from backoffice.services.locale import plural
 from backoffice.services.money import CURRENCIES, AmountError, parse_amount
+from backoffice.services.search import row_search_text
 
 INSERT_GROUP = 1000
 
@@ -343,6 +344,7 @@ ROW_COLUMNS = (
     "attempts",
     "status_checks",
     "settled",
+    "search_text",
 )
 
 
@@ -427,6 +429,7 @@ def _row_values(batch: Batch, row: CheckedRow, transfer_id: str) -> tuple:
         0,
         0,
         False,
+        row_search_text(row.party_id_value, row.name),
     )
 
 

@@ -19,6 +19,7 @@ from backoffice.models import Account
 from backoffice.models.batches import SETTLED_ROW_STATUSES, Batch, BatchRow, RowStatus
 from backoffice.services import ledger
 from backoffice.services.locale import plural
+from backoffice.services.search import search_suffix
 
 ROWS = BatchRow.__table__
 # What a job needs of a row to pay or settle it (see row_work / RowWork).
@@ -96,6 +97,7 @@ def completed_params(row_id: int, name: str | None, fsp: str | None, fee: int, n
         "b_fsp": (fsp or None) and fsp[:64],
         "b_fee": int(fee or 0),
         "b_at": now,
+        "b_search": search_suffix(name and name[:200]),
     }
 
 
@@ -105,6 +107,7 @@ def failed_params(row_id: int, code: str | None, description: str | None, name: 
         "b_code": (code or "ERREUR")[:16],
         "b_description": (description or "Refusé sans description")[:500],
         "b_name": (name or None) and name[:200],
+        "b_search": search_suffix(name and name[:200]),
     }
 
 
@@ -189,6 +192,7 @@ def write_completed(
         settle=settle,
         status=RowStatus.COMPLETED.value,
         payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
+        search_text=func.coalesce(ROWS.c.search_text + bindparam("b_search"), ROWS.c.search_text),
         payee_fsp_id=func.coalesce(bindparam("b_fsp"), ROWS.c.payee_fsp_id),
         fee=bindparam("b_fee"),
         completed_at=bindparam("b_at"),
@@ -213,6 +217,7 @@ def write_failed(
         error_code=bindparam("b_code"),
         error_description=bindparam("b_description"),
         payee_name=func.coalesce(bindparam("b_name"), ROWS.c.payee_name),
+        search_text=func.coalesce(ROWS.c.search_text + bindparam("b_search"), ROWS.c.search_text),
         fee=0,
         next_check_at=None,
         lease_owner=None,

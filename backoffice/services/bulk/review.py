@@ -32,6 +32,7 @@ from backoffice.services import PermissionDenied, ServiceError, audit
 from backoffice.services.bulk import events, finishing, sending
 from backoffice.services.bulk.outcomes import batch_context, settle_ledger, status_counts
 from backoffice.services.bulk.settlement import Action, SettlementSettings, check_status, decide
+from backoffice.services.search import search_suffix
 
 ROWS = BatchRow.__table__
 OUTCOMES = {RowStatus.COMPLETED.value: "payée", RowStatus.FAILED.value: "non payée"}
@@ -86,6 +87,7 @@ def recheck_row(actor: User, row_id: int) -> ReviewResult:
         values = {
             "status": RowStatus.COMPLETED.value,
             "payee_name": name[:200] if name else ROWS.c.payee_name,
+            "search_text": ROWS.c.search_text + search_suffix(name[:200]) if name else ROWS.c.search_text,
             "completed_at": now,
             "error_code": None,
             "error_description": None,
