@@ -52,6 +52,8 @@ DONE = "DONE"
 FOUND, NOT_FOUND, UNVERIFIED = "FOUND", "NOT_FOUND", "UNVERIFIED"
 CONCORDANT, TO_CHECK, DISCORDANT = "CONCORDANT", "A_CONTROLER", "DISCORDANT"
 WRITE_GROUP = 200
+# A lookup to try again no sooner than this, when nothing else is left, goes to a delayed job.
+DEFER_AFTER_SECONDS = 2.0
 JOB_OPTIONS = {"job_timeout": 6 * 3600, "result_ttl": 3600, "failure_ttl": 7 * 86400}
 NOT_FOUND_MESSAGE = "Bénéficiaire introuvable chez Mojaloop (aucun compte pour {id_type} {id_value})."
 
@@ -200,17 +202,21 @@ def _verified(row: RowToVerify, lookup: PartyLookup, rules: tuple[int, int]) -> 
     return Verified(row.id, FOUND, (lookup.name or "")[:200] or None, lookup.fsp_id, score, classify(score, *rules))
 
 
-def run_verification(batch_id: int, first_id: int = 0, last_id: int = 2**62) -> dict:
+def run_verification(
+    batch_id: int, first_id: int = 0, last_id: int = 2**62, retry: list[tuple[int, float, float]] | None = None
+) -> dict:
     """Look up the valid rows of ids first_id..last_id of a draft being verified not looked up
-    yet (the whole batch by default); the last job to end finishes the verification. Returns
-    this job's counts by outcome.
+    yet (the whole batch by default), or with `retry` the rows (id, deadline as a Unix time,
+    next wait) a job deferred; the last job to end finishes the verification. Returns this
+    job's counts by outcome.
 
     A continuous pipeline on the process's sender threads and pooled client (those of the
     payment pipeline, `sending.senders()` / `get_client`): VERIFY_CONCURRENCY lookups in
-    flight, no Future per row; a row waiting out its backoff holds no slot (retry heap);
-    results written every WRITE_GROUP rows or second, in one statement on PostgreSQL. A job
-    that dies leaves its rows unlooked-up, to the next `start_verification` (lookups are
-    read-only: one done twice is harmless).
+    flight, no Future per row; a row waiting out its backoff holds no slot (retry heap), and
+    once only such rows are left, waits of DEFER_AFTER_SECONDS or more are handed to a delayed
+    job (the worker goes on with other chunks). Results are written every WRITE_GROUP rows or
+    second, in one statement on PostgreSQL. A job that dies leaves its rows not looked up, to
+    the next `start_verification` (lookups are read-only: one done twice is harmless).
     """
     batch = db.session.get(Batch, batch_id)
     if batch is None or batch.verification_status != RUNNING or batch.status != BatchStatus.DRAFT.value:
@@ -232,12 +238,21 @@ def run_verification(batch_id: int, first_id: int = 0, last_id: int = 2**62) -> 
     counts = {FOUND: 0, NOT_FOUND: 0, UNVERIFIED: 0}
     outbox: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    rows = _rows_to_verify(batch_id, first_id, last_id)
-    exhausted = False
     waiting: deque[RowToVerify] = deque()
     retries: list[tuple[float, int, RowToVerify]] = []  # (due, seq, row)
     pending_retry: dict[int, _Retry] = {}  # row id → its retry budget
     sent_at: dict[int, float] = {}  # row id → when its first lookup was queued
+    if retry is None:
+        rows = _rows_to_verify(batch_id, first_id, last_id)
+    else:  # a deferred job: its rows are due now, their budget runs on
+        rows = iter(())
+        budgets = {row_id: (deadline, delay) for row_id, deadline, delay in retry}
+        to_monotonic = time.monotonic() - time.time()
+        for row in _rows_by_id(batch_id, list(budgets)):
+            deadline, delay = budgets[row.id]
+            pending_retry[row.id] = _Retry(deadline + to_monotonic, delay)
+            waiting.append(row)
+    exhausted = False
     seq = itertools.count()
     in_flight = 0
     group: list[Verified] = []
@@ -248,19 +263,21 @@ def run_verification(batch_id: int, first_id: int = 0, last_id: int = 2**62) -> 
             while retries and retries[0][0] <= now:
                 waiting.append(heapq.heappop(retries)[2])
             while in_flight < concurrency:
-                if waiting:
-                    row = waiting.popleft()
-                elif not exhausted and (row := next(rows, None)) is None:
+                row = waiting.popleft() if waiting else None if exhausted else next(rows, None)
+                if row is None:
                     exhausted = True
-                    break
-                elif exhausted:
                     break
                 if row.id not in pending_retry:
                     sent_at[row.id] = now
                 threads.submit(look_up, row, row, outbox, stop)
                 in_flight += 1
-            if not in_flight and not waiting and not retries and exhausted:
-                break
+            if not in_flight and not waiting and exhausted:
+                if not retries:
+                    break
+                if retries[0][0] - now >= DEFER_AFTER_SECONDS:
+                    _defer(batch_id, retries, pending_retry)
+                    retries = []
+                    break
             timeout = max(1.0 - (time.monotonic() - last_write), 0.01)
             if retries:
                 timeout = min(timeout, max(retries[0][0] - time.monotonic(), 0.0) + 0.001)
@@ -301,6 +318,38 @@ def run_verification(batch_id: int, first_id: int = 0, last_id: int = 2**62) -> 
     if not _left_to_verify(batch_id):
         _finish(batch_id)
     return counts
+
+
+def _defer(batch_id: int, retries: list[tuple[float, int, RowToVerify]], budgets: dict[int, _Retry]) -> None:
+    """Rows only waiting for their next try go to a job queued for then (their budget kept)."""
+    now = time.monotonic()
+    to_epoch = time.time() - now
+    rows = [(row.id, budgets[row.id].deadline + to_epoch, budgets[row.id].delay) for _, _, row in retries]
+    jobs.enqueue(
+        "backoffice.jobs.verification.verify_retries",
+        batch_id,
+        rows,
+        delay=max(retries[0][0] - now, 0.0),
+        description=f"Vérification : {len(rows)} ligne(s) du lot {batch_id} à réessayer",
+        **JOB_OPTIONS,
+    )
+
+
+def _rows_by_id(batch_id: int, row_ids: list[int]) -> list[RowToVerify]:
+    """These rows if still valid and not looked up."""
+    rows = [
+        RowToVerify(*r)
+        for r in db.session.execute(
+            select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.name).where(
+                BatchRow.batch_id == batch_id,
+                BatchRow.id.in_(row_ids),
+                BatchRow.status == RowStatus.PENDING.value,
+                BatchRow.lookup_status.is_(None),
+            )
+        )
+    ]
+    db.session.commit()
+    return rows
 
 
 def _rows_to_verify(batch_id: int, first_id: int, last_id: int, page: int = 1000):
