@@ -14,6 +14,7 @@ RSS, the load average).
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,11 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def own_peak_rss_mb() -> float:
+    """The peak resident memory of this process, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def load_average() -> str:
     """`uptime`'s load averages (1, 5, 15 min) and the CPU count: the machine is shared."""
     one, five, fifteen = os.getloadavg()
@@ -104,6 +110,7 @@ class Stack:
         redis: bool = True,
         simulators: dict[str, list[str]] | None = None,
         env: dict[str, str] | None = None,
+        stop_wait: float = 30.0,
     ) -> None:
         self.prefix = prefix
         self.sqlite = sqlite
@@ -112,6 +119,7 @@ class Stack:
         self.want_redis = redis
         self.simulator_options = simulators or {}
         self.extra_env = env or {}
+        self.stop_wait = stop_wait  # seconds a terminated child gets before it is killed
         self.services: list = []
         self.procs: list[subprocess.Popen] = []
         self.pg = self.redis = None
@@ -202,9 +210,10 @@ class Stack:
             proc.terminate()
         for proc in self.procs:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=self.stop_wait)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         self.procs = []
         for service in reversed(self.services):
             service.stop()

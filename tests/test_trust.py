@@ -307,8 +307,9 @@ def test_verification_saves_names_flags_discordant_and_invalidates_not_found(app
 
 
 def test_verification_in_chunks_finishes_once_and_defers_long_waits(app, demo, sim, monkeypatch):
-    """Several chunk jobs share a batch and the verification is finished once; a row only
-    waiting for its next try goes to a delayed job, whose budget runs on to « non vérifié »."""
+    """Several chunk jobs share a batch and the verification is finished once; verifying again
+    while it runs queues only the chunks whose job is gone; a row only waiting for its next
+    try goes to a delayed job, whose budget runs on to « non vérifié »."""
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
@@ -319,6 +320,11 @@ def test_verification_in_chunks_finishes_once_and_defers_long_waits(app, demo, s
         batch_id = import_bytes(demo, content)
         verification.start_verification(user(G1), batch_id)
         queue = app.get_queue()
+        assert len(queue.get_job_ids()) == 3
+        verification.start_verification(user(G1), batch_id)  # its jobs still queued: none added
+        assert len(queue.get_job_ids()) == 3
+        queue.empty()  # the jobs are lost (a worker died with them): verifying again resumes
+        verification.start_verification(user(G1), batch_id)
         assert len(queue.get_job_ids()) == 3
         run_jobs(app)
         rows = row_map(batch_id)
