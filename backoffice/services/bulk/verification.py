@@ -430,13 +430,7 @@ def _finish(batch_id: int) -> None:
     if batch.status != BatchStatus.DRAFT.value or batch.verification_status != RUNNING:
         db.session.rollback()
         return
-    counts = dict(
-        db.session.execute(
-            select(BatchRow.lookup_status, func.count())
-            .where(BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.PENDING.value)
-            .group_by(BatchRow.lookup_status)
-        ).all()
-    )
+    counts = _valid_rows_by(batch_id, BatchRow.lookup_status)
     not_found = db.session.execute(
         select(BatchRow.id, BatchRow.party_id_type, BatchRow.party_id_value, BatchRow.errors).where(
             BatchRow.batch_id == batch_id,
@@ -460,13 +454,7 @@ def _finish(batch_id: int) -> None:
             ],
         )
     recount(batch)
-    matches = dict(
-        db.session.execute(
-            select(BatchRow.name_match, func.count())
-            .where(BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.PENDING.value)
-            .group_by(BatchRow.name_match)
-        ).all()
-    )
+    matches = _valid_rows_by(batch_id, BatchRow.name_match)
     batch.verification_status = DONE
     batch.verified_at = utcnow()
     details = {
@@ -487,6 +475,17 @@ def _finish(batch_id: int) -> None:
     audit.record(None, "batch.verified", batch, reference=batch.reference, **details)
     db.session.commit()
     log.info("batch %s verified: %s", batch_id, json.dumps(details))
+
+
+def _valid_rows_by(batch_id: int, column) -> dict:
+    """The batch's valid rows counted by one column's values."""
+    return dict(
+        db.session.execute(
+            select(column, func.count())
+            .where(BatchRow.batch_id == batch_id, BatchRow.status == RowStatus.PENDING.value)
+            .group_by(column)
+        ).all()
+    )
 
 
 def recount(batch: Batch) -> None:
@@ -516,13 +515,7 @@ def progress(batch: Batch) -> dict:
             .group_by(BatchRow.lookup_status)
         ).all()
     )
-    matches = dict(
-        db.session.execute(
-            select(BatchRow.name_match, func.count())
-            .where(BatchRow.batch_id == batch.id, BatchRow.status == RowStatus.PENDING.value)
-            .group_by(BatchRow.name_match)
-        ).all()
-    )
+    matches = _valid_rows_by(batch.id, BatchRow.name_match)
     done = rows.get(FOUND, 0) + rows.get(NOT_FOUND, 0) + rows.get(UNVERIFIED, 0)
     total = done if batch.verification_status == DONE else done + rows.get(None, 0)
     if batch.verification_status == RUNNING:
