@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {"IMPORT_MAX_ROWS": str(max(args.rows, 200_000)), "MAX_UPLOAD_BYTES": str(64 * 1024 * 1024)}
-    with Stack("backoffice-bench", sqlite=args.sqlite, redis=False, env=env) as stack:
+    with Stack("backoffice-bench", sqlite=args.sqlite, env=env) as stack:
         run(stack, args.rows, "SQLite" if args.sqlite else "PostgreSQL", args.json)
 
 

@@ -87,6 +87,15 @@ def load_average() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+def sign_in(client, email: str) -> None:
+    """Sign a Flask test client in through the real forms, second factor included (the
+    tests' `login`: the demo users' TOTP secrets are in the database)."""
+    from tests.conftest import login
+
+    response = login(client, email)
+    assert response.status_code in (200, 302), (email, response.status_code)
+
+
 # --- the stack ------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Stack  # noqa: E402
+from benchmarks.common import Stack, sign_in  # noqa: E402
 
 PROVIDERS = ["mtn-bj", "moov-bj", "celtiis-bj", "orange-ci", "wave-sn"]
 
@@ -161,8 +161,7 @@ def run(args) -> None:
         print(f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}")
 
     client = app.test_client()
-    response = client.post("/connexion", data={"email": "superviseur@cnss.bj", "password": "Demo-2026!"})
-    assert response.status_code == 302, response.status_code
+    sign_in(client, "superviseur@cnss.bj")
     today = datetime.utcnow().date()
     previous_month_end = today.replace(day=1) - timedelta(days=1)
     periods = {

@@ -41,7 +41,7 @@ def requests_from(start: int):
         n = next(counter)
         body = {
             "reference": f"BENCH-{n:08d}",
-            "telephone": f"229{n:08d}",
+            "telephone": f"22901{97_000_000 + n % 1_000_000:08d}",  # valid since issue 11 (Bénin 01 plan)
             "amendes": [f"AM-BENCH-{n:08d}"],
             "montant": 25000,
             "devise": "XOF",

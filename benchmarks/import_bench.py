@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Stack, load_average, own_peak_rss_mb  # noqa: E402
+from benchmarks.common import Stack, load_average, own_peak_rss_mb, sign_in  # noqa: E402
 
 
 def generate(rows: int) -> bytes:
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {"IMPORT_MAX_ROWS": str(max(args.rows, 200_000))}
-    with Stack("backoffice-bench", sqlite=args.sqlite, redis=False, env=env) as stack:
+    with Stack("backoffice-bench", sqlite=args.sqlite, env=env) as stack:
         run(stack, args.rows, "SQLite" if args.sqlite else "PostgreSQL")
 
 
@@ -57,8 +57,7 @@ def run(stack: Stack, rows: int, engine_name: str) -> None:
         account_id = db.session.scalar(db.select(Account.id).where(Account.account_id == "ACC-CNSS-001"))
     content = generate(rows)
     client = app.test_client()
-    response = client.post("/connexion", data={"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"})
-    assert response.status_code == 302
+    sign_in(client, "gestionnaire1@cnss.bj")
     before = own_peak_rss_mb()
 
     started = time.perf_counter()

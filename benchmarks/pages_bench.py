@@ -23,7 +23,7 @@ from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Stack, load_average  # noqa: E402
+from benchmarks.common import Stack, load_average, sign_in  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the plans of the slowest queries")
     args = parser.parse_args()
 
-    with Stack("backoffice-bench", sqlite=args.sqlite, redis=False) as stack:
+    with Stack("backoffice-bench", sqlite=args.sqlite) as stack:
         run(stack, args, "SQLite" if args.sqlite else "PostgreSQL")
 
 
@@ -139,7 +139,7 @@ def run(stack: Stack, args, engine_name: str) -> None:
     print(f"Pages benchmark on {engine_name}: {args.batches} batches + one of {args.rows:,} rows")
     print(f"  (data built in {time.perf_counter() - started:.0f} s)")
     client = app.test_client()
-    assert client.post("/connexion", data={"email": "superviseur@cnss.bj", "password": "Demo-2026!"}).status_code == 302
+    sign_in(client, "superviseur@cnss.bj")
     last_page = (args.rows + 24) // app.config["PAGE_SIZE"]
     pages = [
         ("history, first page", "/batches/"),
