@@ -292,15 +292,15 @@ def run_verification(
                     log.error("lookup of row %s raised %r", row.id, error)
                     lookup = PartyLookup(False, unknown=True)
                 if lookup.unknown:
-                    retry = pending_retry.get(row.id)
+                    state = pending_retry.get(row.id)
                     now = time.monotonic()
-                    if retry is None:
-                        retry = pending_retry[row.id] = _Retry((first_sent or now) + budget, backoff)
-                    if now + retry.delay > retry.deadline:
+                    if state is None:
+                        state = pending_retry[row.id] = _Retry((first_sent or now) + budget, backoff)
+                    if now + state.delay > state.deadline:
                         result = Verified(row.id, UNVERIFIED, None, None, None, None)
                     else:
-                        heapq.heappush(retries, (now + retry.delay, next(seq), row))
-                        retry.delay = min(retry.delay * 2, max(budget / 4, backoff))
+                        heapq.heappush(retries, (now + state.delay, next(seq), row))
+                        state.delay = min(state.delay * 2, max(budget / 4, backoff))
                         result = None
                 else:
                     result = _verified(row, lookup, rules)
