@@ -194,7 +194,9 @@ def load_settings(instance_path: str) -> dict:
         # Payee verification (GET /parties) before approval; see services/bulk/verification.py.
         # Off by default only under APP_ENV=testing, where the tests that verify turn it on.
         "BATCH_VERIFY_REQUIRED": _bool("BATCH_VERIFY_REQUIRED", env != "testing"),
-        "VERIFY_CONCURRENCY": _int("VERIFY_CONCURRENCY", 16),
+        # Lookups in flight per verification job; one job per VERIFY_CHUNK_SIZE valid rows.
+        "VERIFY_CONCURRENCY": _int("VERIFY_CONCURRENCY", 48),
+        "VERIFY_CHUNK_SIZE": _int("VERIFY_CHUNK_SIZE", 2500),
         "VERIFY_TIMEOUT_SECONDS": _float("VERIFY_TIMEOUT_SECONDS", 10.0),
         "VERIFY_BACKOFF_SECONDS": _float("VERIFY_BACKOFF_SECONDS", 0.5),
         "VERIFY_RETRY_BUDGET_SECONDS": _float("VERIFY_RETRY_BUDGET_SECONDS", 20.0),

@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.import_bench import generate, rss_mb  # noqa: E402 - after the path is set
+from benchmarks.common import Stack, load_average, own_peak_rss_mb  # noqa: E402
+from benchmarks.import_bench import generate  # noqa: E402
 
 
 def main() -> None:
@@ -31,46 +29,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also send the rows as JSON lines")
     args = parser.parse_args()
 
-    from backoffice import devservers
-
-    instance = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
-    pg = None
-    if args.sqlite:
-        database_url = f"sqlite:///{instance / 'bench.db'}"
-    else:
-        pg = devservers.start_postgres()
-        database_url = pg.url
-    os.environ.update(
-        {
-            "APP_ENV": "testing",
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "IMPORT_MAX_ROWS": str(max(args.rows, 200_000)),
-            "MAX_UPLOAD_BYTES": str(64 * 1024 * 1024),
-        }
-    )
-    try:
-        run(args.rows, "SQLite" if args.sqlite else "PostgreSQL", args.json)
-    finally:
-        if pg is not None:
-            pg.stop()
+    env = {"IMPORT_MAX_ROWS": str(max(args.rows, 200_000)), "MAX_UPLOAD_BYTES": str(64 * 1024 * 1024)}
+    with Stack("backoffice-bench", sqlite=args.sqlite, env=env) as stack:
+        run(stack, args.rows, "SQLite" if args.sqlite else "PostgreSQL", args.json)
 
 
-def run(rows: int, engine_name: str, with_json: bool) -> None:
-    from flask_migrate import upgrade
-
-    from backoffice import create_app
-    from backoffice.extensions import db
+def run(stack: Stack, rows: int, engine_name: str, with_json: bool) -> None:
     from backoffice.services.api_clients import DEMO_BATCH_CLIENT_KEY
-    from backoffice.services.demo import seed_demo
 
-    app = create_app()
-    with app.app_context():
-        upgrade()
-        seed_demo()
-        db.session.commit()
+    app = stack.app()
     content = generate(rows)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {DEMO_BATCH_CLIENT_KEY}", "Idempotency-Key": "bench-csv"}
@@ -110,8 +77,8 @@ def run(rows: int, engine_name: str, with_json: bool) -> None:
         print(
             f"  JSON : {elapsed:.2f} s ({rows / elapsed:,.0f} rows/s), {len(body) / 1e6:.1f} MB body, HTTP {response.status_code}"
         )
-    print(f"  peak RSS (process)          : {rss_mb():.0f} MB")
-    print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  peak RSS (process)          : {own_peak_rss_mb():.0f} MB")
+    print(f"  machine                     : {load_average()}")
 
 
 if __name__ == "__main__":

@@ -16,15 +16,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice import devservers  # noqa: E402
+from benchmarks.common import Stack, sign_in  # noqa: E402
 
 PROVIDERS = ["mtn-bj", "moov-bj", "celtiis-bj", "orange-ci", "wave-sn"]
 
@@ -112,18 +110,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="DATABASE_URL already holds the generated data")
     args = parser.parse_args()
 
-    pg = None
-    redis = devservers.start_redis()
-    os.environ["REDIS_URL"] = redis.url
-    if not os.environ.get("DATABASE_URL"):
-        pg = devservers.start_postgres()
-        os.environ["DATABASE_URL"] = pg.url
-    instance = tempfile.mkdtemp(prefix="dashboard-bench-")
-    os.environ.setdefault("INSTANCE_PATH", instance)
-    os.environ.setdefault("SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
-    os.environ.setdefault("PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
-    os.environ["APP_ENV"] = "testing"
+    # DATABASE_URL already set (--reuse): that database; otherwise a throw-away PostgreSQL.
+    reuse = {"DATABASE_URL": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL") else {}
+    with Stack("dashboard-bench", env=reuse):
+        run(args)
 
+
+def run(args) -> None:
     from flask_migrate import upgrade
 
     from backoffice import create_app
@@ -131,80 +124,72 @@ def main() -> None:
     from backoffice.services.demo import seed_demo
 
     app = create_app({"WTF_CSRF_ENABLED": False})
-    try:
-        with app.app_context():
-            if not args.reuse:
-                with db.engine.begin() as conn:
-                    conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-                upgrade()
-                seed_demo()
-                db.session.commit()
-                from backoffice.models import Account, Organisation, User
+    with app.app_context():
+        if not args.reuse:
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            upgrade()
+            seed_demo()
+            db.session.commit()
+            from backoffice.models import Account, Organisation, User
 
-                org = db.session.query(Organisation).filter_by(code="CNSS").one()
-                account = db.session.query(Account).filter_by(account_id="ACC-CNSS-001").one()
-                user = db.session.query(User).filter_by(email="gestionnaire1@cnss.bj").one()
-                print(f"Generating {args.months} months × {args.batches} batches × {args.rows:,} rows …")
-                started = time.perf_counter()
-                with db.engine.begin() as conn:
-                    total = generate(conn, org.id, account.id, user.id, args.months, args.batches, args.rows)
-                print(f"Generated {total:,} rows in {time.perf_counter() - started:.0f} s")
-            else:  # a database generated before the rollup tables existed
-                from backoffice.models.rollups import BatchDayStats, BatchRollup
-
-                db.metadata.create_all(db.engine, tables=[BatchRollup.__table__, BatchDayStats.__table__])
-            from backoffice.models.batches import Batch
-            from backoffice.services.dashboard.rollups import rollup_batch
-
-            ids = [b for (b,) in db.session.execute(db.select(Batch.id).order_by(Batch.id)).all()]
+            org = db.session.query(Organisation).filter_by(code="CNSS").one()
+            account = db.session.query(Account).filter_by(account_id="ACC-CNSS-001").one()
+            user = db.session.query(User).filter_by(email="gestionnaire1@cnss.bj").one()
+            print(f"Generating {args.months} months × {args.batches} batches × {args.rows:,} rows …")
             started = time.perf_counter()
-            for batch_id in ids:  # what each batch's finish job does, once
-                rollup_batch(batch_id)
-                db.session.commit()
-            elapsed = time.perf_counter() - started
-            print(
-                f"Rolled up {len(ids)} final batches in {elapsed:.1f} s ({elapsed / max(len(ids), 1) * 1000:.0f} ms each)"
-            )
-            count = db.session.execute(db.text("SELECT count(*) FROM batch_rows")).scalar()
-            print(
-                f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}"
-            )
+            with db.engine.begin() as conn:
+                total = generate(conn, org.id, account.id, user.id, args.months, args.batches, args.rows)
+            print(f"Generated {total:,} rows in {time.perf_counter() - started:.0f} s")
+        else:  # a database generated before the rollup tables existed
+            from backoffice.models.rollups import BatchDayStats, BatchRollup
 
-        client = app.test_client()
-        response = client.post("/connexion", data={"email": "superviseur@cnss.bj", "password": "Demo-2026!"})
-        assert response.status_code == 302, response.status_code
-        today = datetime.utcnow().date()
-        previous_month_end = today.replace(day=1) - timedelta(days=1)
-        periods = {
-            "this month (default)": "/tableau-de-bord/",
-            "last full month": f"/tableau-de-bord/?date_from={previous_month_end.replace(day=1)}&date_to={previous_month_end}",
-            "one day": f"/tableau-de-bord/?date_from={previous_month_end}&date_to={previous_month_end}",
-            "whole year": f"/tableau-de-bord/?date_from={month_starts(args.months, today)[0]}&date_to={today}",
-            "CSV export, last month": f"/tableau-de-bord/export.csv?date_from={previous_month_end.replace(day=1)}"
-            f"&date_to={previous_month_end}",
-        }
+            db.metadata.create_all(db.engine, tables=[BatchRollup.__table__, BatchDayStats.__table__])
+        from backoffice.models.batches import Batch
+        from backoffice.services.dashboard.rollups import rollup_batch
+
+        ids = [b for (b,) in db.session.execute(db.select(Batch.id).order_by(Batch.id)).all()]
+        started = time.perf_counter()
+        for batch_id in ids:  # what each batch's finish job does, once
+            rollup_batch(batch_id)
+            db.session.commit()
+        elapsed = time.perf_counter() - started
         print(
-            f"\n{'page':<26} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   "
-            f"(first = distinct-beneficiaries cache empty; then {args.iterations} requests)"
+            f"Rolled up {len(ids)} final batches in {elapsed:.1f} s ({elapsed / max(len(ids), 1) * 1000:.0f} ms each)"
         )
-        for label, url in periods.items():
+        count = db.session.execute(db.text("SELECT count(*) FROM batch_rows")).scalar()
+        print(f"batch_rows: {count:,} rows; PostgreSQL {db.session.execute(db.text('SHOW server_version')).scalar()}")
+
+    client = app.test_client()
+    sign_in(client, "superviseur@cnss.bj")
+    today = datetime.utcnow().date()
+    previous_month_end = today.replace(day=1) - timedelta(days=1)
+    periods = {
+        "this month (default)": "/tableau-de-bord/",
+        "last full month": f"/tableau-de-bord/?date_from={previous_month_end.replace(day=1)}&date_to={previous_month_end}",
+        "one day": f"/tableau-de-bord/?date_from={previous_month_end}&date_to={previous_month_end}",
+        "whole year": f"/tableau-de-bord/?date_from={month_starts(args.months, today)[0]}&date_to={today}",
+        "CSV export, last month": f"/tableau-de-bord/export.csv?date_from={previous_month_end.replace(day=1)}"
+        f"&date_to={previous_month_end}",
+    }
+    print(
+        f"\n{'page':<26} {'first ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   "
+        f"(first = distinct-beneficiaries cache empty; then {args.iterations} requests)"
+    )
+    for label, url in periods.items():
+        started = time.perf_counter()
+        assert client.get(url).status_code == 200  # cold: fills the distinct count cache
+        first = (time.perf_counter() - started) * 1000
+        timings = []
+        for _ in range(args.iterations):
             started = time.perf_counter()
-            assert client.get(url).status_code == 200  # cold: fills the distinct count cache
-            first = (time.perf_counter() - started) * 1000
-            timings = []
-            for _ in range(args.iterations):
-                started = time.perf_counter()
-                response = client.get(url)
-                timings.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200
-            print(
-                f"{label:<26} {first:9.1f} {statistics.median(timings):8.1f} "
-                f"{percentile(timings, 0.95):8.1f} {max(timings):8.1f}"
-            )
-    finally:
-        redis.stop()
-        if pg is not None:
-            pg.stop()
+            response = client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        print(
+            f"{label:<26} {first:9.1f} {statistics.median(timings):8.1f} "
+            f"{percentile(timings, 0.95):8.1f} {max(timings):8.1f}"
+        )
 
 
 if __name__ == "__main__":

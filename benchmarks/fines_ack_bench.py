@@ -20,23 +20,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backoffice import devservers  # noqa: E402
 from benchmarks import loadgen  # noqa: E402
+from benchmarks.common import Stack  # noqa: E402
 
 KEY = "demo-amendes-2026"
-
-
-def flask(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "wsgi.py", *args]
 
 
 def requests_from(start: int):
@@ -48,7 +41,7 @@ def requests_from(start: int):
         n = next(counter)
         body = {
             "reference": f"BENCH-{n:08d}",
-            "telephone": f"229{n:08d}",
+            "telephone": f"22901{97_000_000 + n % 1_000_000:08d}",  # valid since issue 11 (Bénin 01 plan)
             "amendes": [f"AM-BENCH-{n:08d}"],
             "montant": 25000,
             "devise": "XOF",
@@ -56,36 +49,6 @@ def requests_from(start: int):
         return loadgen.http_post("/amendes/payments/", json.dumps(body).encode(), headers)
 
     return next_request
-
-
-def start_stack(started: list, name: str) -> dict:
-    """PostgreSQL and Redis on free ports (appended to `started`); the app's environment for them."""
-    os.chdir(ROOT)
-    pg = devservers.start_postgres()
-    redis = devservers.start_redis()
-    started += [pg, redis]
-    return {
-        **os.environ,
-        "APP_ENV": "benchmark",
-        "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": tempfile.mkdtemp(prefix=f"{name}-"),
-        "RQ_QUEUE": name,
-    }
-
-
-def stop_all(procs: list[subprocess.Popen], started: list) -> None:
-    """Terminate the child processes, then stop the services, newest first."""
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    for service in reversed(started):
-        service.stop()
 
 
 def main() -> int:
@@ -102,18 +65,11 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help="start everything, print the port and wait (for wrk …)")
     args = parser.parse_args()
 
-    started: list = []
-    env = start_stack(started, "fines-bench")
-    procs: list[subprocess.Popen] = []
-    try:
-        slowest = ["--latency-min", "10", "--latency-max", "10", "--fail-rate", "0.1"]
-        fines = devservers.start_simulator("fines", env=env, options=slowest)
-        momo = devservers.start_simulator("momo", env=env, options=slowest)
-        started += [fines, momo]
-        env["FINES_API_URL"], env["MOMO_API_URL"] = fines.url, momo.url
-        subprocess.run(flask("db", "upgrade"), env=env, check=True, capture_output=True)
-        subprocess.run(flask("seed-demo"), env=env, check=True, capture_output=True)
-        procs.append(subprocess.Popen(flask("worker"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    slowest = ["--latency-min", "10", "--latency-max", "10", "--fail-rate", "0.1"]
+    simulators = {"fines": slowest, "momo": slowest}
+    with Stack("fines-bench", env={"APP_ENV": "benchmark"}, simulators=simulators, stop_wait=10) as stack:
+        stack.app()
+        stack.workers(1, settle_seconds=0)
         port = devservers.free_port()
         gunicorn = [
             sys.executable,
@@ -133,7 +89,7 @@ def main() -> int:
             "75",
             "wsgi:app",
         ]
-        procs.append(subprocess.Popen(gunicorn, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        web = stack.popen(gunicorn)
         devservers.wait_for_port(port, timeout=60)
         host = "127.0.0.1"
         next_request = requests_from(1)
@@ -145,7 +101,7 @@ def main() -> int:
         if args.serve:
             print(f"serving on http://{host}:{port}/ — Ctrl-C to stop", flush=True)
             try:
-                procs[-1].wait()
+                web.wait()
             except KeyboardInterrupt:
                 pass
             return 0
@@ -159,8 +115,6 @@ def main() -> int:
             print(f"paced ({args.clients} clients, {rate:.0f}/s in all, open loop):  {paced.summary()}", flush=True)
         sustained = loadgen.closed_loop(host, port, next_request, args.clients, args.seconds)
         print(f"sustained ({args.clients} clients back to back):  {sustained.summary()}", flush=True)
-    finally:
-        stop_all(procs, started)
     return 0
 
 

@@ -21,27 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice import devservers  # noqa: E402
-from benchmarks.fines_ack_bench import start_stack, stop_all  # noqa: E402
+from benchmarks.common import Stack  # noqa: E402
 
 KEY = "demo-amendes-2026"
 FINAL = {"PAYE", "REJETE", "ECHEC", "REMBOURSE", "CLOTURE"}
-
-
-def flask(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "wsgi.py", *args]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -139,39 +131,23 @@ def main() -> int:
     parser.add_argument("--explain", type=int, default=0, help="print the timeline of the N slowest payments")
     args = parser.parse_args()
 
-    started: list = []
-    env = {**start_stack(started, "fines-outcome"), "FINES_REGISTRY_REPEAT": args.repeat, "MOMO_REPEAT": args.repeat}
     faults = [
         "--latency-min", str(args.latency_min), "--latency-max", str(args.latency_max),
         "--fail-rate", str(args.fail_rate), "--late-share", str(args.late_share),
         "--lost-share", str(args.lost_share), "--late-max", str(args.late_max),
         "--seed", str(args.seed), "--citizens", str(max(args.count, 10)), "--quiet",
     ]  # fmt: skip
-    procs: list[subprocess.Popen] = []
-    try:
-        fines = devservers.start_simulator("fines", env=env, options=faults)
-        momo = devservers.start_simulator("momo", env=env, options=faults)
-        started += [fines, momo]
-        env["FINES_API_URL"], env["MOMO_API_URL"] = fines.url, momo.url
-        subprocess.run(flask("db", "upgrade"), env=env, check=True, capture_output=True)
-        subprocess.run(flask("seed-demo"), env=env, check=True, capture_output=True)
+    env = {"APP_ENV": "benchmark", "FINES_REGISTRY_REPEAT": args.repeat, "MOMO_REPEAT": args.repeat}
+    with Stack("fines-outcome", env=env, simulators={"fines": faults, "momo": faults}, stop_wait=10) as stack:
+        fines, momo = stack.simulators["fines"], stack.simulators["momo"]
+        app = stack.app()
         for n in range(args.workers):
-            procs.append(
-                subprocess.Popen(
-                    flask("worker", "--name", f"outcome-{n}"),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        os.environ.update(env)
+            stack.popen(stack.flask("worker", "--name", f"outcome-{n}"))
         from sqlalchemy import func, select
 
-        from backoffice import create_app
         from backoffice.extensions import db
         from backoffice.models.fines import FinePayment
 
-        app = create_app()
         client = app.test_client()
         headers = {"Authorization": f"Bearer {KEY}"}
         print(
@@ -233,8 +209,6 @@ def main() -> int:
             f"refunds {len(double_refunds)}, marks {len(double_marks)}"
         )
         return 1 if unfinished or double_debits or double_refunds or double_marks else 0
-    finally:
-        stop_all(procs, started)
 
 
 if __name__ == "__main__":

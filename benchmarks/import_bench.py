@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import random
-import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import Stack, load_average, own_peak_rss_mb, sign_in  # noqa: E402
 
 
 def generate(rows: int) -> bytes:
@@ -38,62 +36,29 @@ def generate(rows: int) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
     args = parser.parse_args()
 
-    from backoffice import devservers
-
-    instance = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
-    pg = None
-    if args.sqlite:
-        database_url = f"sqlite:///{instance / 'bench.db'}"
-    else:
-        pg = devservers.start_postgres()
-        database_url = pg.url
-    os.environ.update(
-        {
-            "APP_ENV": "testing",
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "IMPORT_MAX_ROWS": str(max(args.rows, 200_000)),
-        }
-    )
-    try:
-        run(args.rows, "SQLite" if args.sqlite else "PostgreSQL")
-    finally:
-        if pg is not None:
-            pg.stop()
+    env = {"IMPORT_MAX_ROWS": str(max(args.rows, 200_000))}
+    with Stack("backoffice-bench", sqlite=args.sqlite, env=env) as stack:
+        run(stack, args.rows, "SQLite" if args.sqlite else "PostgreSQL")
 
 
-def run(rows: int, engine_name: str) -> None:
-    from flask_migrate import upgrade
-
-    from backoffice import create_app
+def run(stack: Stack, rows: int, engine_name: str) -> None:
     from backoffice.extensions import db
     from backoffice.models import Account
     from backoffice.models.batches import Batch
-    from backoffice.services.demo import seed_demo
 
-    app = create_app({"WTF_CSRF_ENABLED": False})
+    app = stack.app({"WTF_CSRF_ENABLED": False})
     with app.app_context():
-        upgrade()
-        seed_demo()
-        db.session.commit()
         account_id = db.session.scalar(db.select(Account.id).where(Account.account_id == "ACC-CNSS-001"))
     content = generate(rows)
     client = app.test_client()
-    response = client.post("/connexion", data={"email": "gestionnaire1@cnss.bj", "password": "Demo-2026!"})
-    assert response.status_code == 302
-    before = rss_mb()
+    sign_in(client, "gestionnaire1@cnss.bj")
+    before = own_peak_rss_mb()
 
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -119,8 +84,8 @@ def run(rows: int, engine_name: str) -> None:
     print(f"  preview page                : {(finished - uploaded) * 1000:.0f} ms")
     print(f"  total                       : {total:.2f} s ({rows / total:,.0f} rows/s)")
     print(f"  CPU time of this process    : {cpu:.2f} s (the database server's work is not in it)")
-    print(f"  peak RSS (process)          : {rss_mb():.0f} MB (before the upload: {before:.0f} MB)")
-    print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  peak RSS (process)          : {own_peak_rss_mb():.0f} MB (before the upload: {before:.0f} MB)")
+    print(f"  machine                     : {load_average()}")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import Stack, load_average, sign_in  # noqa: E402
 
 
 def main() -> None:
@@ -35,41 +35,20 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the plans of the slowest queries")
     args = parser.parse_args()
 
-    from backoffice import devservers
-
-    instance = Path(tempfile.mkdtemp(prefix="backoffice-bench-"))
-    pg = None if args.sqlite else devservers.start_postgres()
-    os.environ.update(
-        {
-            "APP_ENV": "testing",
-            "DATABASE_URL": pg.url if pg else f"sqlite:///{instance / 'bench.db'}",
-            "INSTANCE_PATH": str(instance),
-            "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        }
-    )
-    try:
-        run(args, "SQLite" if args.sqlite else "PostgreSQL")
-    finally:
-        if pg is not None:
-            pg.stop()
+    with Stack("backoffice-bench", sqlite=args.sqlite) as stack:
+        run(stack, args, "SQLite" if args.sqlite else "PostgreSQL")
 
 
 def build(app, batches: int, rows: int) -> int:
     """The data set; returns the id of the big batch."""
-    from flask_migrate import upgrade
     from sqlalchemy import insert, text, update
 
     from backoffice.extensions import db
     from backoffice.models import Account, User
     from backoffice.models.batches import Batch, BatchRow
     from backoffice.services.bulk.importing import create_from_upload
-    from backoffice.services.demo import seed_demo
 
     with app.app_context():
-        upgrade()
-        seed_demo()
-        db.session.commit()
         org_id, account_id = db.session.execute(
             db.select(Account.organisation_id, Account.id).where(Account.account_id == "ACC-CNSS-001")
         ).one()
@@ -153,16 +132,14 @@ def timed(client, url: str, repeat: int) -> tuple[float, float]:
     return statistics.median(samples), samples[max(0, int(round(0.95 * len(samples))) - 1)]
 
 
-def run(args, engine_name: str) -> None:
-    from backoffice import create_app
-
-    app = create_app({"WTF_CSRF_ENABLED": False})
+def run(stack: Stack, args, engine_name: str) -> None:
     started = time.perf_counter()
+    app = stack.app({"WTF_CSRF_ENABLED": False})
     big_id = build(app, args.batches, args.rows)
     print(f"Pages benchmark on {engine_name}: {args.batches} batches + one of {args.rows:,} rows")
     print(f"  (data built in {time.perf_counter() - started:.0f} s)")
     client = app.test_client()
-    assert client.post("/connexion", data={"email": "superviseur@cnss.bj", "password": "Demo-2026!"}).status_code == 302
+    sign_in(client, "superviseur@cnss.bj")
     last_page = (args.rows + 24) // app.config["PAGE_SIZE"]
     pages = [
         ("history, first page", "/batches/"),
@@ -185,7 +162,7 @@ def run(args, engine_name: str) -> None:
     print(
         f"  {'export.csv of the big batch':32} {time.perf_counter() - started:6.2f} s  ({size / 1e6:.1f} MB, streamed)"
     )
-    print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  machine                     : {load_average()}")
     if args.explain:
         explain(app, client, [url for _label, url in pages])
 

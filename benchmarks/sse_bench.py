@@ -13,28 +13,21 @@ listeners received.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backoffice import devservers  # noqa: E402
+from benchmarks.common import Stack, load_average  # noqa: E402
 
 KEY = {"Authorization": "Bearer demo-lots-2026"}
-
-
-def flask(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "wsgi.py", *args]
 
 
 def timed_pages(session: requests.Session, url: str, count: int) -> list[float]:
@@ -89,27 +82,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
-    os.chdir(ROOT)
-    pg, redis = devservers.start_postgres(), devservers.start_redis()
-    instance = tempfile.mkdtemp(prefix="sse-bench-")
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": instance,
-        "RQ_QUEUE": "sse-bench",
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-    }
-    procs: list[subprocess.Popen] = []
-    try:
-        subprocess.run(flask("db", "upgrade"), env=env, check=True, capture_output=True)
-        subprocess.run(flask("seed-demo"), env=env, check=True, capture_output=True)
+    # gunicorn waits for open streams: it gets 5 s once terminated.
+    with Stack("sse-bench", stop_wait=5) as stack:
+        stack.app()
         port = devservers.free_port()
         gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
                     str(args.web_workers), "--threads", str(args.threads), "wsgi:app"]  # fmt: skip
-        procs.append(subprocess.Popen(gunicorn, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        stack.popen(gunicorn)
         devservers.wait_for_port(port, timeout=60)
         base = f"http://127.0.0.1:{port}"
 
@@ -150,17 +129,7 @@ def main() -> int:
             f"listeners over {elapsed + 3:.0f} s: {counts['connections']} connections, {counts['events']} events, "
             f"{counts['errors']} errors"
         )
-        print(f"machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    finally:
-        for proc in procs:
-            proc.terminate()  # gunicorn waits for open streams: do not wait long
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        pg.stop()
-        redis.stop()
+        print(f"machine: {load_average()}")
     return 0
 
 

@@ -9,17 +9,15 @@ concurrent attempts on one key with a limit of 5, how many were let through.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backoffice import devservers  # noqa: E402
+from benchmarks.common import Stack  # noqa: E402
 
 
 def main() -> None:
@@ -27,12 +25,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=40)
     args = parser.parse_args()
-    redis = devservers.start_redis()
-    instance = tempfile.mkdtemp(prefix="throttle-bench-")
-    os.environ.update(
-        APP_ENV="testing", REDIS_URL=redis.url, INSTANCE_PATH=instance, DATABASE_URL=f"sqlite:///{instance}/b.db"
-    )
-    try:
+    with Stack("throttle-bench", sqlite=True):
         from backoffice import create_app
         from backoffice.services import throttle
 
@@ -65,8 +58,6 @@ def main() -> None:
         for t in threads:
             t.join()
         print(f"{args.threads} concurrent attempts, limit 5: {len(allowed)} allowed")
-    finally:
-        redis.stop()
 
 
 if __name__ == "__main__":

@@ -306,6 +306,47 @@ def test_verification_saves_names_flags_discordant_and_invalidates_not_found(app
             approval.approve_batch(user(G2), batch_id)
 
 
+def test_verification_in_chunks_finishes_once_and_defers_long_waits(app, demo, sim, monkeypatch):
+    """Several chunk jobs share a batch and the verification is finished once; verifying again
+    while it runs queues only the chunks whose job is gone; a row only waiting for its next
+    try goes to a delayed job, whose budget runs on to « non vérifié »."""
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    monkeypatch.setattr(verification, "DEFER_AFTER_SECONDS", 0.1)
+    content = _file(*(f"MSISDN,22901970000{i:02d},XOF,1000,Awa" for i in range(1, 6)), "MSISDN,2290197000598,XOF,1,X")
+    settings = {**FAST_VERIFY, "VERIFY_CHUNK_SIZE": 2, "VERIFY_BACKOFF_SECONDS": 0.2}
+    with configured_app(app, settings, sim.url):
+        batch_id = import_bytes(demo, content)
+        verification.start_verification(user(G1), batch_id)
+        queue = app.get_queue()
+        assert len(queue.get_job_ids()) == 3
+        verification.start_verification(user(G1), batch_id)  # its jobs still queued: none added
+        assert len(queue.get_job_ids()) == 3
+        queue.empty()  # the jobs are lost (a worker died with them): verifying again resumes
+        verification.start_verification(user(G1), batch_id)
+        assert len(queue.get_job_ids()) == 3
+        run_jobs(app)
+        rows = row_map(batch_id)
+        assert [rows[f"22901970000{i:02d}"].lookup_status for i in range(1, 6)] == ["FOUND"] * 5
+        assert rows["2290197000598"].lookup_status is None  # waiting in a delayed job
+        assert fresh_batch(batch_id).verification_status == "RUNNING"
+        registry = ScheduledJobRegistry(queue=queue)
+        (deferred,) = registry.get_job_ids()
+        registry.remove(deferred)
+        queue.enqueue_job(Job.fetch(deferred, connection=queue.connection))
+        while fresh_batch(batch_id).verification_status == "RUNNING":
+            run_jobs(app)  # its budget spent, or deferred again (then run at once here)
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id)
+                queue.enqueue_job(Job.fetch(job_id, connection=queue.connection))
+        assert row_map(batch_id)["2290197000598"].lookup_status == "UNVERIFIED"
+        events = db.session.scalars(
+            select(BatchEvent).where(BatchEvent.batch_id == batch_id, BatchEvent.action == "verified")
+        ).all()
+        assert len(events) == 1 and events[0].details["found"] == 5 and events[0].details["unverified"] == 1
+
+
 def test_verification_fragment_and_page_show_both_names(app, client, login_as, demo, sim):
     sim.configure(party_names={"2290197000002": "Jean Houngbédji"})
     with configured_app(app, FAST_VERIFY, sim.url):

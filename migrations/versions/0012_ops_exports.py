@@ -2,7 +2,7 @@
 list kept in a draft between pages
 
 Revision ID: 0012_ops_exports
-Revises: 0006_api
+Revises: 0011_api_period
 """
 import unicodedata
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = "0012_ops_exports"
-down_revision = "0006_api"
+down_revision = "0011_api_period"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """pipeline: a partial index of the rows waiting to be sent, for the claim
 
 Revision ID: 0013_claim_index
-Revises: 0011_api_period
+Revises: 0012_ops_exports
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_claim_index"
-down_revision = "0011_api_period"
+down_revision = "0012_ops_exports"
 branch_labels = None
 depends_on = None
 

@@ -151,6 +151,7 @@ PARAM_TYPES = {
     "b_fee": BigInteger,
     "b_checks": Integer,
     "b_more": Integer,
+    "b_score": Integer,
     "b_at": DateTime,
     "b_next": DateTime,
     "b_since": DateTime,
@@ -158,6 +159,13 @@ PARAM_TYPES = {
 
 
 def _update_from_arrays(params: list[dict], owner: str, from_status: RowStatus, values: dict):
+    return update_from_arrays(params, values, ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value)
+
+
+def update_from_arrays(params: list[dict], values: dict, *conditions):
+    """PostgreSQL: (UPDATE batch_rows … FROM unnest(arrays) AS v WHERE id = v.b_id AND
+    conditions, its parameters): one statement for a whole group of rows `b_id`, each value
+    of `values` naming the `bindparam("b_…")` of its row."""
     keys = list(params[0])
     arrays = [cast(bindparam(f"arr_{key}"), ARRAY(PARAM_TYPES.get(key, Text)())) for key in keys]
     source = func.unnest(*arrays).table_valued(*(column(key) for key in keys)).render_derived(name="v")
@@ -173,7 +181,7 @@ def _update_from_arrays(params: list[dict], owner: str, from_status: RowStatus, 
     }
     statement = (
         update(ROWS)
-        .where(ROWS.c.id == source.c.b_id, ROWS.c.lease_owner == owner, ROWS.c.status == from_status.value)
+        .where(ROWS.c.id == source.c.b_id, *conditions)
         .values(**rewritten)
         .execution_options(synchronize_session=False)
     )

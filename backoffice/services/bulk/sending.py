@@ -116,16 +116,23 @@ class Senders:
         return results
 
 
-def get_client() -> MojaloopClient:
-    """One pooled client per process and configuration (thread-safe, connections reused)."""
+def get_client(timeout: float | None = None) -> MojaloopClient:
+    """One pooled client per process and configuration (thread-safe, connections reused);
+    `timeout` other than MOJALOOP_TIMEOUT_SECONDS gives its own client (payee lookups)."""
     cfg = current_app.config
-    key = (cfg["MOJALOOP_SDK_URL"], cfg["MOJALOOP_TIMEOUT_SECONDS"], cfg["MOJALOOP_AUTO_ACCEPT"], _concurrency())
+    timeout = float(cfg["MOJALOOP_TIMEOUT_SECONDS"] if timeout is None else timeout)
+    key = (cfg["MOJALOOP_SDK_URL"], timeout, cfg["MOJALOOP_AUTO_ACCEPT"], _concurrency())
     with _resources_lock:
         client = _clients.get(key)
         if client is None:
             # As many pooled connections as threads can be (stuck calls add threads): none is
             # thrown away and opened again while some calls hang.
-            client = _clients[key] = MojaloopClient.from_config(cfg, pool_size=_concurrency() * STUCK_THREADS_FACTOR)
+            client = _clients[key] = MojaloopClient(
+                cfg["MOJALOOP_SDK_URL"],
+                timeout=timeout,
+                pool_size=_concurrency() * STUCK_THREADS_FACTOR,
+                auto_accept=bool(cfg["MOJALOOP_AUTO_ACCEPT"]),
+            )
         return client
 
 
