@@ -56,12 +56,7 @@ def upgrade():
     with op.batch_alter_table("batch_rows", schema=None) as batch_op:
         batch_op.add_column(sa.Column("search_text", sa.Text(), server_default="", nullable=False))
     _backfill(op.get_bind())
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute("CREATE INDEX ix_batch_rows_search_text ON batch_rows USING gin (search_text gin_trgm_ops)")
-    else:
-        with op.batch_alter_table("batch_rows", schema=None) as batch_op:
-            batch_op.create_index("ix_batch_rows_search_text", ["search_text"], unique=False)
+    # No index on search_text: see the model (BatchRow.__table_args__).
 
     op.create_table(
         "beneficiary_amount_drafts",
@@ -91,10 +86,5 @@ def downgrade():
     with op.batch_alter_table("beneficiary_amount_drafts", schema=None) as batch_op:
         batch_op.drop_index("ix_beneficiary_amount_drafts_entry_id")
     op.drop_table("beneficiary_amount_drafts")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX IF EXISTS ix_batch_rows_search_text")
-    else:
-        with op.batch_alter_table("batch_rows", schema=None) as batch_op:
-            batch_op.drop_index("ix_batch_rows_search_text")
     with op.batch_alter_table("batch_rows", schema=None) as batch_op:
         batch_op.drop_column("search_text")
