@@ -139,9 +139,32 @@ def pay(app, args, seed: int, faults=None) -> dict:
             thread.join()
         ok, _figures = ledger_consistent()
         counts = outcomes.status_counts(batch_id)
+        tail = _tail(db, batch_id)
         status = batch.status
         db.session.commit()
-    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log}
+    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log, "tail": tail}
+
+
+def _tail(db, batch_id: int) -> str:
+    """When the rows ended (seconds after the start) and what the last 1 % went through."""
+    from sqlalchemy import text
+
+    row = db.session.execute(
+        text(
+            "WITH r AS (SELECT extract(epoch FROM r.completed_at - b.processing_started_at) AS t, r.attempts, "
+            "r.status_checks, r.refusals FROM batch_rows r JOIN batches b ON b.id = r.batch_id WHERE b.id = :b) "
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t), percentile_cont(0.99) WITHIN GROUP (ORDER BY t), "
+            "max(t), (SELECT count(*) FROM r WHERE attempts > 1), (SELECT count(*) FROM r WHERE status_checks > 0), "
+            "(SELECT coalesce(sum(refusals), 0) FROM r) FROM r"
+        ),
+        {"b": batch_id},
+    ).one()
+    db.session.commit()
+    p50, p99, last, resent, checked, refusals = row
+    return (
+        f"rows ended by {p50:.1f} s (half), {p99:.1f} s (99 %), {last:.1f} s (last); "
+        f"{resent} resent, {checked} settled by status, {refusals} refusals"
+    )
 
 
 def main() -> int:
@@ -233,6 +256,8 @@ def main() -> int:
             print(f"\nrun {run + 1}")
             for line in chaos["log"]:
                 print("   ", line)
+            print("    clean:", clean["tail"])
+            print("    faults:", chaos["tail"])
             print(
                 f"  clean: {clean['elapsed']:.1f} s {clean['status']} | faults: {chaos['elapsed']:.1f} s "
                 f"{chaos['status']} {chaos['counts']} | ratio {chaos['elapsed'] / clean['elapsed']:.2f} | "
