@@ -25,67 +25,16 @@ gives the median and the spread over the runs.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
-from backoffice import devservers  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- /proc ----------------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds of the process and of its reaped children)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
-    return int(fields[1]), (utime + stime + cutime + cstime) / TICKS
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process tree (live processes, and children they reaped)."""
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            found = _stat(int(entry.name))
-            if found:
-                parents[int(entry.name)], cpu[int(entry.name)] = found
-    members = {root}
-    grew = True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in members and pid not in members:
-                members.add(pid)
-                grew = True
-    return sum(cpu.get(pid, 0.0) for pid in members)
-
-
-def peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
+from benchmarks.common import Stack, peak_rss_mb, tree_cpu  # noqa: E402
 
 # --- one run ----------------------------------------------------------------------------------
 
@@ -213,57 +162,30 @@ def main() -> int:
     args = parser.parse_args()
 
     pg_settings = {"shared_preload_libraries": "pg_stat_statements"} if args.statements else None
-    pg = devservers.start_postgres(durable=not args.not_durable, settings=pg_settings)
-    redis = devservers.start_redis()
-    instance = Path(tempfile.mkdtemp(prefix="bench-processing-"))
-    env = {
-        "APP_ENV": "testing",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": str(instance),
-        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-        "RQ_QUEUE": "bench",
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-    }
-    os.environ.update(env)
-    simulator = devservers.start_simulator("mojaloop", options=["--latency-ms", str(args.latency_ms)])
-    worker_env = {**os.environ, "MOJALOOP_SDK_URL": simulator.url}
-    if args.concurrency:
-        worker_env["BATCH_CONCURRENCY"] = str(args.concurrency)
+    env = {"BATCH_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}
     results = []
-    workers: list[subprocess.Popen] = []
-    try:
-        from flask_migrate import upgrade
-
-        from backoffice import create_app
+    with Stack(
+        "bench-processing",
+        durable=not args.not_durable,
+        pg_settings=pg_settings,
+        simulators={"mojaloop": ["--latency-ms", str(args.latency_ms)]},
+        env=env,
+    ) as stack:
         from backoffice.extensions import db
-        from backoffice.services.demo import seed_demo
         from tests.support import Sim
 
-        app = create_app()
+        app = stack.app()
         with app.app_context():
-            upgrade()
-            seed_demo()
-            db.session.commit()
             if args.statements:
                 db.session.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
                 db.session.execute(text("SELECT pg_stat_statements_reset()"))
                 db.session.commit()
             config = {k: app.config[k] for k in ("BATCH_CONCURRENCY", "BATCH_CHUNK_SIZE", "MOJALOOP_TIMEOUT_SECONDS")}
+        simulator = stack.simulators["mojaloop"]
         sim = Sim(simulator.url)
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi.py", "worker"],
-                cwd=ROOT,
-                env=worker_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(args.workers)
-        ]
-        time.sleep(3)  # workers up and listening
+        workers = stack.workers(args.workers)
         procs = {f"worker{i + 1}": w.pid for i, w in enumerate(workers)}
-        procs |= {"postgres": pg.process.pid, "redis": redis.process.pid, "simulator": simulator.process.pid}
+        procs |= {"postgres": stack.pg.process.pid, "redis": stack.redis.process.pid, "simulator": simulator.process.pid}
         print(
             f"rows={args.rows} workers={args.workers} latency={args.latency_ms:g} ms "
             f"PostgreSQL {'fsync off' if args.not_durable else 'durable (fsync on)'} settings={config}",
@@ -289,17 +211,6 @@ def main() -> int:
         if args.statements:
             with app.app_context():
                 print_statements(db, args.rows * len(results))
-    finally:
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        simulator.stop()
-        redis.stop()
-        pg.stop()
     print()
     print("| scenario | runs | transfers/s median (min–max) | pipeline rate median | project CPU ms/transfer "
           "(workers / PostgreSQL / Redis) | simulator ms | ceiling | reached | money checks |")

@@ -26,15 +26,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backoffice import devservers  # noqa: E402
+from benchmarks.common import Stack  # noqa: E402
 
 
 def kill_tree(pid: int) -> None:
@@ -48,25 +47,16 @@ def kill_tree(pid: int) -> None:
 
 
 class Cluster:
-    """The workers, Redis and PostgreSQL of one benchmark, each of which can be crashed."""
+    """The workers, Redis and PostgreSQL of one benchmark's stack, each of which can be crashed."""
 
-    def __init__(self, pg, redis, worker_env: dict, workers: int) -> None:
-        self.pg, self.redis, self.worker_env = pg, redis, worker_env
-        self.workers = [self._worker() for _ in range(workers)]
-
-    def _worker(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi.py", "worker"],
-            cwd=ROOT,
-            env=self.worker_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def __init__(self, stack: Stack, workers: int) -> None:
+        self.stack, self.pg, self.redis = stack, stack.pg, stack.redis
+        self.workers = stack.workers(workers)
 
     def crash_worker(self, index: int) -> None:
         kill_tree(self.workers[index].pid)
         self.workers[index].wait()
-        self.workers[index] = self._worker()
+        self.workers[index] = self.stack.workers(1, settle_seconds=0)[0]
 
     def crash_redis(self) -> None:
         kill_tree(self.redis.process.pid)
@@ -90,15 +80,6 @@ class Cluster:
             postmaster.args, stdout=subprocess.DEVNULL, stderr=open(self.pg.workdir / "log", "ab")
         )
         devservers.wait_for_port(self.pg.port)
-
-    def stop(self) -> None:
-        for proc in self.workers:
-            proc.terminate()
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def pay(app, args, seed: int, faults=None) -> dict:
@@ -178,49 +159,28 @@ def main() -> int:
     parser.add_argument("--give-up", type=float, default=900.0, help="stop waiting after this many seconds")
     args = parser.parse_args()
 
-    pg = devservers.start_postgres(durable=True)
-    redis = devservers.start_redis()
-    env = {
-        "APP_ENV": "testing",
-        "DATABASE_URL": pg.url,
-        "REDIS_URL": redis.url,
-        "INSTANCE_PATH": tempfile.mkdtemp(prefix="bench-recovery-"),
-        "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-        "RQ_QUEUE": "bench",
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-    }
-    os.environ.update(env)
-    simulator = devservers.start_simulator("mojaloop", options=["--latency-ms", str(args.latency_ms)])
-    cluster = None
     results = []
-    try:
-        from flask_migrate import upgrade
-
-        from backoffice import create_app
-        from backoffice.extensions import db
-        from backoffice.services.demo import seed_demo
+    with Stack("bench-recovery", durable=True, simulators={"mojaloop": ["--latency-ms", str(args.latency_ms)]}) as stack:
         from tests.support import Sim
 
-        app = create_app()
-        with app.app_context():
-            upgrade()
-            seed_demo()
-            db.session.commit()
-            waits = {
-                k: app.config[k]
-                for k in (
-                    "BATCH_LEASE_SECONDS",
-                    "BATCH_SWEEP_SECONDS",
-                    "BATCH_RESEND_GRACE_SECONDS",
-                    "BATCH_STATUS_BACKOFF_SECONDS",
-                    "MOJALOOP_TIMEOUT_SECONDS",
-                )
-            }
-        sim = Sim(simulator.url)
-        cluster = Cluster(pg, redis, {**os.environ, "MOJALOOP_SDK_URL": simulator.url}, args.workers)
-        time.sleep(3)
-        print(f"rows={args.rows} workers={args.workers} latency={args.latency_ms:g} ms gap={args.gap:g} s "
-              f"outage={args.outage:g} s settings={waits}", flush=True)
+        app = stack.app()
+        waits = {
+            k: app.config[k]
+            for k in (
+                "BATCH_LEASE_SECONDS",
+                "BATCH_SWEEP_SECONDS",
+                "BATCH_RESEND_GRACE_SECONDS",
+                "BATCH_STATUS_BACKOFF_SECONDS",
+                "MOJALOOP_TIMEOUT_SECONDS",
+            )
+        }
+        sim = Sim(stack.simulators["mojaloop"].url)
+        cluster = Cluster(stack, args.workers)
+        print(
+            f"rows={args.rows} workers={args.workers} latency={args.latency_ms:g} ms gap={args.gap:g} s "
+            f"outage={args.outage:g} s settings={waits}",
+            flush=True,
+        )
 
         def faults(log: list[str], started: float) -> None:
             steps = [
@@ -264,12 +224,6 @@ def main() -> int:
                 f"once={once} commits==COMPLETED={commits_match} ledger_ok={chaos['ledger_ok'] and clean['ledger_ok']}",
                 flush=True,
             )
-    finally:
-        if cluster:
-            cluster.stop()
-        simulator.stop()
-        redis.stop()
-        pg.stop()
     print("\n| run | clean | through the faults | ratio | money checks |")
     print("|---:|---:|---:|---:|---|")
     for index, (clean, chaos, once) in enumerate(results, start=1):
