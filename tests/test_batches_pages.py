@@ -251,7 +251,7 @@ def test_error_report(app, client, login_as, demo):
         batch_id = import_bytes(demo, content)
     login_as("superviseur@cnss.bj")
     lines = _csv(client.get(f"/batches/{batch_id}/errors.csv"), ";")
-    assert lines[0] == ["Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (XOF)", "Statut"]
+    assert lines[0] == ["Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (F CFA)", "Statut"]
     assert [line[:3] for line in lines[1:]] == [
         ["3", "erreur", "partyIdType"],
         ["3", "erreur", "amount"],

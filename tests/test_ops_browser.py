@@ -40,7 +40,7 @@ def test_xlsx_download_and_paginated_list_page(app, live_server, page, demo, tmp
     download.save_as(path)
     sheet = load_workbook(io.BytesIO(path.read_bytes())).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:3] == ("Ligne", "Type d'identifiant", "Identifiant") and rows[0][5] == "Montant (XOF)"
+    assert rows[0][:3] == ("Ligne", "Type d'identifiant", "Identifiant") and rows[0][5] == "Montant (F CFA)"
     assert rows[1][3] == "Rémi Gbèdji" and rows[1][5] == 15000
     _shot(page, tmp_path, "batch-exports")
 

@@ -107,7 +107,7 @@ def test_error_report_xlsx(app, client, login_as, demo):
             values_only=True
         )
     )
-    assert rows[0] == ("Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (XOF)", "Statut")
+    assert rows[0] == ("Ligne", "Gravité", "Champ", "Motif", "Identifiant", "Montant lu (F CFA)", "Statut")
     assert rows[1][0] == 2 and rows[1][1] == "erreur" and rows[1][5] is None
 
 

@@ -22,7 +22,7 @@ from backoffice.extensions import db
 from backoffice.models.batches import ROW_STATUS_LABELS, Batch, BatchRow
 from backoffice.services.locale import zone_label
 from backoffice.services.mojaloop_errors import error_label
-from backoffice.services.money import CURRENCIES
+from backoffice.services.money import CURRENCIES, CURRENCY_SYMBOLS
 from backoffice.services.spreadsheets import Amount, csv_cell
 
 EXPORT_PAGE = 2000
@@ -30,17 +30,19 @@ REPORTS = ("export", "errors")
 
 
 def header(report: str, batch: Batch) -> list[str]:
-    """The French column headers of a report; the amounts' currency and the times' zone named."""
+    """The French column headers of a report; the amounts' currency (as people write it: F CFA)
+    and the times' zone named."""
+    currency = CURRENCY_SYMBOLS.get(batch.currency, batch.currency)
     if report == "errors":
-        return ["Ligne", "Gravité", "Champ", "Motif", "Identifiant", f"Montant lu ({batch.currency})", "Statut"]
+        return ["Ligne", "Gravité", "Champ", "Motif", "Identifiant", f"Montant lu ({currency})", "Statut"]
     return [
         "Ligne",
         "Type d'identifiant",
         "Identifiant",
         "Nom (fichier)",
         "Nom (Mojaloop)",
-        f"Montant ({batch.currency})",
-        f"Frais ({batch.currency})",
+        f"Montant ({currency})",
+        f"Frais ({currency})",
         "Devise",
         "Code du statut",
         "Libellé du statut",
