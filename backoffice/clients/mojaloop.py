@@ -141,10 +141,11 @@ class MojaloopClient:
         self._urlopen = self._http.urlopen if proxy else self._http.connection_from_url(self.base_url).urlopen
 
     @classmethod
-    def from_config(cls, config: Any, pool_size: int | None = None) -> MojaloopClient:
+    def from_config(cls, config: Any, pool_size: int | None = None, timeout: float | None = None) -> MojaloopClient:
+        """The adapter's client from the settings; `timeout` overrides MOJALOOP_TIMEOUT_SECONDS."""
         return cls(
             config["MOJALOOP_SDK_URL"],
-            timeout=float(config["MOJALOOP_TIMEOUT_SECONDS"]),
+            timeout=float(config["MOJALOOP_TIMEOUT_SECONDS"] if timeout is None else timeout),
             pool_size=pool_size or int(config["BATCH_CONCURRENCY"]),
             auto_accept=bool(config["MOJALOOP_AUTO_ACCEPT"]),
         )

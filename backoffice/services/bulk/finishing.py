@@ -16,7 +16,7 @@ from backoffice.models.base import utcnow
 from backoffice.models.batches import MOVING_ROW_STATUSES, Batch, BatchEvent, BatchRow, BatchStatus, RowStatus
 from backoffice.services import audit, ledger
 from backoffice.services.bulk import events
-from backoffice.services.bulk.outcomes import BatchContext, batch_context, settle_ledger, status_counts
+from backoffice.services.bulk.outcomes import BatchContext, batch_context, has_rows, settle_ledger, status_counts
 from backoffice.services.locale import plural
 
 log = logging.getLogger(__name__)
@@ -74,17 +74,6 @@ def release_beyond_review(ctx: BatchContext) -> tuple[int, int]:
 ENDING_STATUSES = (BatchStatus.PROCESSING.value, BatchStatus.PAUSED.value, BatchStatus.CANCELLING.value)
 
 
-def rows_moving(batch_id: int) -> bool:
-    """Whether any row of the batch is still PENDING, SENDING or UNKNOWN."""
-    moving = tuple(status.value for status in MOVING_ROW_STATUSES)
-    return (
-        db.session.scalar(
-            select(BatchRow.id).where(BatchRow.batch_id == batch_id, BatchRow.status.in_(moving)).limit(1)
-        )
-        is not None
-    )
-
-
 def finalise_if_done(batch_id: int) -> bool:
     """End the batch when no row is PENDING/SENDING/UNKNOWN: the one place that does it.
 
@@ -92,7 +81,7 @@ def finalise_if_done(batch_id: int) -> bool:
     stays reserved until a person decides (their payment may have gone through). Then the
     batch's "finished" side effects run, once, through `events.batch_finished`.
     """
-    if rows_moving(batch_id):  # the usual answer while a batch pays: one index probe, no count
+    if has_rows(batch_id, MOVING_ROW_STATUSES):  # the usual answer while a batch pays: no count
         db.session.commit()
         return False
     counts = status_counts(batch_id)

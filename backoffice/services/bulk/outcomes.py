@@ -82,6 +82,14 @@ def row_work(r) -> RowWork:
     )
 
 
+def has_rows(batch_id: int, statuses) -> bool:
+    """Whether any row of the batch is in one of `statuses`: one index probe (LIMIT 1), where
+    status_counts would count the whole batch."""
+    values = [status.value for status in statuses]
+    found = select(ROWS.c.id).where(ROWS.c.batch_id == batch_id, ROWS.c.status.in_(values)).limit(1)
+    return db.session.scalar(found) is not None
+
+
 def status_counts(batch_id: int) -> dict[str, int]:
     """Rows by status: one indexed GROUP BY."""
     rows = db.session.execute(

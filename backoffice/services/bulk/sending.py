@@ -127,11 +127,8 @@ def get_client(timeout: float | None = None) -> MojaloopClient:
         if client is None:
             # As many pooled connections as threads can be (stuck calls add threads): none is
             # thrown away and opened again while some calls hang.
-            client = _clients[key] = MojaloopClient(
-                cfg["MOJALOOP_SDK_URL"],
-                timeout=timeout,
-                pool_size=_concurrency() * STUCK_THREADS_FACTOR,
-                auto_accept=bool(cfg["MOJALOOP_AUTO_ACCEPT"]),
+            client = _clients[key] = MojaloopClient.from_config(
+                cfg, pool_size=_concurrency() * STUCK_THREADS_FACTOR, timeout=timeout
             )
         return client
 

@@ -20,7 +20,7 @@ from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
 from backoffice.services.bulk import chunks, leases
 from backoffice.services.bulk.finishing import ENDING_STATUSES, finalise_if_done
-from backoffice.services.bulk.outcomes import ROWS
+from backoffice.services.bulk.outcomes import ROWS, has_rows
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def sweep() -> dict[str, int]:
         db.session.commit()
         for batch_id, status in live:
             # Index probes, not a count of the batch's rows: this runs every few seconds.
-            pending, unknown = _has_rows(batch_id, RowStatus.PENDING), _has_rows(batch_id, RowStatus.UNKNOWN)
+            pending, unknown = has_rows(batch_id, [RowStatus.PENDING]), has_rows(batch_id, [RowStatus.UNKNOWN])
             db.session.commit()
             if pending and status == BatchStatus.PROCESSING.value:
                 report["chunks_requeued"] += _requeue_lost_chunks(batch_id)
@@ -63,11 +63,6 @@ def sweep() -> dict[str, int]:
         db.session.rollback()
         redis.delete(SWEEP_LOCK)
     return report
-
-
-def _has_rows(batch_id: int, status: RowStatus) -> bool:
-    found = select(ROWS.c.id).where(ROWS.c.batch_id == batch_id, ROWS.c.status == status.value).limit(1)
-    return db.session.scalar(found) is not None
 
 
 def take_over_dead_rows() -> int:
