@@ -46,6 +46,19 @@ def test_client_tells_refused_from_lost_after_sending(sim):
     assert sim.stats()["totals"]["posts"] == 1
 
 
+def test_a_kept_alive_connection_that_dies_unanswered_is_one_send_and_unknown(sim):
+    """libcurl would resend a request by itself on a fresh connection when a kept-alive one
+    died without an answer; the client refuses that: one call, one send, UNKNOWN."""
+    client = MojaloopClient(sim.url, timeout=2)
+    assert client.transfer(_request("22997000001")).outcome == Outcome.COMPLETED  # connection kept
+    sim.outage(1000, mode="drop")
+    lost = _request("22997000002")
+    result = client.transfer(lost)
+    assert result.outcome == Outcome.UNKNOWN and "connection" in result.detail
+    sim.outage(0, mode="drop")
+    assert sim.stats()["totals"]["posts"] == 2  # the first row, and the lost one once
+
+
 def test_refused_connections_are_sent_again_at_once_with_the_same_transfer_id(ctx, sim):
     # Every answer closes its connection, and a new connection now and then opens a window in
     # which nothing listens: many requests are refused before they leave.

@@ -117,19 +117,15 @@ class Senders:
 
 
 def get_client(timeout: float | None = None) -> MojaloopClient:
-    """One pooled client per process and configuration (thread-safe, connections reused);
-    `timeout` other than MOJALOOP_TIMEOUT_SECONDS gives its own client (payee lookups)."""
+    """One client per process and configuration (thread-safe: each sender thread keeps its own
+    connection); `timeout` other than MOJALOOP_TIMEOUT_SECONDS gives its own client (lookups)."""
     cfg = current_app.config
     timeout = float(cfg["MOJALOOP_TIMEOUT_SECONDS"] if timeout is None else timeout)
-    key = (cfg["MOJALOOP_SDK_URL"], timeout, cfg["MOJALOOP_AUTO_ACCEPT"], _concurrency())
+    key = (cfg["MOJALOOP_SDK_URL"], timeout, cfg["MOJALOOP_AUTO_ACCEPT"])
     with _resources_lock:
         client = _clients.get(key)
         if client is None:
-            # As many pooled connections as threads can be (stuck calls add threads): none is
-            # thrown away and opened again while some calls hang.
-            client = _clients[key] = MojaloopClient.from_config(
-                cfg, pool_size=_concurrency() * STUCK_THREADS_FACTOR, timeout=timeout
-            )
+            client = _clients[key] = MojaloopClient.from_config(cfg, timeout=timeout)
         return client
 
 
