@@ -121,9 +121,10 @@ def pay(app, args, seed: int, faults=None) -> dict:
         ok, _figures = ledger_consistent()
         counts = outcomes.status_counts(batch_id)
         tail = _tail(db, batch_id)
+        timeline = _timeline(db, batch_id)
         status = batch.status
         db.session.commit()
-    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log, "tail": tail}
+    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log, "tail": tail, "timeline": timeline}
 
 
 def _tail(db, batch_id: int) -> str:
@@ -146,6 +147,22 @@ def _tail(db, batch_id: int) -> str:
         f"rows ended by {p50:.1f} s (half), {p99:.1f} s (99 %), {last:.1f} s (last); "
         f"{resent} resent, {checked} settled by status, {refusals} refusals"
     )
+
+
+def _timeline(db, batch_id: int) -> str:
+    """Rows ended in each second after the start: all of them / settled by status / resent."""
+    from sqlalchemy import text
+
+    seconds = db.session.execute(
+        text(
+            "SELECT floor(extract(epoch FROM r.completed_at - b.processing_started_at))::int AS s, count(*), "
+            "count(*) FILTER (WHERE r.status_checks > 0), count(*) FILTER (WHERE r.attempts > 1) "
+            "FROM batch_rows r JOIN batches b ON b.id = r.batch_id WHERE b.id = :b GROUP BY 1 ORDER BY 1"
+        ),
+        {"b": batch_id},
+    ).all()
+    db.session.commit()
+    return "  ".join(f"{s}s:{n}/{checked}/{resent}" for s, n, checked, resent in seconds)
 
 
 def main() -> int:
@@ -218,6 +235,7 @@ def main() -> int:
                 print("   ", line)
             print("    clean:", clean["tail"])
             print("    faults:", chaos["tail"])
+            print("    rows ended per second (all/settled by status/resent):", chaos["timeline"])
             print(
                 f"  clean: {clean['elapsed']:.1f} s {clean['status']} | faults: {chaos['elapsed']:.1f} s "
                 f"{chaos['status']} {chaos['counts']} | ratio {chaos['elapsed'] / clean['elapsed']:.2f} | "

@@ -44,11 +44,18 @@ from backoffice.services.bulk.outcomes import (
 
 log = logging.getLogger(__name__)
 
-# A call in flight for longer than this is "stuck" (a slow payee FSP): it stops counting
-# against the slots, and a thread is added so that the other rows keep BATCH_CONCURRENCY
-# calls going (at most STUCK_THREADS_FACTOR × BATCH_CONCURRENCY threads in all).
-STUCK_AFTER_SECONDS = 2.0
+# A call in flight for much longer than the others is "stuck" (a slow payee FSP): it stops
+# counting against the slots, and a thread is added so that the other rows keep
+# BATCH_CONCURRENCY calls going (at most STUCK_THREADS_FACTOR × BATCH_CONCURRENCY threads in
+# all). "Much longer" is STUCK_LATENCY_FACTOR times the median time of the job's last calls
+# (queued to answered), within [STUCK_MIN_SECONDS, STUCK_MAX_SECONDS]: an adapter that slows
+# down as a whole raises the threshold with it, so that its calls are not taken for stuck ones
+# and it is not sent more than BATCH_CONCURRENCY calls at once.
+STUCK_LATENCY_FACTOR = 5
+STUCK_MIN_SECONDS = 0.25
+STUCK_MAX_SECONDS = 5.0  # before the job has seen enough calls, and the threshold's ceiling
 STUCK_THREADS_FACTOR = 4
+LATENCY_SAMPLE = 256  # calls the median is taken over
 # A request that never left is tried again after this wait, doubled each time up to the cap;
 # after BATCH_UNSENT_GIVE_UP_SECONDS of refusals the row is left UNKNOWN to settlement.
 UNSENT_RETRY_FIRST_SECONDS = 0.05
@@ -236,7 +243,7 @@ def pay_rows(
     Up to BATCH_CONCURRENCY transfers are in flight and as many more wait in the sender
     threads' queue, so the slots stay busy while this thread writes a group or claims; a
     block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. A call stuck for
-    over STUCK_AFTER_SECONDS no longer counts (a thread is added for the others). Outcomes are
+    far longer than the others (`_stuck_after`) no longer counts (a thread is added for the others). Outcomes are
     written in groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
     is sent again (same transferId) after a short backoff. Returns the number of outcomes of
     each kind. On an error, queued rows no thread has taken are withdrawn and put back PENDING.
@@ -254,6 +261,8 @@ def pay_rows(
     started: dict[int, float] = {}  # row id → when it was queued for a thread
     stuck = 0
     last_stuck_count = time.monotonic()
+    latencies: deque[float] = deque(maxlen=LATENCY_SAMPLE)  # the last calls' durations
+    stuck_after = STUCK_MAX_SECONDS
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
     unsent: dict[int, _Unsent] = {}  # row id → refusals so far
@@ -269,8 +278,9 @@ def pay_rows(
                 waiting.append(heapq.heappop(retries)[2])
             if now - last_stuck_count >= 0.25:
                 last_stuck_count = now
+                stuck_after = _stuck_after(latencies)
                 stuck = min(
-                    sum(1 for t in started.values() if now - t > STUCK_AFTER_SECONDS),
+                    sum(1 for t in started.values() if now - t > stuck_after),
                     slots * (STUCK_THREADS_FACTOR - 1),
                 )
                 threads.ensure(slots + stuck)
@@ -298,7 +308,9 @@ def pay_rows(
                 row = None
             if row is not None:
                 in_flight -= 1
-                if now - started.pop(row.id, now) > STUCK_AFTER_SECONDS:
+                took = now - started.pop(row.id, now)
+                latencies.append(took)
+                if took > stuck_after:
                     stuck = max(stuck - 1, 0)
                 result = _result(row, result, error)
                 if result.outcome == Outcome.NOT_SENT:
@@ -312,7 +324,13 @@ def pay_rows(
                     result = TransferResult(Outcome.UNKNOWN, row.transfer_id, detail=result.detail)
                 group.append((row, result))
                 counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-            if group and (len(group) >= flush_rows or time.monotonic() - last_flush >= flush_seconds):
+            # Written at once when only stuck calls are left: the rows' outcomes do not wait
+            # for the end of BATCH_FLUSH_SECONDS behind calls that may hang for the timeout.
+            if group and (
+                len(group) >= flush_rows
+                or time.monotonic() - last_flush >= flush_seconds
+                or (in_flight <= stuck and not waiting)
+            ):
                 record_outcomes(ctx, group, owner, unsent)
                 group = []
                 last_flush = time.monotonic()
@@ -335,6 +353,14 @@ def pay_rows(
     if group:
         record_outcomes(ctx, group, owner, unsent)
     return counts
+
+
+def _stuck_after(latencies: deque[float]) -> float:
+    """Seconds after which a call in flight is stuck: STUCK_LATENCY_FACTOR × the median."""
+    if len(latencies) < 32:
+        return STUCK_MAX_SECONDS
+    median = sorted(latencies)[len(latencies) // 2]
+    return min(max(STUCK_LATENCY_FACTOR * median, STUCK_MIN_SECONDS), STUCK_MAX_SECONDS)
 
 
 def _put_back(row_ids: list[int], owner: str) -> None:
