@@ -187,6 +187,26 @@ def test_live_lease_is_not_taken_over(ctx, sim):
     assert sweep.sweep()["taken_over"] == 2
 
 
+def test_rows_of_a_dead_process_on_this_machine_are_taken_over_before_its_lease_expires(ctx, sim):
+    """A worker killed here (kill -9): its key lives on for BATCH_LEASE_SECONDS, but its pid
+    is gone, so the next sweep takes its rows over at once."""
+    import subprocess
+
+    batch_id = make_approved_batch(msisdns(2), amount=1000)
+    chunks.start_processing(batch_id)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    owner = leases.new_owner().rpartition(":")[0] + f":{gone.pid}"
+    leases.lease_keeper.hold(owner, ctx.get_queue().connection, 60)
+    try:
+        assert len(sending.claim_pending(batch_id, 0, 10**9, owner)) == 2
+        assert ctx.get_queue().connection.exists(leases.LEASE_PREFIX + owner)
+        assert sweep.sweep()["taken_over"] == 2
+    finally:
+        leases.lease_keeper.drop(owner)
+    assert {r.status for r in row_map(batch_id).values()} == {RowStatus.UNKNOWN}
+
+
 def test_start_processing_only_once(ctx, sim):
     batch_id = make_approved_batch(msisdns(3), amount=1000)
     chunks.start_processing(batch_id)

@@ -1,7 +1,9 @@
 """Leases: which job holds which rows, kept alive in Redis while the job lives.
 
 A job claims rows under its owner name and keeps `backoffice:lease:<owner>` alive; when
-its process dies the key expires, and the sweep treats the rows it held as abandoned.
+its process dies the key expires, and the sweep treats the rows it held as abandoned. The
+owner name also says where the job runs (host, PID namespace, pid): a sweep running there
+sees at once that the process is gone, without waiting for the key to expire.
 """
 
 from __future__ import annotations
@@ -71,12 +73,39 @@ lease_keeper = LeaseKeeper()
 
 
 def new_owner() -> str:
-    """A lease owner name: the RQ job (if any), a nonce, the host and process."""
+    """A lease owner name: the RQ job (if any), a nonce, where it runs and its process."""
     from rq import get_current_job
 
     job = get_current_job()
     base = job.id if job is not None else "inline"
-    return f"{base}.{uuid.uuid4().hex[:8]}@{socket.gethostname()[:40]}:{os.getpid()}"
+    return f"{base}.{uuid.uuid4().hex[:8]}@{_place()}:{os.getpid()}"
+
+
+def _place() -> str:
+    """This host and PID namespace: where a pid names one process (containers share hosts'
+    names less than their namespaces)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:  # no /proc: pids are not looked at
+        namespace = "-"
+    return f"{socket.gethostname()[:40]}/{namespace}"
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether the owner ran here (same host and PID namespace) in a process that is gone
+    (no such pid, or a zombie). Anything uncertain is "not gone": the key's expiry decides."""
+    where, _, pid = owner.rpartition(":")
+    place = where.rpartition("@")[2]
+    if not pid.isdigit() or place.endswith("/-") or place != _place():
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")  # killed, not yet reaped
 
 
 def hold(owner: str) -> None:
@@ -96,8 +125,9 @@ def _note_owner(owner: str) -> None:
 
 
 def live_owners(owners: Iterable[str]) -> set[str]:
-    """The owners whose lease key still exists, in one Redis round trip."""
-    owners = [o for o in owners if o]
+    """The owners whose lease key still exists (one Redis round trip) and whose process, if
+    it ran on this machine, is still there."""
+    owners = [o for o in owners if o and not _process_gone(o)]
     if not owners:
         return set()
     pipe = queue.connection().pipeline()
