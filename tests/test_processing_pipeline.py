@@ -97,3 +97,46 @@ def test_one_job_pays_every_chunk_and_the_others_find_nothing(ctx, sim):
     run_jobs(ctx)  # the two other jobs end at once
     assert sim.stats()["totals"]["posts"] == 12
     assert ledger_consistent()[0]
+
+
+def test_an_adapter_that_answers_nothing_pauses_sending_instead_of_losing_the_batch(ctx, sim):
+    """During an outage that reads and drops requests, the job stops after a run of unknown
+    outcomes and probes with one row at a time: most rows wait, PENDING-like, and are paid
+    once the adapter answers again, instead of all becoming unknown."""
+    batch_id = make_approved_batch(msisdns(300), amount=1000)
+    sim.outage(1500, mode="drop")
+    chunks.start_processing(batch_id)
+    run_jobs(ctx)
+    batch = fresh_batch(batch_id)
+    assert batch.status == BatchStatus.COMPLETED
+    rows = row_map(batch_id).values()
+    settled_by_status = [r for r in rows if r.status_checks]
+    # The trip (16) plus what was in flight (2 x concurrency) plus one probe per pause.
+    assert 16 <= len(settled_by_status) <= 16 + 8 + 12, len(settled_by_status)
+    stats = sim.stats()
+    assert set(stats["commits"].values()) == {1} and stats["totals"]["commits"] == 300
+    ok, figures = ledger_consistent()
+    assert ok and figures["reserved"] == 0, figures
+
+
+def test_breaker_opens_after_a_run_of_unknown_outcomes_and_closes_on_an_answered_probe():
+    from backoffice.services.bulk.breaker import FIRST_PAUSE, TRIP_AFTER, Breaker
+
+    breaker = Breaker()
+    for row_id in range(TRIP_AFTER - 1):
+        breaker.outcome(row_id, answered=False, now=0.0)
+    breaker.outcome(99, answered=True, now=0.0)  # an answer in between: the run starts again
+    for row_id in range(TRIP_AFTER):
+        assert breaker.may_send(0.0)
+        breaker.outcome(row_id, answered=False, now=0.0)
+    assert not breaker.may_send(0.0) and breaker.wake_in(0.0) == FIRST_PAUSE
+    assert breaker.may_send(FIRST_PAUSE)
+    breaker.sent(500)  # the probe
+    assert not breaker.may_send(FIRST_PAUSE) and breaker.wake_in(FIRST_PAUSE) is None
+    breaker.outcome(3, answered=True, now=FIRST_PAUSE)  # a late answer of an older send: ignored
+    assert not breaker.closed
+    breaker.outcome(500, answered=False, now=FIRST_PAUSE)  # the probe is unknown: longer pause
+    assert breaker.wake_in(FIRST_PAUSE) == pytest.approx(2 * FIRST_PAUSE)
+    breaker.sent(501)
+    breaker.outcome(501, answered=True, now=1.0)
+    assert breaker.closed and breaker.may_send(1.0)

@@ -28,6 +28,7 @@ from backoffice.clients.mojaloop import MojaloopClient, Outcome, Party, Transfer
 from backoffice.extensions import db
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
+from backoffice.services.bulk.breaker import Breaker
 from backoffice.services.bulk.outcomes import (
     ROWS,
     WORK_COLUMNS,
@@ -242,11 +243,13 @@ def pay_rows(
 
     Up to BATCH_CONCURRENCY transfers are in flight and as many more wait in the sender
     threads' queue, so the slots stay busy while this thread writes a group or claims; a
-    block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. A call stuck for
-    far longer than the others (`_stuck_after`) no longer counts (a thread is added for the others). Outcomes are
-    written in groups every BATCH_FLUSH_ROWS outcomes or BATCH_FLUSH_SECONDS. A request that never left
-    is sent again (same transferId) after a short backoff. Returns the number of outcomes of
-    each kind. On an error, queued rows no thread has taken are withdrawn and put back PENDING.
+    block of BATCH_CONCURRENCY rows is claimed whenever that queue is empty. A call in flight
+    far longer than the others (`_stuck_after`) no longer counts (a thread is added for the
+    others). Outcomes are written in groups every BATCH_FLUSH_ROWS outcomes or
+    BATCH_FLUSH_SECONDS. A request that never left is sent again (same transferId) after a
+    short backoff. While the adapter answers nothing, the breaker holds the rows back and
+    probes with one (services/bulk/breaker.py). Returns the number of outcomes of each kind.
+    On an error, queued rows no thread has taken are withdrawn and put back PENDING.
     """
     cfg = current_app.config
     client = get_client()
@@ -262,6 +265,7 @@ def pay_rows(
     stuck = 0
     last_stuck_count = time.monotonic()
     latencies: deque[float] = deque(maxlen=LATENCY_SAMPLE)  # the last calls' durations
+    breaker = Breaker(f"batch {ctx.batch_id} ({owner})")
     stuck_after = STUCK_MAX_SECONDS
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
@@ -290,18 +294,22 @@ def pay_rows(
                 if not claimed:
                     claim = None
                 waiting.extend(claimed)
-            while waiting and in_flight - stuck < ahead:
+            while waiting and in_flight - stuck < ahead and breaker.may_send(now):
                 row = waiting.popleft()
                 if row.id in unsent:
                     unsent[row.id].sent_at = utcnow()
                 started[row.id] = now
                 threads.submit(client.transfer, _request(ctx, row), row, outbox, stop)
+                breaker.sent(row.id)
                 in_flight += 1
             if not in_flight and not waiting and not retries and claim is None:
                 break
             timeout = max(flush_seconds - (time.monotonic() - last_flush), 0.01)
             if retries:
                 timeout = min(timeout, max(retries[0][0] - time.monotonic(), 0.0) + 0.001)
+            probe_in = breaker.wake_in(time.monotonic()) if waiting else None
+            if probe_in is not None:
+                timeout = min(timeout, probe_in + 0.001)
             try:
                 row, result, error = outbox.get(timeout=timeout)
             except queue.Empty:
@@ -313,6 +321,8 @@ def pay_rows(
                 if took > stuck_after:
                     stuck = max(stuck - 1, 0)
                 result = _result(row, result, error)
+                if result.outcome != Outcome.NOT_SENT:
+                    breaker.outcome(row.id, result.outcome != Outcome.UNKNOWN, time.monotonic())
                 if result.outcome == Outcome.NOT_SENT:
                     refused = unsent.setdefault(row.id, _Unsent(time.monotonic()))
                     refused.count += 1
