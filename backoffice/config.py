@@ -180,7 +180,7 @@ def load_settings(instance_path: str) -> dict:
         # "Not found" is trusted only this long after the last send. The switch refuses a second
         # transfer with the same id, so a resend cannot pay twice: the grace only spares attempts
         # (docs/bulk-payments.md, "Why each wait").
-        "BATCH_RESEND_GRACE_SECONDS": _float("BATCH_RESEND_GRACE_SECONDS", 10.0),
+        "BATCH_RESEND_GRACE_SECONDS": _float("BATCH_RESEND_GRACE_SECONDS", 3.0),
         "BATCH_MAX_ATTEMPTS": _int("BATCH_MAX_ATTEMPTS", 3),
         # How long a chunk job keeps settling its own UNKNOWN rows before leaving them to the sweep.
         "BATCH_SETTLE_INLINE_SECONDS": _float("BATCH_SETTLE_INLINE_SECONDS", 30.0),

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 TRIP_AFTER = 16  # unknown outcomes in a row
 FIRST_PAUSE = 0.2  # seconds before the first probe, doubled after each unknown probe
-MAX_PAUSE = 1.6
+MAX_PAUSE = 1.0
 
 
 class Breaker:
