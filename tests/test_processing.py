@@ -111,6 +111,19 @@ def test_dropped_transfer_resent_with_same_id_after_not_found(ctx, sim):
     assert ledger_consistent()[0]
 
 
+def test_a_verified_row_settled_by_status_keeps_its_verified_name_without_a_new_lookup(ctx, sim):
+    batch_id = make_approved_batch(["22997000504"], amount=1000)
+    row = row_map(batch_id)["22997000504"]
+    db.session.get(BatchRow, row.id).lookup_name = "AHOUANDJINOU Koffi"
+    db.session.commit()
+    chunks.start_processing(batch_id)
+    run_jobs(ctx)
+    row = row_map(batch_id)["22997000504"]
+    assert row.status == RowStatus.COMPLETED and row.status_checks >= 1
+    assert row.payee_name == "AHOUANDJINOU Koffi"
+    assert "22997000504" not in sim.stats()["party_lookups"]
+
+
 def test_budget_spent_needs_review_and_keeps_its_share_reserved(ctx, sim):
     sim.configure(commit_delay_ms=60_000)  # the status says RESERVED for a minute
     ctx.config["BATCH_STATUS_CHECK_BUDGET"] = 2

@@ -171,6 +171,7 @@ class SimulatorState:
                 "posts": dict(self.posts),
                 "commits": dict(self.commits),
                 "status_checks": dict(self.status_checks),
+                "party_lookups": dict(self.party_lookups),
                 "totals": {
                     "posts": sum(self.posts.values()),
                     "commits": sum(self.commits.values()),

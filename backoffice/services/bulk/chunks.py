@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import current_app
+from rq import Retry
 from sqlalchemy import func, select, update
 
 from backoffice.extensions import db
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 CHUNKS_KEY = "backoffice:batch:{batch_id}:chunks"  # hash "first-last" → RQ job id
 JOB_TIMEOUT = 6 * 3600
 JOB_OPTIONS = {"job_timeout": JOB_TIMEOUT, "result_ttl": 3600, "failure_ttl": 7 * 86400}
+# A chunk job that failed (the database crashed under it, say) gave its rows up (SENDING →
+# UNKNOWN) and left its PENDING rows alone: RQ's scheduler runs it again after 1, 2, then 5 s,
+# sooner than the sweep would find the chunk without a live job.
+CHUNK_RETRY_SECONDS = [1, 2, 5]
 
 
 def start_processing(batch_id: int) -> None:
@@ -103,6 +108,7 @@ def enqueue_chunks(batch_id: int, ranges: list[tuple[int, int]]) -> list[str]:
                 [(batch_id, first, last) for first, last in part],
                 pipeline=pipe,
                 description=lambda b, first, last: f"batch {b} rows {first}-{last}",
+                retry=Retry(max=len(CHUNK_RETRY_SECONDS), interval=CHUNK_RETRY_SECONDS),
                 **JOB_OPTIONS,
             )
             pipe.hset(key, mapping={f"{first}-{last}": job.id for (first, last), job in zip(part, jobs, strict=True)})

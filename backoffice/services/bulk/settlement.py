@@ -116,13 +116,14 @@ def decide(
 
 
 def check_status(
-    client: MojaloopClient, transfer_id: str, id_type: str, id_value: str
+    client: MojaloopClient, transfer_id: str, id_type: str, id_value: str, known_name: str | None = None
 ) -> tuple[StatusResult, str | None]:
-    """Status check; for a committed transfer also the payee's name (the status has none)."""
+    """Status check; for a committed transfer also the payee's name (the status has none):
+    the name the payee verification found, else a lookup now."""
     status = client.transfer_status(transfer_id)
     name = None
     if status.state == TransferState.COMMITTED:
-        name = client.lookup_party(id_type, id_value).name
+        name = known_name or client.lookup_party(id_type, id_value).name
     return status, name
 
 
@@ -165,9 +166,14 @@ def _held_unknown(batch_id: int, owner: str, id_range: tuple[int, int] | None) -
     if id_range:
         where.append(ROWS.c.id.between(*id_range))
     held = db.session.execute(
-        select(*WORK_COLUMNS, ROWS.c.next_check_at, ROWS.c.sending_since, ROWS.c.status_checks, ROWS.c.attempts).where(
-            *where
-        )
+        select(
+            *WORK_COLUMNS,
+            ROWS.c.next_check_at,
+            ROWS.c.sending_since,
+            ROWS.c.status_checks,
+            ROWS.c.attempts,
+            ROWS.c.lookup_name,
+        ).where(*where)
     ).all()
     db.session.commit()
     return list(held)
@@ -177,7 +183,7 @@ def _settle_round(ctx: BatchContext, owner: str, due: list, settings: Settlement
     """Check the due rows concurrently, write the decisions; returns the rows to resend."""
     client = sending.get_client()
     replies = sending.senders().map(
-        lambda r: check_status(client, r.transfer_id, r.party_id_type, r.party_id_value), due
+        lambda r: check_status(client, r.transfer_id, r.party_id_type, r.party_id_value, r.lookup_name), due
     )
     # A "not found" row of a paused batch goes back to PENDING (sent again on resume), of a
     # cancelled one to CANCELLED: the same trust in "not found" as a resend, without sending.
