@@ -140,3 +140,49 @@ def test_breaker_opens_after_a_run_of_unknown_outcomes_and_closes_on_an_answered
     breaker.sent(501)
     breaker.outcome(501, answered=True, now=1.0)
     assert breaker.closed and breaker.may_send(1.0)
+
+
+def test_a_database_that_goes_away_for_a_moment_is_waited_for_and_no_outcome_is_lost(ctx, sim, monkeypatch):
+    """A PostgreSQL restart under a paying job: its writes fail for a moment, then succeed; the
+    outcomes it held are written then, and no row needs a status check."""
+    from sqlalchemy.exc import OperationalError
+
+    from backoffice.services.bulk import sending
+
+    monkeypatch.setattr(sending, "DATABASE_RETRY_SECONDS", 0.01)
+    real = sending.record_outcomes
+    failures = {"left": 3}
+
+    def flaky(*args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("UPDATE batch_rows", {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "record_outcomes", flaky)
+    batch_id = make_approved_batch(msisdns(12), amount=1000)
+    chunks.start_processing(batch_id)
+    run_jobs(ctx)
+    assert failures["left"] == 0
+    assert fresh_batch(batch_id).status == BatchStatus.COMPLETED
+    rows = row_map(batch_id).values()
+    assert all(r.status_checks == 0 and r.attempts == 1 for r in rows)
+    assert sim.stats()["totals"]["status_checks"] == 0
+    ok, figures = ledger_consistent()
+    assert ok and figures["reserved"] == 0, figures
+
+
+def test_an_error_that_is_not_a_lost_database_is_not_retried(ctx):
+    from sqlalchemy.exc import OperationalError
+
+    from backoffice.services.bulk import sending
+
+    calls = []
+
+    def locked():
+        calls.append(1)
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    with pytest.raises(OperationalError):
+        sending._riding_through(locked)
+    assert len(calls) == 1

@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backoffice.clients.mojaloop import MojaloopClient, Outcome, Party, TransferRequest, TransferResult
 from backoffice.extensions import db
@@ -61,6 +62,11 @@ LATENCY_SAMPLE = 256  # calls the median is taken over
 # after BATCH_UNSENT_GIVE_UP_SECONDS of refusals the row is left UNKNOWN to settlement.
 UNSENT_RETRY_FIRST_SECONDS = 0.05
 UNSENT_RETRY_MAX_SECONDS = 2.0
+# A database that goes away (a restart, a failover) is waited for this long, the outcomes in
+# hand kept in memory, before the job gives up: its calls in flight and claimed rows stay
+# valid, and writing an outcome late changes nothing (the write is guarded by the lease).
+DATABASE_RIDE_THROUGH_SECONDS = 30.0
+DATABASE_RETRY_SECONDS = 0.25
 
 # --- process-wide resources: the HTTP client and the sender threads ---------------------
 
@@ -290,7 +296,7 @@ def pay_rows(
                 threads.ensure(slots + stuck)
             moving = in_flight - stuck
             if claim is not None and moving + len(waiting) <= ahead - slots:
-                claimed = claim(ahead - moving - len(waiting))
+                claimed = _riding_through(claim, ahead - moving - len(waiting))
                 if not claimed:
                     claim = None
                 waiting.extend(claimed)
@@ -341,7 +347,7 @@ def pay_rows(
                 or time.monotonic() - last_flush >= flush_seconds
                 or (in_flight <= stuck and not waiting)
             ):
-                record_outcomes(ctx, group, owner, unsent)
+                _riding_through(record_outcomes, ctx, group, owner, unsent)
                 group = []
                 last_flush = time.monotonic()
     except BaseException:
@@ -361,8 +367,43 @@ def pay_rows(
         _put_back(withdrawn, owner)
         raise
     if group:
-        record_outcomes(ctx, group, owner, unsent)
+        _riding_through(record_outcomes, ctx, group, owner, unsent)
     return counts
+
+
+def _riding_through(write: Callable, *args):
+    """write(*args), tried again while the database is unreachable, for up to
+    DATABASE_RIDE_THROUGH_SECONDS; each try is one transaction (rolled back when it fails)."""
+    give_up_at = time.monotonic() + DATABASE_RIDE_THROUGH_SECONDS
+    while True:
+        try:
+            return write(*args)
+        except (OperationalError, InterfaceError) as exc:
+            db.session.rollback()
+            if not exc.connection_invalidated and not _database_down(exc):
+                raise
+            if time.monotonic() >= give_up_at:
+                raise
+            log.warning("database unreachable (%s): trying again", type(exc.orig).__name__)
+            time.sleep(DATABASE_RETRY_SECONDS)
+
+
+def _database_down(exc: OperationalError | InterfaceError) -> bool:
+    """A lost or refused connection (not a lock timeout, a serialisation failure, a bug)."""
+    text = str(exc.orig).lower()
+    return any(
+        sign in text
+        for sign in (
+            "server closed the connection",
+            "could not connect",
+            "connection refused",
+            "terminating connection",
+            "connection already closed",
+            "the database system is",  # starting up, shutting down, in recovery mode
+            "no connection to the server",
+            "ssl connection has been closed",
+        )
+    )
 
 
 def _stuck_after(latencies: deque[float]) -> float:
