@@ -214,6 +214,11 @@ class Claimer:
         self.wrapped = first_id <= 0
         self.exhausted = False
 
+    def rewind(self, row_id: int) -> None:
+        """Claim again from `row_id` (rows this job put back PENDING)."""
+        self.cursor = min(self.cursor, row_id)
+        self.exhausted = False
+
     def __call__(self, limit: int) -> list[RowWork]:
         while not self.exhausted:
             rows = claim_pending(self.batch_id, self.cursor, 2**62, self.owner, limit)
@@ -272,6 +277,7 @@ def pay_rows(
     last_stuck_count = time.monotonic()
     latencies: deque[float] = deque(maxlen=LATENCY_SAMPLE)  # the last calls' durations
     breaker = Breaker(f"batch {ctx.batch_id} ({owner})")
+    claimer = claim
     stuck_after = STUCK_MAX_SECONDS
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
@@ -295,8 +301,11 @@ def pay_rows(
                 )
                 threads.ensure(slots + stuck)
             moving = in_flight - stuck
-            if claim is not None and moving + len(waiting) <= ahead - slots:
-                claimed = _riding_through(claim, ahead - moving - len(waiting))
+            if claim is not None and (
+                (breaker.closed and moving + len(waiting) <= ahead - slots)
+                or (not waiting and breaker.may_send(now))  # a probe
+            ):
+                claimed = _riding_through(claim, ahead - moving - len(waiting) if breaker.closed else 1)
                 if not claimed:
                     claim = None
                 waiting.extend(claimed)
@@ -322,13 +331,22 @@ def pay_rows(
                 row = None
             if row is not None:
                 in_flight -= 1
-                took = now - started.pop(row.id, now)
+                took = time.monotonic() - started.pop(row.id, now)
                 latencies.append(took)
                 if took > stuck_after:
                     stuck = max(stuck - 1, 0)
                 result = _result(row, result, error)
                 if result.outcome != Outcome.NOT_SENT:
+                    was_closed = breaker.closed
                     breaker.outcome(row.id, result.outcome != Outcome.UNKNOWN, time.monotonic())
+                    if was_closed and not breaker.closed and isinstance(claimer, Claimer) and waiting:
+                        # Nothing held that was not sent while the adapter answers nothing: a
+                        # job killed now leaves no row to check; they are claimed again later.
+                        held = [r.id for r in waiting]
+                        waiting.clear()
+                        _put_back(held, owner)
+                        claimer.rewind(min(held))
+                        claim = claimer
                 if result.outcome == Outcome.NOT_SENT:
                     refused = unsent.setdefault(row.id, _Unsent(time.monotonic()))
                     refused.count += 1
