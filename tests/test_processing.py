@@ -220,6 +220,19 @@ def test_rows_of_a_dead_process_on_this_machine_are_taken_over_before_its_lease_
     assert {r.status for r in row_map(batch_id).values()} == {RowStatus.UNKNOWN}
 
 
+def test_a_redis_younger_than_a_lease_takes_no_missing_key_for_a_dead_job(ctx, sim, monkeypatch):
+    """Redis restarted empty: a running job's key is gone until its keeper puts it back, so a
+    missing key says nothing for one lease (a process seen gone on this machine still is)."""
+    batch_id = make_approved_batch(msisdns(2), amount=1000)
+    chunks.start_processing(batch_id)
+    owner = "job.abcdef12@elsewhere/1:4242"  # another machine: only its key tells
+    assert len(sending.claim_pending(batch_id, 0, 10**9, owner)) == 2
+    monkeypatch.setattr(leases, "_redis_uptime", lambda redis: 0.5)
+    assert sweep.sweep()["taken_over"] == 0
+    monkeypatch.setattr(leases, "_redis_uptime", lambda redis: 3600.0)
+    assert sweep.sweep()["taken_over"] == 2
+
+
 def test_start_processing_only_once(ctx, sim):
     batch_id = make_approved_batch(msisdns(3), amount=1000)
     chunks.start_processing(batch_id)

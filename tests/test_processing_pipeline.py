@@ -119,8 +119,14 @@ def test_an_adapter_that_answers_nothing_pauses_sending_instead_of_losing_the_ba
     assert ok and figures["reserved"] == 0, figures
 
 
-def test_breaker_opens_after_a_run_of_unknown_outcomes_and_closes_on_an_answered_probe():
-    from backoffice.services.bulk.breaker import FIRST_PAUSE, TRIP_AFTER, Breaker
+def test_breaker_opens_after_a_run_of_unknown_outcomes_and_probes_with_a_status_request_then_one_row():
+    from backoffice.services.bulk.breaker import (
+        ROW_PROBE_PAUSE,
+        STATUS_PROBE_SECONDS,
+        TRIP_AFTER,
+        Breaker,
+        State,
+    )
 
     breaker = Breaker()
     for row_id in range(TRIP_AFTER - 1):
@@ -129,17 +135,27 @@ def test_breaker_opens_after_a_run_of_unknown_outcomes_and_closes_on_an_answered
     for row_id in range(TRIP_AFTER):
         assert breaker.may_send(0.0)
         breaker.outcome(row_id, answered=False, now=0.0)
-    assert not breaker.may_send(0.0) and breaker.wake_in(0.0) == FIRST_PAUSE
-    assert breaker.may_send(FIRST_PAUSE)
-    breaker.sent(500)  # the probe
-    assert not breaker.may_send(FIRST_PAUSE) and breaker.wake_in(FIRST_PAUSE) is None
-    breaker.outcome(3, answered=True, now=FIRST_PAUSE)  # a late answer of an older send: ignored
-    assert not breaker.closed
-    breaker.outcome(500, answered=False, now=FIRST_PAUSE)  # the probe is unknown: longer pause
-    assert breaker.wake_in(FIRST_PAUSE) == pytest.approx(2 * FIRST_PAUSE)
+    # Open: no row goes out; a status request (which pays nothing) is the probe.
+    assert breaker.state == State.OPEN and not breaker.may_send(10.0)
+    assert not breaker.wants_status_probe(0.0) and breaker.wants_status_probe(STATUS_PROBE_SECONDS)
+    breaker.status_probe_sent()
+    assert breaker.wake_in(1.0) is None
+    breaker.outcome(3, answered=True, now=0.3)  # a late answer of an older send: ignored
+    breaker.status_probe(answered=False, now=0.3)  # dropped: ask again later
+    assert breaker.state == State.OPEN and breaker.wake_in(0.3) == pytest.approx(STATUS_PROBE_SECONDS)
+    breaker.status_probe_sent()
+    breaker.status_probe(answered=True, now=0.6)  # the adapter answers: one row may go
+    assert breaker.state == State.HALF_OPEN and breaker.may_send(0.6)
+    breaker.sent(500)
+    assert not breaker.may_send(0.6)
+    breaker.outcome(500, answered=False, now=0.7)  # status answered, transfers not: open again
+    assert breaker.state == State.OPEN
+    breaker.status_probe_sent()
+    breaker.status_probe(answered=True, now=1.0)
+    assert not breaker.may_send(1.0) and breaker.may_send(0.7 + ROW_PROBE_PAUSE)  # rows wait longer
     breaker.sent(501)
-    breaker.outcome(501, answered=True, now=1.0)
-    assert breaker.closed and breaker.may_send(1.0)
+    breaker.outcome(501, answered=True, now=1.3)
+    assert breaker.closed and breaker.may_send(1.3)
 
 
 def test_a_database_that_goes_away_for_a_moment_is_waited_for_and_no_outcome_is_lost(ctx, sim, monkeypatch):

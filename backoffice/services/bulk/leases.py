@@ -126,14 +126,29 @@ def _note_owner(owner: str) -> None:
 
 def live_owners(owners: Iterable[str]) -> set[str]:
     """The owners whose lease key still exists (one Redis round trip) and whose process, if
-    it ran on this machine, is still there."""
+    it ran on this machine, is still there.
+
+    A Redis younger than a lease (restarted, or failed over to a replica without the keys)
+    lost keys that had not expired: a missing key then says nothing, and only a process seen
+    gone on this machine is dead. Their keepers put the keys back within a third of a lease."""
     owners = [o for o in owners if o and not _process_gone(o)]
     if not owners:
         return set()
-    pipe = queue.connection().pipeline()
+    redis = queue.connection()
+    if _redis_uptime(redis) < float(current_app.config["BATCH_LEASE_SECONDS"]):
+        return set(owners)
+    pipe = redis.pipeline()
     for owner in owners:
         pipe.exists(LEASE_PREFIX + owner)
     return {owner for owner, alive in zip(owners, pipe.execute(), strict=True) if alive}
+
+
+def _redis_uptime(redis) -> float:
+    """Seconds since the Redis server started (infinite when it does not say)."""
+    try:
+        return float(redis.info("server").get("uptime_in_seconds", float("inf")))
+    except Exception:  # noqa: BLE001 - INFO refused (a managed Redis): keys are trusted as before
+        return float("inf")
 
 
 def job_alive(job_id: str | None) -> bool:

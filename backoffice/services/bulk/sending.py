@@ -25,7 +25,14 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backoffice.clients.mojaloop import MojaloopClient, Outcome, Party, TransferRequest, TransferResult
+from backoffice.clients.mojaloop import (
+    MojaloopClient,
+    Outcome,
+    Party,
+    TransferRequest,
+    TransferResult,
+    TransferState,
+)
 from backoffice.extensions import db
 from backoffice.models.base import utcnow
 from backoffice.models.batches import Batch, BatchStatus, RowStatus
@@ -76,6 +83,7 @@ class _NotStarted(Exception):
 
 
 NOT_STARTED = _NotStarted()
+STATUS_PROBE = object()  # the tag of the breaker's status probe in a job's outbox
 
 _resources_lock = threading.Lock()
 _clients: dict[tuple, MojaloopClient] = {}
@@ -278,6 +286,7 @@ def pay_rows(
     latencies: deque[float] = deque(maxlen=LATENCY_SAMPLE)  # the last calls' durations
     breaker = Breaker(f"batch {ctx.batch_id} ({owner})")
     claimer = claim
+    last_unknown: str | None = None  # the transferId the breaker's status probe asks about
     stuck_after = STUCK_MAX_SECONDS
     waiting: deque[RowWork] = deque(rows)
     retries: list[tuple[float, int, RowWork]] = []  # (due, seq, row): never sent, tried again at `due`
@@ -303,7 +312,7 @@ def pay_rows(
             moving = in_flight - stuck
             if claim is not None and (
                 (breaker.closed and moving + len(waiting) <= ahead - slots)
-                or (not waiting and breaker.may_send(now))  # a probe
+                or (not breaker.closed and not waiting and breaker.may_send(now))  # one row, the probe
             ):
                 claimed = _riding_through(claim, ahead - moving - len(waiting) if breaker.closed else 1)
                 if not claimed:
@@ -317,17 +326,26 @@ def pay_rows(
                 threads.submit(client.transfer, _request(ctx, row), row, outbox, stop)
                 breaker.sent(row.id)
                 in_flight += 1
+            if last_unknown and (waiting or claim is not None) and breaker.wants_status_probe(now):
+                threads.submit(client.transfer_status, last_unknown, STATUS_PROBE, outbox, stop)
+                breaker.status_probe_sent()
+                in_flight += 1
             if not in_flight and not waiting and not retries and claim is None:
                 break
             timeout = max(flush_seconds - (time.monotonic() - last_flush), 0.01)
             if retries:
                 timeout = min(timeout, max(retries[0][0] - time.monotonic(), 0.0) + 0.001)
-            probe_in = breaker.wake_in(time.monotonic()) if waiting else None
+            probe_in = breaker.wake_in(time.monotonic()) if (waiting or claim is not None) else None
             if probe_in is not None:
                 timeout = min(timeout, probe_in + 0.001)
             try:
                 row, result, error = outbox.get(timeout=timeout)
             except queue.Empty:
+                row = None
+            if row is STATUS_PROBE:
+                in_flight -= 1
+                answered = error is None and result.state != TransferState.UNREACHABLE
+                breaker.status_probe(answered, time.monotonic())
                 row = None
             if row is not None:
                 in_flight -= 1
@@ -336,6 +354,8 @@ def pay_rows(
                 if took > stuck_after:
                     stuck = max(stuck - 1, 0)
                 result = _result(row, result, error)
+                if result.outcome == Outcome.UNKNOWN:
+                    last_unknown = row.transfer_id
                 if result.outcome != Outcome.NOT_SENT:
                     was_closed = breaker.closed
                     breaker.outcome(row.id, result.outcome != Outcome.UNKNOWN, time.monotonic())
@@ -380,7 +400,7 @@ def pay_rows(
             except queue.Empty:
                 break
             in_flight -= 1
-            if error is NOT_STARTED:
+            if error is NOT_STARTED and row is not STATUS_PROBE:
                 withdrawn.append(row.id)
         _put_back(withdrawn, owner)
         raise
