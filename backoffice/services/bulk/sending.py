@@ -266,8 +266,9 @@ def pay_rows(
     far longer than the others (`_stuck_after`) no longer counts (a thread is added for the
     others). Outcomes are written in groups every BATCH_FLUSH_ROWS outcomes or
     BATCH_FLUSH_SECONDS. A request that never left is sent again (same transferId) after a
-    short backoff. While the adapter answers nothing, the breaker holds the rows back and
-    probes with one (services/bulk/breaker.py). Returns the number of outcomes of each kind.
+    short backoff. While the adapter answers nothing, the breaker puts the rows not yet sent
+    back PENDING and probes (services/bulk/breaker.py). A database that goes away is waited
+    for (`_riding_through`). Returns the number of outcomes of each kind.
     On an error, queued rows no thread has taken are withdrawn and put back PENDING.
     """
     cfg = current_app.config
