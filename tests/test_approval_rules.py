@@ -115,6 +115,13 @@ def test_above_the_threshold_two_distinct_approvers_are_needed(app, client, demo
     assert _state(app, batch_id) == ("PENDING_APPROVAL", 0)  # nothing reserved before the last approval
     page = _html(client.get(f"/batches/{batch_id}"))
     assert "1 sur 2 : Aïcha Dossou" in page
+    with app.app_context():  # the approval's time in the reader's zone, as every other time
+        from backoffice.extensions import db
+        from backoffice.models.approvals import BatchApproval
+        from backoffice.services import locale
+
+        approved_at = db.session.scalar(select(BatchApproval.created_at).where(BatchApproval.batch_id == batch_id))
+        assert f"Aïcha Dossou ({locale.format_datetime(approved_at, 'Africa/Porto-Novo')})" in page
     assert f"/batches/{batch_id}/approve" not in page  # no second yes from the same person
     again = client.post(f"/batches/{batch_id}/approve", follow_redirects=True)
     assert "Vous avez déjà approuvé ce lot" in _html(again)

@@ -136,7 +136,7 @@ class RuleSummary:
     """What the batch page says: the rule that applies and who has approved so far."""
 
     needed: int
-    approvers: list[str] = field(default_factory=list)
+    approvers: list[tuple[str, datetime]] = field(default_factory=list)  # (name, when, UTC)
     dual_above: int | None = None
     daily_limit: int | None = None
     approved_today: int = 0
@@ -147,7 +147,7 @@ def summary(batch: Batch) -> RuleSummary:
     approvals = approvals_of(batch)
     return RuleSummary(
         needed=approvers_needed(batch),
-        approvers=[f"{a.user.full_name} ({a.created_at:%d/%m/%Y %H:%M})" for a in approvals],
+        approvers=[(a.user.full_name, a.created_at) for a in approvals],
         dual_above=rule.dual_above if rule else None,
         daily_limit=rule.daily_limit if rule else None,
         approved_today=approved_today(batch.organisation_id, batch.currency) if rule and rule.daily_limit else 0,
