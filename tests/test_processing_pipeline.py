@@ -172,7 +172,13 @@ def test_a_database_that_goes_away_for_a_moment_is_waited_for_and_no_outcome_is_
     def flaky(*args, **kwargs):
         if failures["left"]:
             failures["left"] -= 1
-            raise OperationalError("UPDATE batch_rows", {}, Exception("server closed the connection unexpectedly"))
+            # As SQLAlchemy raises a connection lost in use: its dialect flags it invalidated.
+            raise OperationalError(
+                "UPDATE batch_rows",
+                {},
+                Exception("server closed the connection unexpectedly"),
+                connection_invalidated=True,
+            )
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sending, "record_outcomes", flaky)
@@ -202,3 +208,25 @@ def test_an_error_that_is_not_a_lost_database_is_not_retried(ctx):
     with pytest.raises(OperationalError):
         sending._riding_through(locked)
     assert len(calls) == 1
+
+
+def test_a_database_that_refuses_new_connections_is_waited_for(ctx, monkeypatch):
+    """A restart seen at connect time ("connection refused", "starting up"): no connection was
+    invalidated, the message tells, and the write is tried again."""
+    from sqlalchemy.exc import OperationalError
+
+    from backoffice.services.bulk import sending
+
+    monkeypatch.setattr(sending, "DATABASE_RETRY_SECONDS", 0.01)
+    answers = [
+        OperationalError("connect", {}, Exception('connection to server at "127.0.0.1" failed: Connection refused')),
+        OperationalError("connect", {}, Exception("FATAL:  the database system is starting up")),
+    ]
+
+    def write():
+        if answers:
+            raise answers.pop(0)
+        return "written"
+
+    assert sending._riding_through(write) == "written"
+    assert not answers

@@ -45,7 +45,6 @@ class Breaker:
         self.pause = ROW_PROBE_PAUSE
         self.probing = False  # a probe (status or row) is in flight
         self.probe_row: int | None = None
-        self.trips = 0
 
     @property
     def closed(self) -> bool:
@@ -106,7 +105,6 @@ class Breaker:
             return
         self.unknown_in_a_row += 1
         if self.unknown_in_a_row >= TRIP_AFTER:
-            self.trips += 1
             self._open(now)
             log.warning("%s: %s unknown outcomes in a row, sending paused", self.label, self.unknown_in_a_row)
 

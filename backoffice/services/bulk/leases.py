@@ -8,6 +8,7 @@ sees at once that the process is gone, without waiting for the key to expire.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -81,6 +82,7 @@ def new_owner() -> str:
     return f"{base}.{uuid.uuid4().hex[:8]}@{_place()}:{os.getpid()}"
 
 
+@functools.cache
 def _place() -> str:
     """This host and PID namespace: where a pid names one process (containers share hosts'
     names less than their namespaces)."""
@@ -134,21 +136,25 @@ def live_owners(owners: Iterable[str]) -> set[str]:
     owners = [o for o in owners if o and not _process_gone(o)]
     if not owners:
         return set()
-    redis = queue.connection()
-    if _redis_uptime(redis) < float(current_app.config["BATCH_LEASE_SECONDS"]):
-        return set(owners)
-    pipe = redis.pipeline()
+    pipe = queue.connection().pipeline()
+    pipe.info("server")
     for owner in owners:
         pipe.exists(LEASE_PREFIX + owner)
-    return {owner for owner, alive in zip(owners, pipe.execute(), strict=True) if alive}
+    server, *keys = pipe.execute(raise_on_error=False)  # one round trip
+    for answer in keys:
+        if isinstance(answer, Exception):
+            raise answer
+    if _redis_uptime(server) < float(current_app.config["BATCH_LEASE_SECONDS"]):
+        return set(owners)
+    return {owner for owner, alive in zip(owners, keys, strict=True) if alive}
 
 
-def _redis_uptime(redis) -> float:
-    """Seconds since the Redis server started (infinite when it does not say)."""
-    try:
-        return float(redis.info("server").get("uptime_in_seconds", float("inf")))
-    except Exception:  # noqa: BLE001 - INFO refused (a managed Redis): keys are trusted as before
+def _redis_uptime(server) -> float:
+    """Seconds since the Redis server started, from its INFO answer (infinite when INFO was
+    refused, as a managed Redis may: the keys are then trusted as they are)."""
+    if not isinstance(server, dict):
         return float("inf")
+    return float(server.get("uptime_in_seconds", float("inf")))
 
 
 def job_alive(job_id: str | None) -> bool:

@@ -428,19 +428,17 @@ def _riding_through(write: Callable, *args):
 
 
 def _database_down(exc: OperationalError | InterfaceError) -> bool:
-    """A lost or refused connection (not a lock timeout, a serialisation failure, a bug)."""
+    """The database refused a new connection (down, starting up, in recovery). A connection
+    lost while in use needs no test here: SQLAlchemy's dialect recognises it and raises the
+    error with `connection_invalidated` set."""
     text = str(exc.orig).lower()
     return any(
         sign in text
         for sign in (
-            "server closed the connection",
             "could not connect",
             "connection refused",
-            "terminating connection",
-            "connection already closed",
             "the database system is",  # starting up, shutting down, in recovery mode
             "no connection to the server",
-            "ssl connection has been closed",
         )
     )
 
