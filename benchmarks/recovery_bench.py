@@ -124,25 +124,42 @@ def pay(app, args, seed: int, faults=None) -> dict:
         timeline = _timeline(db, batch_id)
         status = batch.status
         db.session.commit()
-    return {"elapsed": elapsed, "status": status, "counts": counts, "ledger_ok": ok, "log": log, "tail": tail, "timeline": timeline}
+    return {
+        "elapsed": elapsed,
+        "status": status,
+        "counts": counts,
+        "ledger_ok": ok,
+        "log": log,
+        "tail": tail,
+        "timeline": timeline,
+    }
+
+
+# The batch's rows with `t`, when each ended in seconds after the payment started.
+ENDED_ROWS = (
+    "WITH r AS (SELECT extract(epoch FROM r.completed_at - b.processing_started_at) AS t, r.attempts, "
+    "r.status_checks, r.refusals FROM batch_rows r JOIN batches b ON b.id = r.batch_id WHERE b.id = :b) "
+)
+
+
+def _ended_rows(db, batch_id: int, select_sql: str) -> list:
+    """`select_sql` over ENDED_ROWS (named r) for the batch."""
+    from sqlalchemy import text
+
+    rows = db.session.execute(text(ENDED_ROWS + select_sql), {"b": batch_id}).all()
+    db.session.commit()
+    return rows
 
 
 def _tail(db, batch_id: int) -> str:
     """When the rows ended (seconds after the start) and what the last 1 % went through."""
-    from sqlalchemy import text
-
-    row = db.session.execute(
-        text(
-            "WITH r AS (SELECT extract(epoch FROM r.completed_at - b.processing_started_at) AS t, r.attempts, "
-            "r.status_checks, r.refusals FROM batch_rows r JOIN batches b ON b.id = r.batch_id WHERE b.id = :b) "
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t), percentile_cont(0.99) WITHIN GROUP (ORDER BY t), "
-            "max(t), (SELECT count(*) FROM r WHERE attempts > 1), (SELECT count(*) FROM r WHERE status_checks > 0), "
-            "(SELECT coalesce(sum(refusals), 0) FROM r) FROM r"
-        ),
-        {"b": batch_id},
-    ).one()
-    db.session.commit()
-    p50, p99, last, resent, checked, refusals = row
+    ((p50, p99, last, resent, checked, refusals),) = _ended_rows(
+        db,
+        batch_id,
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t), percentile_cont(0.99) WITHIN GROUP (ORDER BY t), "
+        "max(t), count(*) FILTER (WHERE attempts > 1), count(*) FILTER (WHERE status_checks > 0), "
+        "coalesce(sum(refusals), 0) FROM r",
+    )
     return (
         f"rows ended by {p50:.1f} s (half), {p99:.1f} s (99 %), {last:.1f} s (last); "
         f"{resent} resent, {checked} settled by status, {refusals} refusals"
@@ -151,17 +168,12 @@ def _tail(db, batch_id: int) -> str:
 
 def _timeline(db, batch_id: int) -> str:
     """Rows ended in each second after the start: all of them / settled by status / resent."""
-    from sqlalchemy import text
-
-    seconds = db.session.execute(
-        text(
-            "SELECT floor(extract(epoch FROM r.completed_at - b.processing_started_at))::int AS s, count(*), "
-            "count(*) FILTER (WHERE r.status_checks > 0), count(*) FILTER (WHERE r.attempts > 1) "
-            "FROM batch_rows r JOIN batches b ON b.id = r.batch_id WHERE b.id = :b GROUP BY 1 ORDER BY 1"
-        ),
-        {"b": batch_id},
-    ).all()
-    db.session.commit()
+    seconds = _ended_rows(
+        db,
+        batch_id,
+        "SELECT floor(t)::int, count(*), count(*) FILTER (WHERE status_checks > 0), "
+        "count(*) FILTER (WHERE attempts > 1) FROM r GROUP BY 1 ORDER BY 1",
+    )
     return "  ".join(f"{s}s:{n}/{checked}/{resent}" for s, n, checked, resent in seconds)
 
 
