@@ -9,9 +9,10 @@ again at once with the same transferId).
 
 The HTTP layer is libcurl (pycurl): each thread that calls keeps its own handle and its
 keep-alive connection, the status line, headers and body are parsed in C with the GIL released,
-and proxies and the CA bundle are read once when the client is built. Python's own HTTP stack
-(urllib3 over http.client, headers through email.parser) cost a worker about 0.35 ms of CPU
-per transfer, libcurl about 0.05 ms (benchmarks/RESULTS.md, issue 16, third round).
+and proxies and the CA bundle are read once when the client is built. A call cost 0.55 ms of
+CPU with Python's own HTTP stack (urllib3 over http.client, headers through email.parser)
+and 0.23 ms with libcurl, request and JSON included (benchmarks/RESULTS.md, issue 16, third
+round).
 
 "Not sent" is decided by libcurl's pre-request hook: it runs once the connection is up, just
 before the request's first byte is written. A call that failed without reaching it never left
@@ -121,7 +122,8 @@ class PartyLookup:
 
 
 class MojaloopClient:
-    """A pooled HTTP client of the adapter; thread-safe for concurrent transfers."""
+    """An HTTP client of the adapter; thread-safe: each calling thread has its own handle and
+    kept-alive connection."""
 
     HEADERS = [
         "Content-Type: application/json",
