@@ -247,3 +247,28 @@ def test_a_fines_payment_reaching_a_final_status_is_one_event(app, client, demo,
     event = json.loads(receiver.received[0]["body"])
     assert event["type"] == "fine_payment.final" and event["donnees"]["paiement"]["id"] == payment_id
     assert event["donnees"]["paiement"]["statut"] == "PAYE"
+
+
+def test_two_workers_making_a_cursor_at_once_share_the_first_one(app, monkeypatch):
+    """On a fresh start every worker's delivery loop makes the cursors: the one that comes
+    second finds the first one's cursor instead of failing its round."""
+    from backoffice.models.api import WebhookCursor
+    from backoffice.models.batches import BatchEvent
+
+    with app.app_context():
+        db.session.add(WebhookCursor(name="batch_events", last_id=41))  # the other worker's
+        db.session.commit()
+        real_get = db.session.get
+        calls = {"n": 0}
+
+        def get_after_the_other_worker(model, key, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 1:  # our read came just before the other worker's insert
+                return None
+            return real_get(model, key, **kwargs)
+
+        monkeypatch.setattr(db.session, "get", get_after_the_other_worker)
+        cursor = webhooks._cursor("batch_events", BatchEvent.id)
+        assert (cursor.name, cursor.last_id) == ("batch_events", 41)
+        monkeypatch.undo()
+        assert db.session.scalar(select(func.count()).select_from(WebhookCursor)) == 1

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from backoffice.extensions import db
 from backoffice.models import User
@@ -223,12 +224,18 @@ def _delivery(organisation_id, client_id, endpoint_id, event_id, event_type, bat
 
 
 def _cursor(name: str, source_max) -> WebhookCursor:
-    """The cursor of a source; a new one starts at the present (history is not replayed)."""
+    """The cursor of a source; a new one starts at the present (history is not replayed).
+    Every worker's delivery loop may make it on a fresh start: the first insert wins, the
+    others read it."""
     cursor = db.session.get(WebhookCursor, name)
     if cursor is None:
         cursor = WebhookCursor(name=name, last_id=int(db.session.scalar(select(func.max(source_max))) or 0))
         db.session.add(cursor)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:  # another worker made it between our read and our insert
+            db.session.rollback()
+            cursor = db.session.get(WebhookCursor, name)
     return cursor
 
 
